@@ -1,0 +1,36 @@
+# Two entry points for a newcomer: `make demo` and `make test`. Both create .venv if needed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Python 3.11 or 3.10 (TensorFlow 2.14 + QKeras need Keras 2, which needs one of these).
+PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
+
+.PHONY: demo test test-slow bench venv clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip<25"
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fpga-flow demo --out build/demo --force
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/csim_speed.py
+
+clean:
+	rm -rf build .pytest_cache

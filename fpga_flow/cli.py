@@ -1,0 +1,187 @@
+"""fpga-flow: QKeras SqueezeNet/ShuffleNet -> hls4ml HLS C++, bit-exact C-simulation, reports.
+
+Commands (each a step of the flow; `fpga-flow COMMAND --help` for details):
+  models   list the model zoo (first word of each line is the name)
+  build    CONFIG.yml --out DIR: QKeras model + hls4ml project + C-sim library + flow.json
+  verify   DIR: C-simulation vs QKeras, integer codes of every output; exit 0 only if 100% identical
+  report   DIR: parameters, weight bits/bytes, per-layer table (md or json)
+  demo     build + verify + report on the shipped default config
+
+Errors in the input (unknown model/part, malformed YAML, bits out of range, missing files, existing
+output without --force) print one line and exit 2. A verification mismatch exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import FlowError
+
+DEFAULT_CONFIG = "hls_configs/squeezenet1_1_224_w8_zcu104.yml"
+
+
+def _quiet():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fpga-flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    sub.add_parser("models", help="list the model zoo, one model per line (name first)")
+
+    b = sub.add_parser("build", help="build the QKeras model, hls4ml project and C-sim library into DIR",
+                       description="Build the QKeras model (and float twin), convert it with hls4ml "
+                                   "(io_stream, exact types, fpga_flow extensions), write the project "
+                                   "(firmware/, build_prj.tcl, weights) and compile the C-simulation library. "
+                                   "Written into a temporary directory and renamed to DIR at the end.")
+    b.add_argument("config", help="YAML flow config, e.g. hls_configs/squeezenet1_1_224_w8_zcu104.yml")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--part", help="FPGA part number or board name (ZCU104, zcu102, xc7z020clg400-1, ...); "
+                                  "overrides hls.part")
+    b.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set model.bypass=simple --set quantization.weight_bits=6")
+
+    v = sub.add_parser("verify", help="C-simulation vs QKeras on real or random inputs",
+                       description="Run the C-simulation library (in a subprocess) and the QKeras model on the "
+                                   "same inputs, put on the input quantizer's grid, and compare the integer codes "
+                                   "of every output value. On a mismatch, trace one image layer by layer and name "
+                                   "the first divergent layer. Exit 0 only if exact_fraction == 1.0.")
+    v.add_argument("dir", help="a directory made by 'fpga-flow build'")
+    v.add_argument("--images", type=int, default=4, help="number of images (default 4)")
+    v.add_argument("--source", default="photos",
+                   help="photos (scikit-image's bundled photographs), random, a FOLDER of PNG/JPEG images, "
+                        "or FILE.npy (uint8 pixels or float model inputs of the model's input shape)")
+    v.add_argument("--jobs", type=int, default=1, help="parallel C-sim processes (default 1)")
+    v.add_argument("--seed", type=int, default=0, help="seed for --source random")
+    v.add_argument("--json", action="store_true",
+                   help="print one JSON object (exact_fraction, n_values, first_divergent_layer, ...) on stdout")
+
+    r = sub.add_parser("report", help="parameters, weight bits and per-layer table of a built DIR")
+    r.add_argument("dir")
+    r.add_argument("--format", choices=("md", "json"), default="md")
+
+    d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
+    d.add_argument("--config", default=DEFAULT_CONFIG)
+    d.add_argument("--out", default="build/demo")
+    d.add_argument("--images", type=int, default=4)
+    d.add_argument("--force", action="store_true")
+    return p
+
+
+def cmd_models(args) -> int:
+    from .models import MODELS
+
+    for name, (_, _, desc) in MODELS.items():
+        print(f"{name}  {desc}")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from . import config, flow
+
+    cfg = config.load(args.config, args.set, args.part)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FlowError(f"{out} already exists; pass --force to replace it or choose another --out")
+    m = flow.build(cfg, out, force=args.force)
+    print(f"built {m['keras_name']} ({m['params']:,} params) for {cfg['hls']['part']} in {out}/ "
+          f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
+    print(f"  hls4ml project: {out / flow.PROJECT}/  (synthesize with build_prj.tcl)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from . import flow
+    from .verify import csim, inputs
+
+    m = flow.load_manifest(args.dir)
+    if args.jobs < 1:
+        raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
+    imgs = inputs.load(args.source, args.images, m["input_shape"], seed=args.seed)
+    res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source)
+    if args.json:
+        return res
+    print(f"{res['model']}: {res['n_images']} images from {args.source}, {res['n_values']} output values")
+    print(f"  exact_fraction {res['exact_fraction']:.6f}  ({res['n_mismatched_values']} mismatched, "
+          f"{res['images_exact']}/{res['n_images']} images identical)")
+    print(f"  top-1 agreement: C-sim vs QKeras {res['top1_agreement_qkeras']:.3f}, "
+          f"vs float twin {res.get('top1_agreement_float', float('nan')):.3f}")
+    print(f"  C-sim {res['csim_seconds_per_image']} s/image, QKeras {res['qkeras_seconds_per_image']} s/image")
+    if res["first_divergent_layer"]:
+        print(f"  FIRST DIVERGENT LAYER: {res['first_divergent_layer']}")
+    return 0 if res["exact_fraction"] == 1.0 else 1
+
+
+def cmd_report(args) -> int:
+    from .report import basic
+
+    d = basic.collect(args.dir)
+    print(basic.to_json(d) if args.format == "json" else basic.to_markdown(d))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import config, flow
+    from .report import basic
+    from .verify import csim, inputs
+
+    cfg = config.load(args.config)
+    out = Path(args.out)
+    print(f"[1/3] build {args.config} -> {out}/ (QKeras model, hls4ml project, C-sim library)", flush=True)
+    m = flow.build(cfg, out, force=True)
+    print(f"      {m['keras_name']}: {m['params']:,} params; {m['timings_s']}", flush=True)
+    print(f"[2/3] verify on {args.images} scikit-image photos (C-sim vs QKeras, integer codes)", flush=True)
+    imgs = inputs.load("photos", args.images, m["input_shape"])
+    res = csim.verify(out, imgs, source="photos")
+    (out / "verify.json").write_text(json.dumps(res, indent=1))
+    print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values; "
+          f"C-sim {res['csim_seconds_per_image']} s/image", flush=True)
+    print("[3/3] report", flush=True)
+    d = basic.collect(out)
+    (out / "report.md").write_text(basic.to_markdown(d))
+    (out / "report.json").write_text(basic.to_json(d))
+    print(f"      {d['params']:,} params, {d['weight_megabytes']} MB of weights")
+    print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json")
+    return 0 if res["exact_fraction"] == 1.0 else 1
+
+
+COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet()
+    want_json = getattr(args, "json", False)
+    try:
+        # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
+        with contextlib.redirect_stdout(sys.stderr) if want_json else contextlib.nullcontext():
+            rc = COMMANDS[args.cmd](args)
+        if want_json:
+            print(json.dumps(rc))
+            return 0 if rc["exact_fraction"] == 1.0 else 1
+        return rc
+    except FlowError as e:
+        print(f"fpga-flow: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("fpga-flow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a flow bug or a C-sim crash: one line unless debugging
+        if os.environ.get("FPGA_FLOW_DEBUG"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"fpga-flow: failed: {type(e).__name__}: {first} (set FPGA_FLOW_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

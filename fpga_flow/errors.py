@@ -1,0 +1,13 @@
+"""Errors the user can act on: printed as one line, exit code 2, no traceback."""
+
+
+class FlowError(Exception):
+    """A problem with the user's input; the message names the problem and the fix."""
+
+    exit_code = 2
+
+
+class VerificationFailed(Exception):
+    """C-simulation disagreed with QKeras (exit code 1: the flow ran, the result is wrong)."""
+
+    exit_code = 1

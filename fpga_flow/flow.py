@@ -1,0 +1,167 @@
+"""The flow as named steps, each callable on its own:
+
+    build_models -> convert (hls.convert) -> compile_library -> verify (verify.csim) -> report
+
+``build`` chains the first three into an output directory, written in a temporary sibling and
+renamed into place, so a failed build leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import FlowError
+
+MANIFEST = "flow.json"
+QMODEL = "qkeras_model.h5"
+FMODEL = "float_model.h5"
+PROJECT = "hls4ml_prj"
+
+
+def build_models(cfg: dict):
+    """Step 'build': the QKeras model and its float twin, with the configured weights."""
+    from .models import build
+    from .models.init import calibrate, copy_weights
+    from .models.quant import QuantSpec
+    from .verify import inputs
+
+    import tensorflow as tf
+
+    quant = QuantSpec.from_dict(cfg["quantization"])
+    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    name = cfg["model"]["name"]
+    w = cfg["weights"]
+    tf.keras.utils.set_random_seed(int(w.get("seed", 0)))
+    qmodel = build(name, margs, quant, quantized=True)
+    fmodel = build(name, margs, quant, quantized=False)
+    src = w.get("source", "random")
+    if src == "random":
+        shape = qmodel.input_shape[1:]
+        n = int(w.get("calibration_images", 4))
+        imgs = inputs.photos(n, shape) if shape[-1] in (1, 3) else inputs.random_images(n, shape, 1)
+        calibrate(qmodel, inputs.to_model_input(imgs), seed=int(w.get("seed", 0)), twin=fmodel)
+    else:
+        trained = load_qmodel(src)
+        for layer in qmodel.layers:
+            if layer.weights:
+                try:
+                    layer.set_weights(trained.get_layer(layer.name).get_weights())
+                except (ValueError, KeyError) as e:
+                    raise FlowError(f"weights.source {src}: layer {layer.name} does not match the configured model ({e}); "
+                                    "use the config the weights were trained with") from None
+        copy_weights(qmodel, fmodel)
+    return qmodel, fmodel
+
+
+def load_qmodel(path):
+    from qkeras.utils import load_qmodel as _load
+
+    from .hls.extensions import custom_objects
+
+    return _load(str(path), custom_objects=custom_objects(), compile=False)
+
+
+def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
+    """Build the models, the hls4ml project and the C-sim library into ``out``."""
+    from .hls.convert import convert
+    from .hls.precision import float32_reference_margin
+
+    out = Path(out).resolve()
+    if out.exists() and not force:
+        raise FlowError(f"{out} already exists; pass --force to replace it or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise FlowError(f"{out} exists and is not a directory; remove it or choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        t0 = time.perf_counter()
+        qmodel, fmodel = build_models(cfg)
+        t_build = time.perf_counter() - t0
+        hls = cfg["hls"]
+        t0 = time.perf_counter()
+        hls_model, info = convert(qmodel, tmp / PROJECT, part=hls["part"], backend=hls["backend"],
+                                  clock_period=float(hls["clock_period_ns"]), reuse_factor=int(hls["reuse_factor"]),
+                                  strategy=hls["strategy"])
+        t_convert = time.perf_counter() - t0
+        qmodel.save(tmp / QMODEL)
+        fmodel.save(tmp / FMODEL)
+        traced = [{"name": l.name, "shape": [int(s) for s in l.get_output_variable().shape]}
+                  for l in hls_model.get_layers() if l.get_attr("function_cpp") and l.get_attr("trace", False)]
+        manifest = {
+            "fpga_flow_version": __version__,
+            "model": cfg["model"]["name"],
+            "keras_name": qmodel.name,
+            "config": cfg,
+            "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),
+            "input_shape": [int(s) for s in qmodel.input_shape[1:]],
+            "output_size": int(np.prod(qmodel.output_shape[1:])),
+            "types": {name: {"type": t.spec.cpp(), "lo": t.lo, "hi": t.hi} for name, t in info.items()},
+            "max_accumulator_bits": float32_reference_margin(info),
+            "traced_layers": traced,
+            "project": PROJECT,
+            "timings_s": {"build_models": round(t_build, 2), "convert_write": round(t_convert, 2)},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if compile_lib:
+            t0 = time.perf_counter()
+            compile_library(tmp)
+            manifest["timings_s"]["compile"] = round(time.perf_counter() - t0, 2)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _replace_dir(tmp, out)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def load_manifest(out: str | Path) -> dict:
+    out = Path(out)
+    m = out / MANIFEST
+    if not m.is_file():
+        raise FlowError(f"{out} is not a built flow directory ({MANIFEST} missing); run 'fpga-flow build CONFIG --out {out}' first")
+    try:
+        return json.loads(m.read_text())
+    except json.JSONDecodeError:
+        raise FlowError(f"{m} is corrupt; rebuild with 'fpga-flow build ... --force'") from None
+
+
+def library_path(out: str | Path) -> Path | None:
+    libs = sorted((Path(out) / PROJECT / "firmware").glob("myproject-*.so"))
+    return libs[-1] if libs else None
+
+
+def compile_library(out: str | Path, timeout: int = 1800) -> Path:
+    """Step 'compile': g++ the C-simulation library with hls4ml's own build_lib.sh (in a subprocess)."""
+    prj = Path(out) / PROJECT
+    if not (prj / "build_lib.sh").is_file():
+        raise FlowError(f"{prj} has no build_lib.sh; rebuild with 'fpga-flow build ... --force'")
+    for old in (prj / "firmware").glob("myproject-*.so"):
+        old.unlink()
+    r = subprocess.run(["bash", "build_lib.sh"], cwd=prj, capture_output=True, text=True, timeout=timeout)
+    lib = library_path(out)
+    if r.returncode != 0 or lib is None:
+        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"C-simulation library failed to compile in {prj}:\n{tail}")
+    return lib
+
+
+def ensure_library(out: str | Path) -> Path:
+    return library_path(out) or compile_library(out)

@@ -1,0 +1,45 @@
+"""hls4ml Extension-API layers of fpga_flow.
+
+Each module keeps one custom layer's Keras class, hls4ml parser, hls4ml IR layer and templates
+together; its C++ is in cpp/. ``register()`` installs them all into hls4ml (idempotent), for the
+Vivado and Vitis backends.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import gap, maxpool
+
+MODULES = (maxpool, gap)
+CPP_DIR = Path(__file__).parent / "cpp"
+BACKENDS = ("Vivado", "Vitis")
+_registered = False
+
+
+def custom_objects() -> dict:
+    """Keras custom objects of the extension layers, for load_model / clone."""
+    return {m.KERAS_CLASS.__name__: m.KERAS_CLASS for m in MODULES}
+
+
+def register() -> None:
+    global _registered
+    if _registered:
+        return
+    import hls4ml
+    from hls4ml.converters.keras_v2_to_hls import layer_handlers
+    from hls4ml.model.layers import layer_map
+
+    for m in MODULES:
+        keras_name, parser = m.PARSER
+        if keras_name not in layer_handlers:
+            hls4ml.converters.register_keras_v2_layer_handler(keras_name, parser)
+        hls_name, hls_cls = m.HLS_LAYER
+        if hls_name not in layer_map:
+            hls4ml.model.layers.register_layer(hls_name, hls_cls)
+    for backend_name in BACKENDS:
+        backend = hls4ml.backends.get_backend(backend_name)
+        for m in MODULES:
+            for tmpl in m.TEMPLATES:
+                backend.register_template(tmpl)
+            backend.register_source(CPP_DIR / m.SOURCE)
+    _registered = True

@@ -1,0 +1,101 @@
+"""StreamMaxPooling2D: max pooling of any size/stride/padding in io_stream (e.g. 3x3 stride 2).
+
+Side by side: the Keras class (identical maths to keras MaxPooling2D, its own class name so the
+converter can route it), the hls4ml parser, the hls4ml IR layer, and the config/function templates.
+The C++ lives in cpp/nnet_stream_maxpool.h.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.utils import compute_padding_2d
+from hls4ml.model.attributes import Attribute
+from hls4ml.model.layers import Layer
+
+
+class StreamMaxPooling2D(tf.keras.layers.MaxPooling2D):
+    """keras.layers.MaxPooling2D under a name the flow converts with its line-buffer HLS template.
+
+    The Keras computation is inherited unchanged, so the reference the C-simulation is compared with
+    is Keras' own max pooling (padding cells are ignored, as with -inf padding).
+    """
+
+
+def parse_stream_maxpool(keras_layer, input_names, input_shapes, data_reader):
+    cfg = keras_layer["config"]
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ValueError(f"{cfg['name']}: only channels_last is supported")
+    _, in_h, in_w, n_chan = input_shapes[0]
+    pool_h, pool_w = cfg["pool_size"]
+    stride_h, stride_w = cfg["strides"]
+    out_h, out_w, pad_top, pad_bottom, pad_left, pad_right = compute_padding_2d(
+        cfg["padding"], in_h, in_w, stride_h, stride_w, pool_h, pool_w
+    )
+    layer = {
+        "name": cfg["name"],
+        "class_name": "HStreamMaxPool2D",
+        "inputs": input_names,
+        "in_height": in_h, "in_width": in_w, "n_chan": n_chan,
+        "pool_height": pool_h, "pool_width": pool_w,
+        "stride_height": stride_h, "stride_width": stride_w,
+        "pad_top": pad_top, "pad_bottom": pad_bottom, "pad_left": pad_left, "pad_right": pad_right,
+        "out_height": out_h, "out_width": out_w,
+    }
+    return layer, [input_shapes[0][0], out_h, out_w, n_chan]
+
+
+class HStreamMaxPool2D(Layer):
+    _expected_attributes = [
+        Attribute(n) for n in (
+            "in_height", "in_width", "n_chan", "pool_height", "pool_width", "stride_height", "stride_width",
+            "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width",
+        )
+    ]
+
+    def initialize(self):
+        inp = self.get_input_variable()
+        shape = [self.attributes["out_height"], self.attributes["out_width"], self.attributes["n_chan"]]
+        # max is exact: the output keeps the input's type
+        self.add_output_variable(shape, precision=inp.type.precision)
+
+
+_config_template = """struct config{index} : nnet::stream_maxpool2d_config {{
+    static const unsigned in_height = {in_height};
+    static const unsigned in_width = {in_width};
+    static const unsigned n_chan = {n_chan};
+    static const unsigned pool_height = {pool_height};
+    static const unsigned pool_width = {pool_width};
+    static const unsigned stride_height = {stride_height};
+    static const unsigned stride_width = {stride_width};
+    static const unsigned pad_top = {pad_top};
+    static const unsigned pad_left = {pad_left};
+    static const unsigned out_height = {out_height};
+    static const unsigned out_width = {out_width};
+}};
+"""
+_function_template = "nnet::stream_maxpool2d_cl<{input_t}, {output_t}, {config}>({input}, {output});"
+
+
+class StreamMaxPoolConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(HStreamMaxPool2D)
+        self.template = _config_template
+
+    def format(self, node):
+        return self.template.format(**self._default_config_params(node))
+
+
+class StreamMaxPoolFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(HStreamMaxPool2D, include_header=["nnet_utils/nnet_stream_maxpool.h"])
+        self.template = _function_template
+
+    def format(self, node):
+        return self.template.format(**self._default_function_params(node))
+
+
+KERAS_CLASS = StreamMaxPooling2D
+HLS_LAYER = ("HStreamMaxPool2D", HStreamMaxPool2D)
+PARSER = ("StreamMaxPooling2D", parse_stream_maxpool)
+TEMPLATES = (StreamMaxPoolConfigTemplate, StreamMaxPoolFunctionTemplate)
+SOURCE = "nnet_stream_maxpool.h"

@@ -1,0 +1,69 @@
+"""Layer factory shared by the model families: the same call builds the quantized model or its float
+twin (same topology and layer names, so weights move between them by name)."""
+from __future__ import annotations
+
+import tensorflow as tf
+from tensorflow.keras import layers as L
+
+from .quant import QuantSpec
+
+
+class LayerFactory:
+    def __init__(self, quant: QuantSpec | None):
+        self.quant = quant  # None: float twin
+
+    @property
+    def quantized(self) -> bool:
+        return self.quant is not None
+
+    def input_quant(self, x, name="input_quant"):
+        if not self.quantized:
+            return x
+        from qkeras import QActivation
+
+        return QActivation(self.quant.input_q(), name=name)(x)
+
+    def conv(self, x, filters, kernel, strides=1, padding="valid", name=None, use_bias=True):
+        if not self.quantized:
+            return L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                            kernel_initializer="he_normal", name=name)(x)
+        from qkeras import QConv2D
+
+        return QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                       kernel_quantizer=self.quant.weight_q(),
+                       bias_quantizer=self.quant.bias_q() if use_bias else None,
+                       kernel_initializer="he_normal", name=name)(x)
+
+    def relu(self, x, name):
+        if not self.quantized:
+            return L.ReLU(name=name)(x)
+        from qkeras import QActivation
+
+        return QActivation(self.quant.act_q(), name=name)(x)
+
+    def linear_act(self, x, name):
+        """Quantize a signed (no ReLU) tensor; identity in the float twin."""
+        if not self.quantized:
+            return x
+        from qkeras import QActivation
+
+        return QActivation(self.quant.signed_act_q(), name=name)(x)
+
+    def maxpool(self, x, pool=3, stride=2, padding="valid", name=None):
+        if not self.quantized:
+            return L.MaxPooling2D(pool, stride, padding=padding, name=name)(x)
+        from ..hls.extensions.maxpool import StreamMaxPooling2D
+
+        return StreamMaxPooling2D(pool, stride, padding=padding, name=name)(x)
+
+    def global_avgpool(self, x, name="global_avgpool"):
+        if not self.quantized:
+            return L.GlobalAveragePooling2D(name=name)(x)
+        from ..hls.extensions.gap import ExactGlobalAveragePooling2D
+
+        return ExactGlobalAveragePooling2D(self.quant.gap_q(), name=name)(x)
+
+
+def input_layer(input_shape, name="image"):
+    # 'input' is reserved by hls4ml
+    return tf.keras.Input(shape=tuple(input_shape), name=name)

@@ -1,0 +1,73 @@
+"""Bit-width specification shared by the model builders.
+
+Every quantizer the zoo emits has alpha=1 and round-half-to-even, so it maps exactly onto an
+ap_fixed/ap_ufixed type with AP_RND_CONV, AP_SAT (see fpga_flow.hls.precision).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import FlowError
+
+BITS_RANGE = (2, 16)
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """Widths of a quantized model. ``*_int`` are QKeras ``integer`` arguments (sign bit excluded)."""
+
+    weight_bits: int = 8
+    weight_int: int = 0
+    bias_bits: int = 8
+    bias_int: int = 3
+    act_bits: int = 8
+    act_int: int = 3
+    input_bits: int = 8
+    input_int: int = 0
+    # Output of the exact global average pool; extra fractional bits keep class scores apart.
+    gap_bits: int = 16
+
+    def __post_init__(self):
+        lo, hi = BITS_RANGE
+        for name in ("weight_bits", "bias_bits", "act_bits", "input_bits"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not lo <= v <= hi:
+                raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in {lo}..{hi}")
+        if not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32:
+            raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
+        for name in ("weight_int", "bias_int", "act_int", "input_int"):
+            v = getattr(self, name)
+            bits = getattr(self, name.replace("_int", "_bits"))
+            if not isinstance(v, int) or not 0 <= v < bits:
+                raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in 0..{bits - 1}")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "QuantSpec":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise FlowError(f"unknown quantization key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # QKeras quantizer strings (strings keep saved models loadable with QKeras' own deserializer)
+    def weight_q(self) -> str:
+        return f"quantized_bits({self.weight_bits},{self.weight_int},alpha=1)"
+
+    def bias_q(self) -> str:
+        return f"quantized_bits({self.bias_bits},{self.bias_int},alpha=1)"
+
+    def act_q(self) -> str:
+        return f"quantized_relu({self.act_bits},{self.act_int})"
+
+    def signed_act_q(self) -> str:
+        return f"quantized_bits({self.act_bits},{self.act_int},alpha=1)"
+
+    def input_q(self) -> str:
+        return f"quantized_bits({self.input_bits},{self.input_int},alpha=1)"
+
+    def gap_q(self) -> str:
+        return f"quantized_relu({self.gap_bits},{self.act_int})"

@@ -1,0 +1,168 @@
+"""SqueezeNet v1.0 / v1.1 in QKeras (and float twins).
+
+Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size",
+arXiv:1602.07360.
+
+* Table 1 (v1.0): conv1 96 filters 7x7/2; max pool 3x3/2 after conv1, fire4 and fire8; fire2..fire9
+  with squeeze/expand 16/64, 16/64, 32/128, 32/128, 48/192, 48/192, 64/256, 64/256 (expand = 1x1 and
+  3x3 branches of that many filters each, concatenated); dropout 0.5 after fire9; conv10 1x1 to the
+  classes + ReLU; global average pool. 1,248,424 parameters at 224x224x3 / 1000 classes.
+* v1.1 (SqueezeNet repository): conv1 64 filters 3x3/2; pools after conv1, fire3, fire5; same fires.
+  1,235,496 parameters.
+* Section 6 / Figure 2: simple bypass = identity shortcut around fire3, fire5, fire7, fire9; complex
+  bypass adds 1x1-conv shortcuts around fire2, fire4, fire6, fire8 (where channel counts differ).
+  Here every bypass sum is followed by a ReLU (a no-op on the simple bypass, whose operands are
+  ReLU outputs) so that the quantized model can re-quantize the sum to the activation width.
+* Section 5 microarchitecture: e_i = base_e + incr_e * floor(i / freq) expand filters for fire
+  module i (i = 0 for fire2), of which pct3x3 are 3x3; squeeze filters s_i = SR * e_i. Paper
+  defaults base_e=128, incr_e=128, freq=2, pct3x3=0.5, SR=0.125 give Table 1.
+
+Shapes: all convolutions and pools are 'valid' except the expand 3x3 ('same'), as in Caffe. At 224
+v1.1 gives 111 -> 55 -> 27 -> 13 (exactly Table 1's shapes). v1.0's 7x7/2 conv1 gives Table 1's 111
+only for a 227 input (the released Caffe model's crop); at 224 it gives 109 -> 54 -> 26 -> 12.
+Pool padding can be set to 'same' (pool_padding), supported by the HLS pooling extension too.
+
+Small inputs: the topology is kept; an input too small for conv1 + three pools is refused with the
+smallest size that works (e.g. 32x32 for v1.1, 48x48 for v1.0). ``stem_stride=1`` keeps more
+resolution for tiny images (e.g. 28x28 Fashion-MNIST) and is recorded in the model name.
+
+Differences from the paper for deployment, both exact on both sides: the quantized model starts with
+an input quantizer, and its global average pool is ExactGlobalAveragePooling2D (a defined, quantized
+mean). Outputs are the pooled class scores (logits); softmax is monotonic and left to the host.
+"""
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+from tensorflow.keras import layers as L
+
+from ..errors import FlowError
+from .layers import LayerFactory, input_layer
+from .quant import QuantSpec
+
+BYPASS = ("none", "simple", "complex")
+VERSIONS = ("1.0", "1.1")
+_POOLS_AFTER = {"1.0": ("conv1", "fire4", "fire8"), "1.1": ("conv1", "fire3", "fire5")}
+_SIMPLE = ("fire3", "fire5", "fire7", "fire9")
+_COMPLEX = ("fire2", "fire4", "fire6", "fire8")
+
+
+def fire_channels(i: int, base_e=128, incr_e=128, freq=2, sr=0.125, pct3x3=0.5):
+    """(squeeze, expand1x1, expand3x3) filters of fire module i (i=0 is fire2), paper section 5."""
+    e = base_e + incr_e * (i // freq)
+    e3 = int(round(e * pct3x3))
+    e1 = e - e3
+    s = max(1, int(round(sr * e)))
+    return s, e1, e3
+
+
+def _out(n, k, s, padding):
+    return math.ceil(n / s) if padding == "same" else (n - k) // s + 1
+
+
+def _check_input(version, input_shape, stem_stride, pool_padding):
+    h, w, c = input_shape
+    k = 7 if version == "1.0" else 3
+    sizes = []
+    for n in (h, w):
+        m = _out(n, k, stem_stride, "valid")
+        for _ in range(3):
+            m = _out(m, 3, 2, pool_padding) if m >= 3 or pool_padding == "same" else 0
+        sizes.append(m)
+    if min(sizes) < 1:
+        lo = next(n for n in range(8, 4096) if _check_size(n, k, stem_stride, pool_padding))
+        raise FlowError(
+            f"input {h}x{w} is too small for SqueezeNet v{version} (conv1 {k}x{k}/{stem_stride} and three 3x3/2 pools); "
+            f"use at least {lo}x{lo} or stem_stride=1")
+
+
+def _check_size(n, k, stem_stride, pool_padding):
+    m = _out(n, k, stem_stride, "valid")
+    for _ in range(3):
+        if m < 1 or (m < 3 and pool_padding == "valid"):
+            return False
+        m = _out(m, 3, 2, pool_padding)
+    return m >= 1
+
+
+def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass="none",
+               base_e=128, incr_e=128, freq=2, sr=0.125, pct3x3=0.5, dropout=0.5,
+               stem_stride=2, pool_padding="valid", quant: QuantSpec | None = QuantSpec(),
+               quantized=True, name=None) -> tf.keras.Model:
+    """Build SqueezeNet ``version`` ('1.0' or '1.1'); quantized (QKeras) unless quantized=False.
+
+    See the module docstring for the paper's Table 1, bypass variants and section-5 knobs.
+    """
+    version = str(version)
+    if version not in VERSIONS:
+        raise FlowError(f"unknown SqueezeNet version {version!r}; use one of {list(VERSIONS)}")
+    if bypass not in BYPASS:
+        raise FlowError(f"unknown bypass {bypass!r}; use one of {list(BYPASS)}")
+    if pool_padding not in ("valid", "same"):
+        raise FlowError(f"pool_padding {pool_padding!r} is invalid; use 'valid' or 'same'")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise FlowError(f"input_shape {list(input_shape)} is invalid; use [height, width, channels]")
+    if int(classes) < 2:
+        raise FlowError(f"classes={classes} is invalid; use at least 2")
+    if not (0 < pct3x3 < 1 and 0 < sr <= 1 and base_e >= 2 and incr_e >= 0 and freq >= 1):
+        raise FlowError("microarchitecture knobs out of range; need 0<pct3x3<1, 0<sr<=1, base_e>=2, incr_e>=0, freq>=1")
+    _check_input(version, input_shape, stem_stride, pool_padding)
+    f = LayerFactory(quant if quantized else None)
+
+    inp = input_layer(input_shape)
+    x = f.input_quant(inp)
+    if version == "1.0":
+        x = f.conv(x, 96, 7, strides=stem_stride, name="conv1")
+    else:
+        x = f.conv(x, 64, 3, strides=stem_stride, name="conv1")
+    x = f.relu(x, "relu_conv1")
+    x = f.maxpool(x, padding=pool_padding, name="pool1")
+
+    pools = _POOLS_AFTER[version]
+    for i in range(8):
+        fname = f"fire{i + 2}"
+        s, e1, e3 = fire_channels(i, base_e, incr_e, freq, sr, pct3x3)
+        y = _fire(f, x, fname, s, e1, e3)
+        if bypass != "none" and fname in _SIMPLE and x.shape[-1] == y.shape[-1]:
+            y = L.Add(name=f"{fname}_bypass_add")([x, y])
+            y = f.relu(y, f"{fname}_bypass_relu")
+        elif bypass == "complex" and (fname in _COMPLEX or x.shape[-1] != y.shape[-1]):
+            sc = f.conv(x, y.shape[-1], 1, name=f"{fname}_bypass_conv")
+            sc = f.linear_act(sc, f"{fname}_bypass_quant")
+            y = L.Add(name=f"{fname}_bypass_add")([sc, y])
+            y = f.relu(y, f"{fname}_bypass_relu")
+        x = y
+        if fname in pools:
+            x = f.maxpool(x, padding=pool_padding, name=f"pool{i + 2}")
+
+    if dropout:
+        x = L.Dropout(dropout, name="drop9")(x)
+    x = f.conv(x, int(classes), 1, name="conv10")
+    x = f.relu(x, "relu_conv10")
+    x = f.global_avgpool(x, name="pool10")
+    if name is None:
+        name = f"squeezenet{version.replace('.', '_')}" + ("" if bypass == "none" else f"_{bypass}_bypass")
+        name += "" if quantized else "_float"
+    return tf.keras.Model(inp, x, name=name)
+
+
+def _fire(f: LayerFactory, x, name, s, e1, e3):
+    x = f.conv(x, s, 1, name=f"{name}_squeeze1x1")
+    x = f.relu(x, f"{name}_relu_squeeze1x1")
+    a = f.conv(x, e1, 1, name=f"{name}_expand1x1")
+    a = f.relu(a, f"{name}_relu_expand1x1")
+    b = f.conv(x, e3, 3, padding="same", name=f"{name}_expand3x3")
+    b = f.relu(b, f"{name}_relu_expand3x3")
+    return L.Concatenate(name=f"{name}_concat")([a, b])
+
+
+def squeezenet1_0(**kwargs) -> tf.keras.Model:
+    """SqueezeNet v1.0 (Table 1). Keyword arguments as :func:`squeezenet`."""
+    return squeezenet("1.0", **kwargs)
+
+
+def squeezenet1_1(**kwargs) -> tf.keras.Model:
+    """SqueezeNet v1.1 (2.4x fewer FLOPs than v1.0). Keyword arguments as :func:`squeezenet`."""
+    return squeezenet("1.1", **kwargs)

@@ -1,0 +1,1 @@
+"""Step 'report': what was built, in numbers (md/json)."""

@@ -1,0 +1,1 @@
+"""Parts database and (later) the on-chip memory / DSP / latency model."""

@@ -1,0 +1,1 @@
+"""Step 'verify': C-simulation vs QKeras, integer code by integer code."""

@@ -1,0 +1,167 @@
+"""C-simulation vs QKeras, compared as integer codes of every output value.
+
+* Inputs are put on the input quantizer's grid first (numpy round-half-even + saturate), then the
+  same float values go to QKeras and to the C-sim library.
+* The C-sim library runs in a subprocess (fpga_flow.verify.worker) with a time limit; a C++ assert
+  becomes an error message, not a dead Python process. Images are split over ``jobs`` workers.
+* On any mismatch, the first mismatching image is re-run with hls4ml's per-layer trace and compared
+  layer by layer with the Keras model: the first layer whose codes differ is named.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import flow
+from ..errors import FlowError
+from ..hls.fixed import FixedSpec
+
+
+def _spec(cpp: str) -> FixedSpec:
+    # 'ap_ufixed<8,3,AP_RND_CONV,AP_SAT>' -> FixedSpec
+    signed = not cpp.startswith("ap_ufixed")
+    args = cpp[cpp.index("<") + 1:-1].split(",")
+    return FixedSpec(signed, int(args[0]), int(args[1]))
+
+
+def quantize_to(spec: FixedSpec, x: np.ndarray) -> np.ndarray:
+    """Round half to even and saturate onto ``spec``'s grid (what the input quantizer does)."""
+    c = np.clip(np.rint(np.asarray(x, np.float64) * 2.0**spec.frac), spec.code_min, spec.code_max)
+    return (c * 2.0**-spec.frac).astype(np.float32)
+
+
+def run_csim(out: str | Path, x: np.ndarray, *, trace: bool = False, jobs: int = 1, timeout: float = 3600):
+    """C-sim outputs (n, output_size) for model inputs ``x``; with trace, also {layer: array}."""
+    m = flow.load_manifest(out)
+    lib = flow.ensure_library(out)
+    firmware = lib.parent
+    n = x.shape[0]
+    jobs = max(1, min(int(jobs), n))
+    chunks = np.array_split(np.arange(n), jobs)
+    with tempfile.TemporaryDirectory(prefix="fpga_flow_csim_") as td:
+        procs = []
+        for j, idx in enumerate(chunks):
+            td_j = Path(td) / str(j)
+            td_j.mkdir()
+            np.save(td_j / "x.npy", x[idx])
+            job = {"lib": str(lib), "firmware": str(firmware), "inputs": str(td_j / "x.npy"),
+                   "outputs": str(td_j / "y.npy"), "output_size": m["output_size"],
+                   "trace": {"layers": m["traced_layers"], "out": str(td_j / "trace.npz")} if trace else None}
+            (td_j / "job.json").write_text(json.dumps(job))
+            env = dict(os.environ, OMP_NUM_THREADS="1")
+            procs.append(subprocess.Popen([sys.executable, "-m", "fpga_flow.verify.worker", str(td_j / "job.json")],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        ys, traces = [], {}
+        deadline = time.monotonic() + timeout
+        for j, p in enumerate(procs):
+            try:
+                so, se = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                raise RuntimeError(f"C-simulation exceeded {timeout:.0f} s") from None
+            if p.returncode != 0:
+                msg = (se or so).strip().splitlines()
+                raise RuntimeError("C-simulation crashed (exit code %d): %s" % (p.returncode, " | ".join(msg[-4:])))
+            td_j = Path(td) / str(j)
+            ys.append(np.load(td_j / "y.npy"))
+            if trace and (td_j / "trace.npz").exists():
+                with np.load(td_j / "trace.npz") as z:
+                    for k in z.files:
+                        traces.setdefault(k, []).append(z[k])
+        y = np.concatenate(ys)
+        if trace:
+            return y, {k: np.concatenate(v) for k, v in traces.items()}
+        return y
+
+
+def keras_layer_outputs(model, names, x):
+    import tensorflow as tf
+
+    layers = [l for l in model.layers if l.name in names]
+    probe = tf.keras.Model(model.inputs, [l.output for l in layers])
+    outs = probe(x, training=False)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    return {l.name: np.asarray(o) for l, o in zip(layers, outs)}
+
+
+def first_divergent_layer(out, model, manifest, x1) -> tuple[str | None, list[dict]]:
+    """Trace one input through C-sim and Keras; return the first layer (topological) whose codes differ."""
+    _, tr = run_csim(out, x1, trace=True)
+    types = manifest["types"]
+    names = [l.name for l in model.layers if l.name in tr and l.name in types]
+    kouts = keras_layer_outputs(model, set(names), x1)
+    rows = []
+    first = None
+    for name in names:
+        spec = _spec(types[name]["type"])
+        kc = np.rint(kouts[name].astype(np.float64) * 2.0**spec.frac).reshape(-1)
+        cc = np.rint(tr[name].astype(np.float64) * 2.0**spec.frac).reshape(-1)
+        if kc.size != cc.size:
+            rows.append({"layer": name, "status": f"size {cc.size} vs {kc.size}"})
+            first = first or name
+            continue
+        bad = int(np.sum(kc != cc))
+        rows.append({"layer": name, "mismatched": bad, "values": int(kc.size)})
+        if bad and first is None:
+            first = name
+    return first, rows
+
+
+def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "") -> dict:
+    """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs)."""
+    from .inputs import to_model_input
+
+    m = flow.load_manifest(out)
+    out = Path(out)
+    model = flow.load_qmodel(out / flow.QMODEL)
+    first_q = [l for l in model.layers if type(l).__name__ != "InputLayer"][0]
+    from ..hls.fixed import quantizer_spec
+
+    in_spec = quantizer_spec(first_q.activation, what="input quantizer")
+    out_spec = _spec(m["types"][model.layers[-1].name]["type"])
+    x = quantize_to(in_spec, to_model_input(images))
+
+    t0 = time.perf_counter()
+    yk = model.predict(x, batch_size=8, verbose=0).astype(np.float64)
+    t_keras = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    yc = run_csim(out, x, jobs=jobs)
+    t_csim = time.perf_counter() - t0
+
+    kc = np.rint(yk * 2.0**out_spec.frac).reshape(len(x), -1)
+    cc = np.rint(yc * 2.0**out_spec.frac).reshape(len(x), -1)
+    on_grid = bool(np.array_equal(kc * 2.0**-out_spec.frac, yk.reshape(len(x), -1)))
+    same = kc == cc
+    res = {
+        "model": m["model"], "source": source, "n_images": int(len(x)), "n_values": int(same.size),
+        "exact_fraction": float(same.mean()), "n_mismatched_values": int((~same).sum()),
+        "images_exact": int(np.all(same, axis=1).sum()),
+        "qkeras_outputs_on_grid": on_grid, "output_type": out_spec.cpp(),
+        "distinct_output_codes": int(len(np.unique(kc))),
+        "first_divergent_layer": None,
+        "csim_seconds_per_image": round(t_csim / len(x), 3), "qkeras_seconds_per_image": round(t_keras / len(x), 4),
+        "jobs": jobs,
+    }
+    fpath = out / flow.FMODEL
+    if fpath.is_file():
+        import tensorflow as tf
+
+        fmodel = tf.keras.models.load_model(fpath, compile=False)
+        yf = fmodel.predict(x, batch_size=8, verbose=0)
+        res["top1_agreement_float"] = float(np.mean(np.argmax(yf, 1) == np.argmax(yc.reshape(len(x), -1), 1)))
+    res["top1_agreement_qkeras"] = float(np.mean(np.argmax(kc, 1) == np.argmax(cc, 1)))
+    if res["n_mismatched_values"]:
+        i = int(np.argmin(np.all(same, axis=1)))
+        first, rows = first_divergent_layer(out, model, m, x[i:i + 1])
+        res["first_divergent_layer"] = first
+        res["trace_image"] = i
+        res["trace"] = rows
+    return res
