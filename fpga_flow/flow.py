@@ -70,21 +70,35 @@ def load_qmodel(path):
 
 
 def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
-    """Build the models, the hls4ml project and the C-sim library into ``out``."""
-    from .hls.convert import convert
-    from .hls.precision import float32_reference_margin
+    """Build the configured models, the hls4ml project and the C-sim library into ``out``."""
+    out = _check_out(out, force)
+    t0 = time.perf_counter()
+    qmodel, fmodel = build_models(cfg)
+    return build_keras(qmodel, out, cfg=cfg, fmodel=fmodel, force=force, compile_lib=compile_lib,
+                       model_name=cfg["model"]["name"], t_build=time.perf_counter() - t0)
 
+
+def _check_out(out, force) -> Path:
     out = Path(out).resolve()
     if out.exists() and not force:
         raise FlowError(f"{out} already exists; pass --force to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise FlowError(f"{out} exists and is not a directory; remove it or choose another --out")
+    return out
+
+
+def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
+                compile_lib: bool = True, model_name: str | None = None, t_build: float = 0.0) -> dict:
+    """Steps convert + compile for any supported QKeras model (the zoo's or a user's)."""
+    from .config import DEFAULTS
+    from .hls.convert import convert
+    from .hls.precision import float32_reference_margin
+
+    cfg = cfg or {**DEFAULTS, "model": {"name": model_name or qmodel.name}}
+    out = _check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        t0 = time.perf_counter()
-        qmodel, fmodel = build_models(cfg)
-        t_build = time.perf_counter() - t0
         hls = cfg["hls"]
         t0 = time.perf_counter()
         hls_model, info = convert(qmodel, tmp / PROJECT, part=hls["part"], backend=hls["backend"],
@@ -92,12 +106,13 @@ def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool 
                                   strategy=hls["strategy"])
         t_convert = time.perf_counter() - t0
         qmodel.save(tmp / QMODEL)
-        fmodel.save(tmp / FMODEL)
+        if fmodel is not None:
+            fmodel.save(tmp / FMODEL)
         traced = [{"name": l.name, "shape": [int(s) for s in l.get_output_variable().shape]}
                   for l in hls_model.get_layers() if l.get_attr("function_cpp") and l.get_attr("trace", False)]
         manifest = {
             "fpga_flow_version": __version__,
-            "model": cfg["model"]["name"],
+            "model": model_name or cfg["model"]["name"],
             "keras_name": qmodel.name,
             "config": cfg,
             "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),

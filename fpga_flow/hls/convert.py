@@ -43,8 +43,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
     import hls4ml
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    cfg["Model"].update({"Strategy": strategy, "ReuseFactor": int(reuse_factor), "TraceOutput": True,
-                         "BramFactor": 1_000_000_000})
+    cfg["Model"].update({"Strategy": strategy, "ReuseFactor": int(reuse_factor), "BramFactor": 1_000_000_000})
     layers = cfg["LayerName"]
     in_name = model.layers[0].name
     layers.setdefault(in_name, {})["Precision"] = {"result": precision.input_spec(model).hls4ml()}
@@ -89,6 +88,9 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     problems = precision.audit(hls_model, model, info)
     if problems:
         raise RuntimeError("precision audit failed (the C++ would not be exact):\n  " + "\n  ".join(problems))
+    # Per-layer trace hooks for the C-sim library (as ModelGraph.trace does). They are emitted inside
+    # #ifndef __SYNTHESIS__ and do nothing unless the worker turns tracing on.
+    hls_model.config.trace_output = True
     hls_model.write()
     _relocatable_weights(Path(output_dir))
     return hls_model, info

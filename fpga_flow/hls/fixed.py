@@ -90,6 +90,9 @@ def quantizer_spec(q, *, what: str, allow_symmetric: bool = False) -> FixedSpec:
     if q is None:
         raise FlowError(f"{what}: no quantizer; every tensor entering the FPGA must be quantized (add one)")
     name, c = _cfg(q)
+    if name not in ("quantized_bits", "quantized_relu"):
+        raise FlowError(f"{what}: quantizer {name} is not supported (exact mapping known only for "
+                        "quantized_bits(alpha=1) and quantized_relu)")
     if c.get("use_stochastic_rounding"):
         raise FlowError(f"{what}: {name} with use_stochastic_rounding is not exact in hardware; set it to False")
     if float(c.get("qnoise_factor", 1.0) or 0.0) != 1.0:
@@ -115,4 +118,4 @@ def quantizer_spec(q, *, what: str, allow_symmetric: bool = False) -> FixedSpec:
         if c.get("relu_upper_bound") is not None:
             raise FlowError(f"{what}: quantized_relu relu_upper_bound is not supported; drop it")
         return FixedSpec(False, bits, integer, "RND_CONV", "SAT")
-    raise FlowError(f"{what}: quantizer {name} is not supported (exact mapping known only for quantized_bits(alpha=1) and quantized_relu)")
+    raise AssertionError(name)

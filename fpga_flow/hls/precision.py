@@ -69,9 +69,14 @@ def check_supported(model) -> None:
                 quantizer_spec(layer.bias_quantizer_internal, what=f"{where} bias_quantizer", allow_symmetric=True)
         elif cls == "QActivation":
             quantizer_spec(layer.activation, what=where)
-        elif cls == "MaxPooling2D":
-            pass  # rewritten into StreamMaxPooling2D when overlapping / padded (see convert.prepare)
-        elif cls in ("StreamMaxPooling2D", "ExactGlobalAveragePooling2D", "Dropout"):
+        elif cls in ("MaxPooling2D", "StreamMaxPooling2D"):
+            # overlapping / padded MaxPooling2D is rewritten into StreamMaxPooling2D (convert.prepare)
+            from .extensions.maxpool import unsupported_reason
+
+            reason = unsupported_reason(layer)
+            if reason:
+                raise FlowError(f"{where}: {reason}")
+        elif cls in ("ExactGlobalAveragePooling2D", "Dropout"):
             pass
         elif cls == "Concatenate":
             if layer.axis not in (-1, 3):

@@ -40,6 +40,8 @@ def quantize_to(spec: FixedSpec, x: np.ndarray) -> np.ndarray:
 def run_csim(out: str | Path, x: np.ndarray, *, trace: bool = False, jobs: int = 1, timeout: float = 3600):
     """C-sim outputs (n, output_size) for model inputs ``x``; with trace, also {layer: array}."""
     m = flow.load_manifest(out)
+    if list(x.shape[1:]) != list(m["input_shape"]):
+        raise FlowError(f"inputs have shape {list(x.shape[1:])}, the model needs {m['input_shape']}")
     lib = flow.ensure_library(out)
     firmware = lib.parent
     n = x.shape[0]

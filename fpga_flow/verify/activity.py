@@ -1,0 +1,26 @@
+"""How much a network's quantized activations actually vary on given inputs.
+
+A bit-exactness check on a net whose activations are all zero or all saturated proves little;
+this measures, per quantizer layer, the number of distinct codes and the zero/saturated fractions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def activation_stats(model, x) -> dict[str, dict]:
+    from ..hls.fixed import quantizer_spec
+    from .csim import keras_layer_outputs
+
+    qlayers = [l for l in model.layers if type(l).__name__ == "QActivation"]
+    outs = keras_layer_outputs(model, {l.name for l in qlayers}, x)
+    stats = {}
+    for l in qlayers:
+        s = quantizer_spec(l.activation, what=l.name)
+        codes = np.rint(outs[l.name].astype(np.float64) * 2.0**s.frac)
+        stats[l.name] = {
+            "distinct_codes": int(len(np.unique(codes))),
+            "zero_fraction": float(np.mean(codes == 0)),
+            "saturated_fraction": float(np.mean((codes == s.code_max) | (s.signed & (codes == s.code_min)))),
+        }
+    return stats

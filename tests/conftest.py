@@ -1,0 +1,49 @@
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "hls_configs"
+
+
+def small_cfg(name="squeezenet1_1", size=32, bypass="none", classes=10, rf=16, **quant):
+    from fpga_flow import config
+
+    cfg = config._merge(config.DEFAULTS, {
+        "model": {"name": name, "input_shape": [size, size, 3], "classes": classes, "bypass": bypass},
+        "quantization": quant, "hls": {"part": "zcu104", "reuse_factor": rf}})
+    return config.validate(cfg)
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory):
+    """Builds are expensive (g++ ~10-15 s); share one per configuration across the session."""
+    cache = {}
+
+    def get(**kw):
+        key = tuple(sorted(kw.items()))
+        if key not in cache:
+            from fpga_flow import flow
+
+            out = tmp_path_factory.mktemp("build") / "out"
+            flow.build(small_cfg(**kw), out)
+            cache[key] = out
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def photos32():
+    from fpga_flow.verify import inputs
+
+    return inputs.photos(4, (32, 32, 3))
+
+
+def copy_build(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
