@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo test test-slow bench venv clean reports
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -34,3 +34,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Regenerate reports/ for every shipped 224x224 config (build, verify on 4 photos, md+json report).
+SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_0_bypass_224_w8_zcu102
+reports: $(STAMP)
+	@for c in $(SHIPPED); do \
+	  set -e; mkdir -p reports/$$c; \
+	  $(VENV)/bin/fpga-flow build hls_configs/$$c.yml --out build/reports/$$c --force; \
+	  $(VENV)/bin/fpga-flow verify build/reports/$$c --images 4 --source photos --jobs 2 --json > reports/$$c/verify.json || true; \
+	  $(VENV)/bin/fpga-flow report build/reports/$$c --format md > reports/$$c/report.md; \
+	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
+	done
+	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt
