@@ -26,9 +26,11 @@ DEFAULT_CONFIG = "hls_configs/squeezenet1_1_224_w8_zcu104.yml"
 
 def _quiet():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _parser() -> argparse.ArgumentParser:

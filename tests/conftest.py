@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "hls_configs"
 
 
-def small_cfg(name="squeezenet1_1", size=32, bypass="none", classes=10, rf=16, **quant):
+def small_cfg(name="squeezenet1_1", size=32, bypass="none", classes=10, rf=16, backend="Vitis", **quant):
     from fpga_flow import config
 
     cfg = config._merge(config.DEFAULTS, {
         "model": {"name": name, "input_shape": [size, size, 3], "classes": classes, "bypass": bypass},
-        "quantization": quant, "hls": {"part": "zcu104", "reuse_factor": rf}})
+        "quantization": quant, "hls": {"part": "zcu104", "reuse_factor": rf, "backend": backend}})
     return config.validate(cfg)
 
 

@@ -15,6 +15,8 @@ CASES = {
     "v1.0": dict(name="squeezenet1_0", size=48),
     "v1.1-simple-bypass": dict(name="squeezenet1_1", size=32, bypass="simple"),
     "v1.0-complex-bypass": dict(name="squeezenet1_0", size=48, bypass="complex"),
+    "v1.1-vivado-4bit": dict(name="squeezenet1_1", size=32, backend="Vivado", weight_bits=4, act_bits=4, act_int=2,
+                             bias_bits=6),
 }
 
 
