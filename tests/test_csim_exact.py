@@ -41,8 +41,13 @@ def test_zoo_bit_exact(build_dir, case):
         assert s["distinct_codes"] >= 8, (name, s)
         assert s["zero_fraction"] < 0.95, (name, s)
         assert s["saturated_fraction"] < 0.5, (name, s)
-    w = model.get_layer("fire3_expand3x3").get_weights()[0]
-    assert len(np.unique(w)) > 20 and np.any(w != 0)
+    # weights use their grid: at 8 bits many codes, at 4 bits (16 codes exist) at least a few; mostly non-zero
+    wbits = kw.get("weight_bits", 8)
+    for name in ("conv1", "fire3_expand3x3", "conv10"):
+        w = model.get_layer(name).get_weights()[0]
+        assert np.mean(w != 0) > 0.3, name
+        if name != "conv10":  # the classifier's small weights use few codes by construction
+            assert len(np.unique(w)) >= min(16, 2 ** (wbits - 2)), name
 
 
 def test_random_source_and_all_outputs_vary(build_dir):
