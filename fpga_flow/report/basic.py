@@ -6,6 +6,7 @@ The on-chip memory model (BRAM18K/URAM for weights, line buffers and FIFOs) is s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..hls.fixed import quantizer_spec
 
 def collect(out) -> dict:
     m = flow.load_manifest(out)
-    model = flow.load_qmodel(flow.Path(out) / flow.QMODEL)
+    model = flow.load_qmodel(Path(out) / flow.QMODEL)
     rows = []
     tot_params = tot_bits = 0
     for layer in model.layers:
