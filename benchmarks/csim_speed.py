@@ -56,6 +56,7 @@ def main(argv=None):
     import hls4ml
 
     from fpga_flow import config, flow
+    from fpga_flow.hls.precision import input_spec
     from fpga_flow.verify import csim, inputs
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
@@ -63,7 +64,7 @@ def main(argv=None):
         "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": 64}}))
     qmodel, fmodel = flow.build_models(cfg)
     imgs = inputs.photos(args.images, (args.size, args.size, 3))
-    x = csim.quantize_to(csim._spec("ap_fixed<8,1>"), inputs.to_model_input(imgs))
+    x = csim.quantize_to(input_spec(qmodel), inputs.to_model_input(imgs))
     rows = {}
     with tempfile.TemporaryDirectory() as td:
         # fpga_flow

@@ -92,8 +92,6 @@ def cmd_build(args) -> int:
 
     cfg = config.load(args.config, args.set, args.part)
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FlowError(f"{out} already exists; pass --force to replace it or choose another --out")
     m = flow.build(cfg, out, force=args.force)
     print(f"built {m['keras_name']} ({m['params']:,} params) for {cfg['hls']['part']} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fpga_flow import flow
+from fpga_flow.hls.precision import input_spec
 from fpga_flow.verify import csim, inputs
 from fpga_flow.verify.activity import activation_stats
 
@@ -33,8 +34,7 @@ def test_zoo_bit_exact(build_dir, case):
     assert res["qkeras_outputs_on_grid"]
     # non-trivial weights: activations vary, are neither all zero nor all saturated
     model = flow.load_qmodel(out / flow.QMODEL)
-    x = csim.quantize_to(csim._spec(flow.load_manifest(out)["types"]["input_quant"]["type"]),
-                         inputs.to_model_input(imgs))
+    x = csim.quantize_to(input_spec(model), inputs.to_model_input(imgs))
     stats = activation_stats(model, x)
     assert len(stats) > 20
     for name, s in stats.items():

@@ -11,12 +11,12 @@ from fpga_flow.hls.extensions.gap import ExactGlobalAveragePooling2D
 from fpga_flow.hls.extensions.maxpool import StreamMaxPooling2D
 from fpga_flow.verify.csim import quantize_to, run_csim
 from fpga_flow.hls.fixed import quantizer_spec
+from fpga_flow.hls.precision import input_spec
 
 
 def _build_and_run(model, tmp_path, x):
     flow.build_keras(model, tmp_path / "prj")
-    in_spec = quantizer_spec(model.layers[1].activation, what="in")
-    xq = quantize_to(in_spec, x)
+    xq = quantize_to(input_spec(model), x)
     return xq, run_csim(tmp_path / "prj", xq)
 
 

@@ -110,12 +110,11 @@ def quantizer_spec(q, *, what: str, allow_symmetric: bool = False) -> FixedSpec:
         if keep_negative:
             return FixedSpec(True, bits, integer + 1, "RND_CONV", "SAT")
         return FixedSpec(False, bits, integer, "RND_CONV", "SAT")
-    if name == "quantized_relu":
-        if c.get("use_sigmoid"):
-            raise FlowError(f"{what}: quantized_relu(use_sigmoid=1) is not supported; use use_sigmoid=0")
-        if float(c.get("negative_slope", 0.0) or 0.0) != 0.0:
-            raise FlowError(f"{what}: quantized_relu with negative_slope is not supported; use negative_slope=0")
-        if c.get("relu_upper_bound") is not None:
-            raise FlowError(f"{what}: quantized_relu relu_upper_bound is not supported; drop it")
-        return FixedSpec(False, bits, integer, "RND_CONV", "SAT")
-    raise AssertionError(name)
+    # quantized_relu (the only other name admitted above)
+    if c.get("use_sigmoid"):
+        raise FlowError(f"{what}: quantized_relu(use_sigmoid=1) is not supported; use use_sigmoid=0")
+    if float(c.get("negative_slope", 0.0) or 0.0) != 0.0:
+        raise FlowError(f"{what}: quantized_relu with negative_slope is not supported; use negative_slope=0")
+    if c.get("relu_upper_bound") is not None:
+        raise FlowError(f"{what}: quantized_relu relu_upper_bound is not supported; drop it")
+    return FixedSpec(False, bits, integer, "RND_CONV", "SAT")

@@ -22,6 +22,7 @@ import numpy as np
 from .. import flow
 from ..errors import FlowError
 from ..hls.fixed import FixedSpec
+from ..hls.precision import input_spec
 
 
 def _spec(cpp: str) -> FixedSpec:
@@ -124,10 +125,7 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     m = flow.load_manifest(out)
     out = Path(out)
     model = flow.load_qmodel(out / flow.QMODEL)
-    first_q = [l for l in model.layers if type(l).__name__ != "InputLayer"][0]
-    from ..hls.fixed import quantizer_spec
-
-    in_spec = quantizer_spec(first_q.activation, what="input quantizer")
+    in_spec = input_spec(model)
     out_spec = _spec(m["types"][model.layers[-1].name]["type"])
     x = quantize_to(in_spec, to_model_input(images))
 
