@@ -82,8 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_models(args) -> int:
     from .models import MODELS
 
-    for name, (_, _, desc) in MODELS.items():
-        print(f"{name}  {desc}")
+    for name, (_, _, keys, desc) in MODELS.items():
+        print(f"{name}  {desc}\n    options: {', '.join(sorted(keys))}")
     return 0
 
 

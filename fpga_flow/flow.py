@@ -28,8 +28,7 @@ PROJECT = "hls4ml_prj"
 
 def build_models(cfg: dict):
     """Step 'build': the QKeras model and its float twin, with the configured weights."""
-    from .models import build
-    from .models.init import calibrate, copy_weights
+    from .models import build, family
     from .models.quant import QuantSpec
     from .verify import inputs
 
@@ -43,21 +42,19 @@ def build_models(cfg: dict):
     qmodel = build(name, margs, quant, quantized=True)
     fmodel = build(name, margs, quant, quantized=False)
     src = w.get("source", "random")
+    fam = family(name)
     if src == "random":
         shape = qmodel.input_shape[1:]
         n = int(w.get("calibration_images", 4))
         imgs = inputs.photos(n, shape) if shape[-1] in (1, 3) else inputs.random_images(n, shape, 1)
-        calibrate(qmodel, inputs.to_model_input(imgs), seed=int(w.get("seed", 0)), twin=fmodel)
+        fam.init_random(qmodel, fmodel, inputs.to_model_input(imgs), seed=int(w.get("seed", 0)))
     else:
         trained = load_qmodel(src)
-        for layer in qmodel.layers:
-            if layer.weights:
-                try:
-                    layer.set_weights(trained.get_layer(layer.name).get_weights())
-                except (ValueError, KeyError) as e:
-                    raise FlowError(f"weights.source {src}: layer {layer.name} does not match the configured model ({e}); "
-                                    "use the config the weights were trained with") from None
-        copy_weights(qmodel, fmodel)
+        try:
+            fam.init_from_deployed(trained, qmodel, fmodel)
+        except (ValueError, KeyError) as e:
+            raise FlowError(f"weights.source {src}: does not match the configured model ({str(e).splitlines()[0]}); "
+                            "use the config the weights were trained with") from None
     return qmodel, fmodel
 
 

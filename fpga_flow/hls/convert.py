@@ -17,21 +17,30 @@ PROJECT_NAME = "myproject"
 
 
 def prepare(model):
-    """Route overlapping or padded MaxPooling2D to the StreamMaxPooling2D extension (same maths)."""
+    """Rewrite layers that stock hls4ml would get wrong into fpga_flow's extensions (same maths):
+
+    * overlapping or padded MaxPooling2D -> StreamMaxPooling2D (stock io_stream aborts);
+    * QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``).
+    """
     import tensorflow as tf
 
+    from .extensions.grouped_conv import from_qconv2d
     from .extensions.maxpool import StreamMaxPooling2D
 
     def needs(layer):
-        return (type(layer).__name__ == "MaxPooling2D"
-                and (tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid"))
+        cls = type(layer).__name__
+        if cls == "MaxPooling2D":
+            return tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid"
+        return cls == "QConv2D" and int(getattr(layer, "groups", 1)) > 1
 
     if not any(needs(l) for l in model.layers):
         return model
 
     def clone(layer):
         if needs(layer):
-            return StreamMaxPooling2D.from_config(layer.get_config())
+            if type(layer).__name__ == "MaxPooling2D":
+                return StreamMaxPooling2D.from_config(layer.get_config())
+            return from_qconv2d(layer)
         return layer.__class__.from_config(layer.get_config())
 
     new = tf.keras.models.clone_model(model, clone_function=clone)

@@ -9,8 +9,12 @@ Rules (each tensor is an interval [lo, hi] on a grid 2**-frac):
   intermediate overflow harmless once the final value fits). The layer output keeps that type, so
   nothing is rounded before the next quantizer.
 * QActivation: the quantizer's type with RND_CONV/SAT (QKeras: tf.round = half to even, clip).
-* Add: exact sum type; Concatenate: a type holding both inputs; max pooling: the input type.
-* ExactGlobalAveragePooling2D: its quantizer's type (accumulator sized in the layer itself).
+* QDepthwiseConv2D and QGroupedConv1x1 (group 1x1 conv): as QConv2D, per output channel over the
+  inputs that channel actually sees (9 taps of one channel; n_in/g channels of one group).
+* Add: exact sum type; Concatenate: a type holding both inputs; max pooling, ChannelShuffle: the
+  input type.
+* ExactGlobalAveragePooling2D, ExactAveragePooling2D: their quantizer's type (sums sized in the
+  layer itself, rounding and saturation done explicitly in their C++).
 Anything else is rejected by name before hls4ml sees it (see ``check_supported``).
 """
 from __future__ import annotations
@@ -22,8 +26,9 @@ import numpy as np
 from ..errors import FlowError
 from .fixed import FixedSpec, quantizer_spec, spec_for_range
 
-PASS_THROUGH = ("Dropout", "StreamMaxPooling2D", "MaxPooling2D")
-WEIGHTED = ("QConv2D", "QDense")
+PASS_THROUGH = ("Dropout", "StreamMaxPooling2D", "MaxPooling2D", "ChannelShuffle")
+WEIGHTED = ("QConv2D", "QDense", "QDepthwiseConv2D", "QGroupedConv1x1")
+QUANTIZED_POOLS = ("ExactGlobalAveragePooling2D", "ExactAveragePooling2D")
 
 
 @dataclass
@@ -55,16 +60,26 @@ def check_supported(model) -> None:
         where = f"layer '{layer.name}' ({cls})"
         if cls == "InputLayer":
             continue
-        if cls in ("QConv2D", "QDense"):
-            if getattr(layer, "groups", 1) != 1:
-                raise FlowError(f"{where}: groups={layer.groups} is silently miscomputed by hls4ml 1.3.0; "
-                                "use groups=1 (grouped convolutions need the grouped-conv extension)")
+        if cls in ("QConv2D", "QDense", "QDepthwiseConv2D", "QGroupedConv1x1"):
+            if cls == "QConv2D" and getattr(layer, "groups", 1) != 1:
+                # stock hls4ml ignores groups; convert.prepare rewrites it into QGroupedConv1x1
+                from .extensions.grouped_conv import unsupported_reason
+
+                reason = unsupported_reason(layer)
+                if reason:
+                    raise FlowError(f"{where}: {reason}")
+            if cls == "QDepthwiseConv2D":
+                reason = _depthwise_reason(layer)
+                if reason:
+                    raise FlowError(f"{where}: {reason}")
             if cls == "QConv2D" and tuple(layer.dilation_rate) != (1, 1):
                 raise FlowError(f"{where}: dilation_rate {layer.dilation_rate} is not supported; use (1, 1)")
             act = layer.get_config().get("activation")
             if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
                 raise FlowError(f"{where}: fused activation {act!r}; use activation=None and a separate QActivation")
-            quantizer_spec(layer.kernel_quantizer_internal, what=f"{where} kernel_quantizer", allow_symmetric=True)
+            if cls == "QGroupedConv1x1" and layer.kernel_quantizer_internal is None:
+                raise FlowError(f"{where}: float weights cannot be exact on the FPGA; give it kernel_quantizer/bias_quantizer")
+            quantizer_spec(_kernel_quantizer(layer), what=f"{where} kernel_quantizer", allow_symmetric=True)
             if layer.use_bias:
                 quantizer_spec(layer.bias_quantizer_internal, what=f"{where} bias_quantizer", allow_symmetric=True)
         elif cls == "QActivation":
@@ -76,7 +91,13 @@ def check_supported(model) -> None:
             reason = unsupported_reason(layer)
             if reason:
                 raise FlowError(f"{where}: {reason}")
-        elif cls in ("ExactGlobalAveragePooling2D", "Dropout"):
+        elif cls == "ExactAveragePooling2D":
+            from .extensions.avgpool import unsupported_reason
+
+            reason = unsupported_reason(layer)
+            if reason:
+                raise FlowError(f"{where}: {reason}")
+        elif cls in ("ExactGlobalAveragePooling2D", "Dropout", "ChannelShuffle"):
             pass
         elif cls == "Concatenate":
             if layer.axis not in (-1, 3):
@@ -86,7 +107,7 @@ def check_supported(model) -> None:
                 raise FlowError(f"{where}: only two-input Add is supported; chain Adds")
         elif cls in ("GlobalAveragePooling2D", "AveragePooling2D"):
             raise FlowError(f"{where}: average pooling has no exact quantized definition here; use "
-                            "fpga_flow's ExactGlobalAveragePooling2D(quantizer) instead")
+                            "fpga_flow's ExactAveragePooling2D / ExactGlobalAveragePooling2D(quantizer=...) instead")
         elif cls in ("BatchNormalization", "QBatchNormalization"):
             raise FlowError(f"{where}: fold batch-norm into the preceding convolution before conversion")
         elif cls == "Lambda":
@@ -96,14 +117,39 @@ def check_supported(model) -> None:
         elif isinstance(layer, (L.Activation, L.ReLU)):
             raise FlowError(f"{where}: unquantized activation; use QActivation(quantized_relu(...)) or quantized_bits")
         else:
-            raise FlowError(f"{where}: layer type not supported by fpga_flow; supported: QConv2D, QDense, QActivation, "
-                            "MaxPooling2D, Add, Concatenate, Dropout, ExactGlobalAveragePooling2D")
+            raise FlowError(f"{where}: layer type not supported by fpga_flow; supported: QConv2D (groups only for 1x1), "
+                            "QDepthwiseConv2D, QDense, QActivation, MaxPooling2D, Add, Concatenate, Dropout, "
+                            "ChannelShuffle, ExactAveragePooling2D, ExactGlobalAveragePooling2D")
+
+
+def _kernel_quantizer(layer):
+    if type(layer).__name__ == "QDepthwiseConv2D":
+        return layer.depthwise_quantizer_internal
+    return layer.kernel_quantizer_internal
+
+
+def _depthwise_reason(layer) -> str | None:
+    if int(layer.depth_multiplier) != 1:
+        return f"depth_multiplier={layer.depth_multiplier} is not supported; use 1"
+    if tuple(layer.dilation_rate) != (1, 1):
+        return f"dilation_rate {layer.dilation_rate} is not supported; use (1, 1)"
+    act = layer.get_config().get("activation")
+    if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
+        return f"fused activation {act!r}; use activation=None and a separate QActivation"
+    return None
+
+
+def per_output_kernel(layer, k: np.ndarray) -> np.ndarray:
+    """(fan_in, n_out) matrix: column j holds the weights output channel j actually multiplies."""
+    if type(layer).__name__ == "QDepthwiseConv2D":  # (kh, kw, c, 1): each channel its own taps
+        return k[..., 0].reshape(-1, k.shape[2])
+    return k.reshape(-1, k.shape[-1])  # dense, conv and grouped (1, 1, n_in/g, n_out)
 
 
 def quantized_weights(layer):
     """(kernel, bias) as the layer computes with them (after its quantizers), float64."""
     w = layer.get_weights()
-    k = np.asarray(layer.kernel_quantizer_internal(w[0]), dtype=np.float64)
+    k = np.asarray(_kernel_quantizer(layer)(w[0]), dtype=np.float64)
     b = np.asarray(layer.bias_quantizer_internal(w[1]), dtype=np.float64) if layer.use_bias else None
     return k, b
 
@@ -122,9 +168,9 @@ def infer(model) -> dict[str, TensorInfo]:
         elif cls in WEIGHTED:
             x = ins[0]
             k, b = quantized_weights(layer)
-            wspec = quantizer_spec(layer.kernel_quantizer_internal, what=layer.name, allow_symmetric=True)
+            wspec = quantizer_spec(_kernel_quantizer(layer), what=layer.name, allow_symmetric=True)
             frac = x.spec.frac + wspec.frac
-            k2 = k.reshape(-1, k.shape[-1])
+            k2 = per_output_kernel(layer, k)
             hi_t = np.maximum(k2 * x.hi, k2 * x.lo)
             lo_t = np.minimum(k2 * x.hi, k2 * x.lo)
             pos = np.maximum(hi_t, 0).sum(0)
@@ -148,7 +194,7 @@ def infer(model) -> dict[str, TensorInfo]:
                 info[layer.name] = TensorInfo(lo, hi, spec_for_range(lo, hi, max(i.spec.frac for i in ins)))
         elif cls in PASS_THROUGH:
             info[layer.name] = ins[0]
-        elif cls == "ExactGlobalAveragePooling2D":
+        elif cls in QUANTIZED_POOLS:
             s = layer.spec.exact()  # rounding/saturation are done explicitly in its C++
             info[layer.name] = TensorInfo(s.code_min * 2.0**-s.frac, s.code_max * 2.0**-s.frac, s)
         else:  # check_supported runs first

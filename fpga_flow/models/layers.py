@@ -23,16 +23,58 @@ class LayerFactory:
 
         return QActivation(self.quant.input_q(), name=name)(x)
 
-    def conv(self, x, filters, kernel, strides=1, padding="valid", name=None, use_bias=True):
+    def conv(self, x, filters, kernel, strides=1, padding="valid", name=None, use_bias=True, groups=1):
         if not self.quantized:
-            return L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+            return L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias, groups=groups,
                             kernel_initializer="he_normal", name=name)(x)
         from qkeras import QConv2D
 
-        return QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+        return QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias, groups=groups,
                        kernel_quantizer=self.quant.weight_q(),
                        bias_quantizer=self.quant.bias_q() if use_bias else None,
                        kernel_initializer="he_normal", name=name)(x)
+
+    def group_conv1x1(self, x, filters, groups, name=None, use_bias=True):
+        """1x1 group convolution (fpga_flow's QGroupedConv1x1; float when not quantized)."""
+        from ..hls.extensions.grouped_conv import QGroupedConv1x1
+
+        q = self.quant
+        return QGroupedConv1x1(filters, groups, use_bias=use_bias, name=name,
+                               kernel_quantizer=q.weight_q() if q else None,
+                               bias_quantizer=q.bias_q() if (q and use_bias) else None)(x)
+
+    def depthwise(self, x, kernel, strides=1, padding="same", name=None, use_bias=True):
+        if not self.quantized:
+            return L.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=use_bias,
+                                     depthwise_initializer="he_normal", name=name)(x)
+        from qkeras import QDepthwiseConv2D
+
+        return QDepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=use_bias,
+                                depthwise_quantizer=self.quant.weight_q(),
+                                bias_quantizer=self.quant.bias_q() if use_bias else None,
+                                depthwise_initializer="he_normal", name=name)(x)
+
+    def dense(self, x, units, name=None, use_bias=True):
+        if not self.quantized:
+            return L.Dense(units, use_bias=use_bias, kernel_initializer="he_normal", name=name)(x)
+        from qkeras import QDense
+
+        return QDense(units, use_bias=use_bias, kernel_quantizer=self.quant.weight_q(),
+                      bias_quantizer=self.quant.bias_q() if use_bias else None,
+                      kernel_initializer="he_normal", name=name)(x)
+
+    def channel_shuffle(self, x, groups, name=None):
+        # the same exact layer in both models (a gather)
+        from ..hls.extensions.channel_shuffle import ChannelShuffle
+
+        return ChannelShuffle(groups, name=name)(x)
+
+    def avgpool(self, x, pool=3, stride=2, padding="same", name=None):
+        if not self.quantized:
+            return L.AveragePooling2D(pool, stride, padding=padding, name=name)(x)
+        from ..hls.extensions.avgpool import ExactAveragePooling2D
+
+        return ExactAveragePooling2D(pool, stride, padding=padding, quantizer=self.quant.act_q(), name=name)(x)
 
     def relu(self, x, name):
         if not self.quantized:
@@ -56,12 +98,13 @@ class LayerFactory:
 
         return StreamMaxPooling2D(pool, stride, padding=padding, name=name)(x)
 
-    def global_avgpool(self, x, name="global_avgpool"):
+    def global_avgpool(self, x, name="global_avgpool", default_bits=16):
+        """``default_bits``: output width when quantization.gap_bits is not set (family's choice)."""
         if not self.quantized:
             return L.GlobalAveragePooling2D(name=name)(x)
         from ..hls.extensions.gap import ExactGlobalAveragePooling2D
 
-        return ExactGlobalAveragePooling2D(self.quant.gap_q(), name=name)(x)
+        return ExactGlobalAveragePooling2D(self.quant.gap_q(default_bits), name=name)(x)
 
 
 def input_layer(input_shape, name="image"):

@@ -24,8 +24,11 @@ class QuantSpec:
     act_int: int = 3
     input_bits: int = 8
     input_int: int = 0
-    # Output of the exact global average pool; extra fractional bits keep class scores apart.
-    gap_bits: int = 16
+    # Output width of the exact global average pool (same integer bits as the activations).
+    # None: the family's default (SqueezeNet 16: its pooled class scores are the output, extra
+    # fractional bits keep them apart; ShuffleNet act_bits+3: the pool feeds the FC, whose float32
+    # QKeras reference must stay exact, see precision.float32_reference_margin).
+    gap_bits: int | None = None
 
     def __post_init__(self):
         lo, hi = BITS_RANGE
@@ -33,7 +36,7 @@ class QuantSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or not lo <= v <= hi:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in {lo}..{hi}")
-        if not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32:
+        if self.gap_bits is not None and (not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32):
             raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
@@ -69,5 +72,6 @@ class QuantSpec:
     def input_q(self) -> str:
         return f"quantized_bits({self.input_bits},{self.input_int},alpha=1)"
 
-    def gap_q(self) -> str:
-        return f"quantized_relu({self.gap_bits},{self.act_int})"
+    def gap_q(self, default_bits: int = 16) -> str:
+        bits = self.gap_bits if self.gap_bits is not None else max(default_bits, self.act_bits)
+        return f"quantized_relu({bits},{self.act_int})"

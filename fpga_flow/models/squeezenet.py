@@ -166,3 +166,18 @@ def squeezenet1_0(**kwargs) -> tf.keras.Model:
 def squeezenet1_1(**kwargs) -> tf.keras.Model:
     """SqueezeNet v1.1 (2.4x fewer FLOPs than v1.0). Keyword arguments as :func:`squeezenet`."""
     return squeezenet("1.1", **kwargs)
+
+
+def init_random(qmodel, fmodel, x, *, seed: int = 0) -> None:
+    """Random, data-calibrated weights (models.init.calibrate) for the model and its float twin."""
+    from .init import calibrate
+
+    calibrate(qmodel, x, seed=seed, twin=fmodel)
+
+
+def init_from_deployed(trained, qmodel, fmodel) -> None:
+    """Weights of a saved QKeras SqueezeNet into the model and its float twin (same layers)."""
+    from .init import copy_weights
+
+    copy_weights(trained, qmodel)
+    copy_weights(qmodel, fmodel)

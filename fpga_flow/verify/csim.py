@@ -154,7 +154,9 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     if fpath.is_file():
         import tensorflow as tf
 
-        fmodel = tf.keras.models.load_model(fpath, compile=False)
+        from ..hls.extensions import custom_objects
+
+        fmodel = tf.keras.models.load_model(fpath, custom_objects=custom_objects(), compile=False)
         yf = fmodel.predict(x, batch_size=8, verbose=0)
         res["top1_agreement_float"] = float(np.mean(np.argmax(yf, 1) == np.argmax(yc.reshape(len(x), -1), 1)))
     res["top1_agreement_qkeras"] = float(np.mean(np.argmax(kc, 1) == np.argmax(cc, 1)))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import gap, maxpool
+from . import avgpool, channel_shuffle, gap, grouped_conv, maxpool
 
-MODULES = (maxpool, gap)
+MODULES = (maxpool, gap, avgpool, channel_shuffle, grouped_conv)
 CPP_DIR = Path(__file__).parent / "cpp"
 BACKENDS = ("Vivado", "Vitis")
 _registered = False

@@ -22,17 +22,22 @@ class StreamMaxPooling2D(tf.keras.layers.MaxPooling2D):
 
 
 def unsupported_reason(layer) -> str | None:
-    """Why the line-buffer template cannot implement this pooling, or None.
+    """Why the line-buffer template cannot implement this max pooling, or None (see window_reason)."""
+    _, in_h, in_w, _ = layer.input_shape
+    return window_reason("max", layer.padding, in_h, in_w, layer.pool_size, layer.strides)
 
-    The template emits an output when the input pixel that closes its window arrives. With 'same'
+
+def window_reason(kind, padding, in_h, in_w, pool_size, strides) -> str | None:
+    """Why a line-buffer pooling template cannot implement this window, or None.
+
+    The templates emit an output when the input pixel that closes its window arrives. With 'same'
     padding and bottom/right padding >= stride, several windows close on the last input row/column
     (e.g. 2x2 stride 1 'same'), which would need extra buffering; such layers are refused.
     """
-    _, in_h, in_w, _ = layer.input_shape
-    (ph, pw), (sh, sw) = layer.pool_size, layer.strides
-    _, _, _, pad_bottom, _, pad_right = compute_padding_2d(layer.padding, in_h, in_w, sh, sw, ph, pw)
+    (ph, pw), (sh, sw) = pool_size, strides
+    _, _, _, pad_bottom, _, pad_right = compute_padding_2d(padding, in_h, in_w, sh, sw, ph, pw)
     if pad_bottom >= sh or pad_right >= sw:
-        return (f"'same' max pooling {ph}x{pw}/{sh}x{sw} on {in_h}x{in_w} pads {pad_bottom} row(s)/{pad_right} "
+        return (f"'same' {kind} pooling {ph}x{pw}/{sh}x{sw} on {in_h}x{in_w} pads {pad_bottom} row(s)/{pad_right} "
                 "column(s) at the end, at least the stride; use padding='valid' or a stride larger than that padding")
     return None
 

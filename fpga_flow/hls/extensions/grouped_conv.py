@@ -1,0 +1,241 @@
+"""Grouped 1x1 (pointwise) convolution in io_stream that stores only the g diagonal blocks.
+
+Stock hls4ml 1.3.0 never reads ``groups`` from a Keras Conv2D: a grouped QConv2D converts and runs
+but computes garbage (measured max abs error 3.7). fpga_flow converts grouped 1x1 convolutions
+with its own layer:
+
+* :class:`QGroupedConv1x1` (Keras, float when no quantizers are given) is what the model zoo uses.
+  Input channels split evenly into ``groups``; output channels split as numpy.array_split does
+  (the first n_out % groups groups get one more), so a ShuffleNet stride-2 unit whose branch has
+  (out - in) outputs not divisible by g (0.5x g8: 180 = 4*23 + 4*22) is still a true group conv
+  with n_in/g * n_out weights. With an even split it is exactly Keras Conv2D(groups=g).
+* A user's ``QConv2D(groups=g)`` with a 1x1 kernel and stride 1 is rewritten into it
+  (``convert.prepare``) with the same weights.
+
+Weights: n_in/g * n_out values (g times fewer than the dense matrix). Kernel shape (1, 1, n_in/g,
+n_out) as Keras' grouped kernel; in the HLS project flattened output-major, w[o*n_in_g + i] multiplies
+input channel group(o)*n_in_g + i into output channel o. The C++ (cpp/nnet_grouped_pointwise.h)
+streams one pixel per ``reuse_factor`` clocks like hls4ml's Resource dense: the weight ROM is
+reshaped into ``reuse_factor`` words of ``block_factor = n_weights / reuse_factor`` weights, and
+``block_factor`` multipliers work in parallel. Valid reuse factors follow hls4ml's rule with
+n_in = n_in/g and n_out = n_out (hls/reuse.py). Products are accumulated exactly in ``accum_t``
+(sized by the precision pass from the actual weights).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.keras.qkeras import get_quantizer_from_config
+from hls4ml.converters.keras_v2_to_hls import get_weights_data
+from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
+from hls4ml.model.layers import Layer
+
+
+def output_groups(n_out: int, groups: int) -> np.ndarray:
+    """group index of every output channel (numpy.array_split convention)."""
+    return np.concatenate([np.full(len(part), gi) for gi, part in enumerate(np.array_split(np.arange(n_out), groups))])
+
+
+class QGroupedConv1x1(tf.keras.layers.Layer):
+    """1x1 group convolution (stride 1, channels_last) with optional QKeras quantizers.
+
+    ``kernel_quantizer`` / ``bias_quantizer``: QKeras quantizer strings (or None for float).
+    """
+
+    def __init__(self, filters, groups, use_bias=True, kernel_quantizer=None, bias_quantizer=None,
+                 kernel_initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.groups, self.use_bias = int(filters), int(groups), bool(use_bias)
+        if self.filters < self.groups:
+            raise ValueError(f"{self.name}: {self.filters} filters < groups={self.groups}")
+        self.kernel_quantizer = kernel_quantizer
+        self.bias_quantizer = bias_quantizer
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        from qkeras.quantizers import get_quantizer
+
+        self.kernel_quantizer_internal = get_quantizer(kernel_quantizer) if kernel_quantizer else None
+        self.bias_quantizer_internal = get_quantizer(bias_quantizer) if bias_quantizer else None
+        self.quantizers = [q for q in (self.kernel_quantizer_internal, self.bias_quantizer_internal) if q]
+
+    def build(self, input_shape):
+        n_in = int(input_shape[-1])
+        if n_in % self.groups:
+            raise ValueError(f"{self.name}: {n_in} input channels are not divisible by groups={self.groups}")
+        g, n_in_g = self.groups, n_in // self.groups
+        self.kernel = self.add_weight("kernel", shape=(1, 1, n_in_g, self.filters), initializer=self.kernel_initializer)
+        self.bias = self.add_weight("bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+        # scatter the (n_in_g, n_out) kernel into per-group blocks (g, n_in_g, qmax), zero-filled
+        grp = output_groups(self.filters, g)
+        qmax = int(np.bincount(grp).max())
+        slot = np.concatenate([np.arange(np.sum(grp == gi)) for gi in range(g)])
+        self._scatter = tf.constant(np.stack([grp, slot], axis=1), dtype=tf.int32)  # output o -> (group, slot)
+        self._gather = tf.constant(grp * qmax + slot, dtype=tf.int32)
+        self._qmax = qmax
+        super().build(input_shape)
+
+    def call(self, inputs):
+        k = self.kernel_quantizer_internal(self.kernel) if self.kernel_quantizer_internal else self.kernel
+        g, n_in_g = self.groups, int(inputs.shape[-1]) // self.groups
+        blocks = tf.scatter_nd(self._scatter, tf.transpose(k[0, 0]), (g, self._qmax, n_in_g))  # (g, qmax, n_in_g)
+        x = tf.reshape(inputs, tf.concat([tf.shape(inputs)[:-1], [g, n_in_g]], axis=0))
+        y = tf.einsum("...gi,gqi->...gq", x, blocks)
+        y = tf.reshape(y, tf.concat([tf.shape(inputs)[:-1], [g * self._qmax]], axis=0))
+        y = tf.gather(y, self._gather, axis=-1)
+        if self.use_bias:
+            b = self.bias_quantizer_internal(self.bias) if self.bias_quantizer_internal else self.bias
+            y = y + b
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "groups": self.groups, "use_bias": self.use_bias,
+                "kernel_quantizer": self.kernel_quantizer, "bias_quantizer": self.bias_quantizer,
+                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+
+
+def unsupported_reason(layer) -> str | None:
+    """Why a grouped QConv2D cannot be rewritten into QGroupedConv1x1, or None."""
+    g = int(getattr(layer, "groups", 1))
+    if tuple(layer.kernel_size) != (1, 1):
+        return (f"grouped convolution (groups={g}) with a {layer.kernel_size[0]}x{layer.kernel_size[1]} kernel is not "
+                "supported; use a 1x1 kernel, or QDepthwiseConv2D when groups equals the channel count")
+    if tuple(layer.strides) != (1, 1):
+        return f"grouped 1x1 convolution with strides {tuple(layer.strides)} is not supported; use strides 1"
+    return None
+
+
+def from_qconv2d(layer) -> QGroupedConv1x1:
+    """A QGroupedConv1x1 equal to the grouped 1x1 QConv2D ``layer`` (weights copied after build)."""
+    cfg = layer.get_config()
+
+    def qstr(q):
+        return None if q is None else (q if isinstance(q, str) else str(q))
+
+    return QGroupedConv1x1(cfg["filters"], cfg["groups"], use_bias=cfg["use_bias"], name=cfg["name"],
+                           kernel_quantizer=qstr(layer.kernel_quantizer_internal),
+                           bias_quantizer=qstr(layer.bias_quantizer_internal) if layer.use_bias else None)
+
+
+def parse_grouped_pointwise(keras_layer, input_names, input_shapes, data_reader):
+    cfg = keras_layer["config"]
+    name = cfg["name"]
+    in_shape = list(input_shapes[0])
+    if len(in_shape) != 4:
+        raise ValueError(f"{name}: QGroupedConv1x1 expects an image tensor (N, H, W, C)")
+    _, in_h, in_w, n_in = in_shape
+    groups = int(cfg["groups"])
+    n_out = int(cfg["filters"])
+    kernel = np.asarray(get_weights_data(data_reader, name, "kernel"))  # (1, 1, n_in/g, n_out)
+    bias = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
+    grp = output_groups(n_out, groups)
+    counts = np.bincount(grp, minlength=groups)
+    layer = {
+        "name": name,
+        "class_name": "HGroupedPointwise",
+        "inputs": input_names,
+        "in_height": in_h, "in_width": in_w, "n_in": n_in, "n_out": n_out, "groups": groups,
+        "n_in_g": n_in // groups,
+        # output groups: the first `n_big` groups have `out_g_big` outputs, the others one fewer
+        "n_big": int(np.sum(counts == counts.max())) if counts.min() != counts.max() else groups,
+        "out_g_big": int(counts.max()),
+        # output-major block layout: row o holds output o's n_in_g weights
+        "weight_data": np.ascontiguousarray(kernel.reshape(n_in // groups, n_out).T).reshape(-1),
+        "bias_data": np.zeros(n_out) if bias is None else np.asarray(bias),
+        "weight_quantizer": _quantizer(keras_layer, "kernel"),
+        "bias_quantizer": _quantizer(keras_layer, "bias"),
+    }
+    return layer, [in_shape[0], in_h, in_w, n_out]
+
+
+def _quantizer(keras_layer, var):
+    q = keras_layer["config"].get(f"{var}_quantizer")
+    if q is None:
+        return None
+    if isinstance(q, str):  # QGroupedConv1x1 stores QKeras strings; hls4ml wants the serialized form
+        from qkeras.quantizers import get_quantizer
+        from tensorflow.keras.utils import serialize_keras_object
+
+        keras_layer = {"class_name": keras_layer["class_name"],
+                       "config": {f"{var}_quantizer": serialize_keras_object(get_quantizer(q))}}
+    return get_quantizer_from_config(keras_layer, var)
+
+
+class HGroupedPointwise(Layer):
+    # (its name must not contain "Conv2D": hls4ml passes match on that substring and expect conv attributes)
+    _expected_attributes = [
+        Attribute("in_height"), Attribute("in_width"), Attribute("n_in"), Attribute("n_out"),
+        Attribute("groups"), Attribute("n_in_g"), Attribute("n_big"), Attribute("out_g_big"),
+        WeightAttribute("weight"), WeightAttribute("bias"),
+        TypeAttribute("weight"), TypeAttribute("bias"), TypeAttribute("accum"),
+    ]
+
+    def initialize(self):
+        shape = [self.attributes["in_height"], self.attributes["in_width"], self.attributes["n_out"]]
+        self.add_output_variable(shape)
+        self.add_weights_variable(name="weight", var_name="w{index}", quantizer=self.get_attr("weight_quantizer"))
+        self.add_weights_variable(name="bias", var_name="b{index}", quantizer=self.get_attr("bias_quantizer"))
+
+    @property
+    def n_weights(self) -> int:
+        return self.get_attr("n_in_g") * self.get_attr("n_out")
+
+
+_config_template = """struct config{index} : nnet::grouped_pointwise_config {{
+    static const unsigned n_pixels = {n_pixels};
+    static const unsigned n_in = {n_in};
+    static const unsigned n_out = {n_out};
+    static const unsigned groups = {groups};
+    static const unsigned n_in_g = {n_in_g};
+    static const unsigned n_big = {n_big};
+    static const unsigned out_g_big = {out_g_big};
+    static const unsigned n_weights = {n_weights};
+    static const unsigned reuse_factor = {reuse};
+    static const unsigned block_factor = {block_factor};
+    typedef {accum_t.name} accum_t;
+    typedef {weight_t.name} weight_t;
+    typedef {bias_t.name} bias_t;
+}};
+"""
+_function_template = ("nnet::grouped_pointwise_conv_cl<{input_t}, {output_t}, {config}>"
+                      "({input}, {output}, {w}, {b});")
+
+
+class GroupedPointwiseConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(HGroupedPointwise)
+        self.template = _config_template
+
+    def format(self, node):
+        params = self._default_config_params(node)
+        n_weights = node.get_attr("n_in_g") * node.get_attr("n_out")
+        rf = int(node.get_attr("reuse_factor"))
+        if n_weights % rf:
+            raise ValueError(f"{node.name}: reuse factor {rf} does not divide its {n_weights} weights")
+        params["n_pixels"] = node.get_attr("in_height") * node.get_attr("in_width")
+        params["n_weights"] = n_weights
+        params["block_factor"] = math.ceil(n_weights / rf)
+        return self.template.format(**params)
+
+
+class GroupedPointwiseFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(HGroupedPointwise, include_header=["nnet_utils/nnet_grouped_pointwise.h"])
+        self.template = _function_template
+
+    def format(self, node):
+        params = self._default_function_params(node)
+        params["w"] = node.get_weights("weight").name
+        params["b"] = node.get_weights("bias").name
+        return self.template.format(**params)
+
+
+KERAS_CLASS = QGroupedConv1x1
+HLS_LAYER = ("HGroupedPointwise", HGroupedPointwise)
+PARSER = ("QGroupedConv1x1", parse_grouped_pointwise)
+TEMPLATES = (GroupedPointwiseConfigTemplate, GroupedPointwiseFunctionTemplate)
+SOURCE = "nnet_grouped_pointwise.h"
