@@ -112,7 +112,10 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
             "model": model_name or cfg["model"]["name"],
             "keras_name": qmodel.name,
             "config": cfg,
+            # deployed (what the FPGA stores: BN folded into conv biases) and training-model counts
             "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),
+            "float_params": (int(sum(int(np.prod(w.shape)) for w in fmodel.trainable_weights))
+                             if fmodel is not None else None),
             "input_shape": [int(s) for s in qmodel.input_shape[1:]],
             "output_size": int(np.prod(qmodel.output_shape[1:])),
             "types": {name: {"type": t.spec.cpp(), "lo": t.lo, "hi": t.hi} for name, t in info.items()},

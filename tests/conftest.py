@@ -10,11 +10,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "hls_configs"
 
 
-def small_cfg(name="squeezenet1_1", size=32, bypass="none", classes=10, rf=16, backend="Vitis", **quant):
+def small_cfg(name="squeezenet1_1", size=32, bypass=None, classes=10, rf=16, backend="Vitis", groups=None,
+              width=None, **quant):
     from fpga_flow import config
 
+    model = {"name": name, "input_shape": [size, size, 3], "classes": classes}
+    model.update({k: v for k, v in (("bypass", bypass), ("groups", groups), ("width", width)) if v is not None})
     cfg = config._merge(config.DEFAULTS, {
-        "model": {"name": name, "input_shape": [size, size, 3], "classes": classes, "bypass": bypass},
+        "model": model,
         "quantization": quant, "hls": {"part": "zcu104", "reuse_factor": rf, "backend": backend}})
     return config.validate(cfg)
 

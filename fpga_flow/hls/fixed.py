@@ -81,10 +81,12 @@ def _cfg(q) -> tuple[str, dict]:
     return type(q).__name__, q.get_config()
 
 
-def quantizer_spec(q, *, what: str, allow_symmetric: bool = False) -> FixedSpec:
+def quantizer_spec(q, *, what: str, allow_symmetric: bool = False, activation: bool = False) -> FixedSpec:
     """Exact FixedSpec of a QKeras quantizer's outputs, or FlowError naming what is unsupported.
 
-    ``what`` names the layer/role for the error message. Output rounding is RND_CONV (QKeras uses
+    ``what`` names the layer/role for the error message. ``activation``: the quantizer of a
+    QActivation, where an unset alpha means scale 1 (QKeras quantized_bits: ``if self.alpha is None:
+    scale = 1.0``); on QConv kernels QKeras turns an unset alpha into 'auto_po2', so it is refused. Output rounding is RND_CONV (QKeras uses
     tf.round: half to even) with saturation, which is how the quantizer behaves on its input.
     """
     if q is None:
@@ -100,6 +102,8 @@ def quantizer_spec(q, *, what: str, allow_symmetric: bool = False) -> FixedSpec:
     bits, integer = int(c["bits"]), int(c["integer"])
     if name == "quantized_bits":
         alpha = c.get("alpha")
+        if alpha is None and activation:
+            alpha = 1.0
         if alpha is None or isinstance(alpha, str) or float(alpha) != 1.0:
             raise FlowError(f"{what}: quantized_bits alpha={alpha!r} adds a scale hls4ml cannot reproduce exactly; use alpha=1")
         keep_negative = bool(c.get("keep_negative", True))

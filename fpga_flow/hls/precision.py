@@ -83,7 +83,7 @@ def check_supported(model) -> None:
             if layer.use_bias:
                 quantizer_spec(layer.bias_quantizer_internal, what=f"{where} bias_quantizer", allow_symmetric=True)
         elif cls == "QActivation":
-            quantizer_spec(layer.activation, what=where)
+            quantizer_spec(layer.activation, what=where, activation=True)
         elif cls in ("MaxPooling2D", "StreamMaxPooling2D"):
             # overlapping / padded MaxPooling2D is rewritten into StreamMaxPooling2D (convert.prepare)
             from .extensions.maxpool import unsupported_reason
@@ -163,7 +163,7 @@ def infer(model) -> dict[str, TensorInfo]:
             continue
         ins = [info.get(l.name) for l in _inbound(layer)]
         if cls == "QActivation":
-            s = quantizer_spec(layer.activation, what=f"layer '{layer.name}'")
+            s = quantizer_spec(layer.activation, what=f"layer '{layer.name}'", activation=True)
             info[layer.name] = TensorInfo(s.code_min * 2.0**-s.frac, s.code_max * 2.0**-s.frac, s)
         elif cls in WEIGHTED:
             x = ins[0]
@@ -204,7 +204,7 @@ def infer(model) -> dict[str, TensorInfo]:
 
 def input_spec(model) -> FixedSpec:
     first = [l for l in model.layers if type(l).__name__ != "InputLayer"][0]
-    return quantizer_spec(first.activation, what=f"input quantizer '{first.name}'")
+    return quantizer_spec(first.activation, what=f"input quantizer '{first.name}'", activation=True)
 
 
 def output_spec(model, info=None) -> FixedSpec:
@@ -218,13 +218,35 @@ def float32_reference_margin(info: dict[str, TensorInfo]) -> int:
     return max((t.spec.width for t in info.values()), default=0)
 
 
+def _surviving_producer(model, name, by_name, in_node):
+    """The hls4ml node that now produces the tensor Keras layer ``name`` consumed."""
+    layer = model.get_layer(name)
+    while True:
+        ins = _inbound(layer)
+        if len(ins) != 1:
+            return None
+        layer = ins[0]
+        if type(layer).__name__ == "InputLayer":
+            return in_node
+        if layer.name in by_name:
+            return by_name[layer.name]
+
+
 def audit(hls_model, model, info: dict[str, TensorInfo]) -> list[str]:
     """Compare the hls4ml graph's types with the exact ones; return problems (empty = exact)."""
     problems = []
     by_name = {l.name: l for l in hls_model.get_layers()}
+    in_node = next(iter(hls_model.get_layers()), None)
     for name, t in info.items():
         node = by_name.get(name)
         if node is None:
+            # hls4ml removed the layer (e.g. MergeLinearActivation drops a linear QActivation and
+            # keeps only its producer's type): exact only if the producer already has this type.
+            prod = _surviving_producer(model, name, by_name, in_node)
+            p = None if prod is None else prod.get_output_variable().type.precision
+            if p is None or (bool(p.signed), int(p.width), int(p.integer)) != (t.spec.signed, t.spec.width, t.spec.integer):
+                problems.append(f"{name}: removed by hls4ml while its input{'' if prod is None else ' ' + prod.name} has "
+                                f"type {p}, not {t.spec.hls4ml()}: its rounding would be lost")
             continue
         p = node.get_output_variable().type.precision
         got = (bool(p.signed), int(p.width), int(p.integer))

@@ -204,12 +204,19 @@ def calibrate_bn(fmodel, x: np.ndarray, *, seed: int = 0, target_std: float = 1.
     """
     rng = np.random.default_rng(seed)
     bns = _bn_followers(fmodel)
+    # one forward sweep in topological order, each layer run eagerly on its inputs' cached outputs
+    cache = {}
     for layer in fmodel.layers:
-        if isinstance(layer, L.BatchNormalization) or not layer.weights:
+        if isinstance(layer, L.InputLayer):
+            cache[layer.name] = tf.constant(x)
             continue
-        probe = tf.keras.Model(fmodel.inputs, layer.output)
+        ins = layer.inbound_nodes[0].inbound_layers
+        args = [cache[l.name] for l in ins] if isinstance(ins, (list, tuple)) else cache[ins.name]
+        if isinstance(layer, L.BatchNormalization) or not layer.weights:
+            cache[layer.name] = layer(args, training=False)
+            continue
         w = layer.get_weights()
-        y = probe(x, training=False).numpy().astype(np.float64)
+        y = layer(args, training=False).numpy().astype(np.float64)
         depthwise = isinstance(layer, L.DepthwiseConv2D)
         bn = bns.get(layer.name)
         if bn is None:  # FC: one scale for the layer
@@ -221,9 +228,11 @@ def calibrate_bn(fmodel, x: np.ndarray, *, seed: int = 0, target_std: float = 1.
         if getattr(layer, "use_bias", False):
             w[1] = np.zeros_like(w[1])
         layer.set_weights(w)
+        out = layer(args, training=False)
+        cache[layer.name] = out
         if bn is None:
             continue
-        y = probe(x, training=False).numpy().astype(np.float64)
+        y = out.numpy().astype(np.float64)
         axes = tuple(range(y.ndim - 1))
         mean, var = y.mean(axis=axes), np.maximum(y.var(axis=axes), 1e-4)
         n = mean.shape[0]

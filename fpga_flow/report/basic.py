@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import flow
 from ..hls.fixed import quantizer_spec
+from ..hls.precision import WEIGHTED, _kernel_quantizer
 
 
 def collect(out) -> dict:
@@ -24,9 +25,9 @@ def collect(out) -> dict:
         row = {"layer": layer.name, "class": cls, "output_shape": [int(s) for s in layer.output_shape[1:]],
                "params": 0, "weight_bits": None, "bias_bits": None, "storage_bits": 0,
                "type": m["types"].get(layer.name, {}).get("type")}
-        if cls in ("QConv2D", "QDense"):
+        if cls in WEIGHTED:  # group convs hold only their g diagonal blocks (n_in/g * n_out weights)
             k = layer.get_weights()
-            wb = quantizer_spec(layer.kernel_quantizer_internal, what=layer.name, allow_symmetric=True).width
+            wb = quantizer_spec(_kernel_quantizer(layer), what=layer.name, allow_symmetric=True).width
             row["weight_bits"] = wb
             bits = k[0].size * wb
             params = k[0].size
@@ -43,7 +44,7 @@ def collect(out) -> dict:
         "model": m["model"], "keras_name": m["keras_name"], "part": m["config"]["hls"]["part"],
         "backend": m["config"]["hls"]["backend"], "input_shape": m["input_shape"],
         "quantization": m["config"]["quantization"],
-        "params": int(tot_params), "weight_bits": int(tot_bits), "weight_megabytes": round(tot_bits / 8 / 1e6, 4),
+        "params": int(tot_params), "float_params": m.get("float_params"), "weight_bits": int(tot_bits), "weight_megabytes": round(tot_bits / 8 / 1e6, 4),
         "max_accumulator_bits": m.get("max_accumulator_bits"), "timings_s": m.get("timings_s", {}),
         "layers": rows,
         "note": "params and bits are counted from the QKeras model (measured); no memory mapping estimate yet",
@@ -55,7 +56,9 @@ def to_markdown(d: dict) -> str:
         f"# {d['keras_name']} ({d['model']})",
         "",
         f"- part: `{d['part']}`, backend: {d['backend']}, input: {'x'.join(map(str, d['input_shape']))}",
-        f"- parameters: **{d['params']:,}**",
+        f"- parameters: **{d['params']:,}** deployed (what the FPGA stores)"
+        + (f"; {d['float_params']:,} in the training model (e.g. batch-norm scale/shift before folding)"
+           if d.get("float_params") not in (None, d["params"]) else ""),
         f"- weight storage at the configured widths: **{d['weight_bits']:,} bits = {d['weight_megabytes']:.3f} MB** (counted)",
         f"- widest exact accumulator: {d['max_accumulator_bits']} bits",
         "",

@@ -16,7 +16,7 @@ def activation_stats(model, x) -> dict[str, dict]:
     outs = keras_layer_outputs(model, {l.name for l in qlayers}, x)
     stats = {}
     for l in qlayers:
-        s = quantizer_spec(l.activation, what=l.name)
+        s = quantizer_spec(l.activation, what=l.name, activation=True)
         codes = np.rint(outs[l.name].astype(np.float64) * 2.0**s.frac)
         stats[l.name] = {
             "distinct_codes": int(len(np.unique(codes))),
