@@ -36,7 +36,7 @@ clean:
 	rm -rf build .pytest_cache
 
 # Regenerate reports/ for every shipped 224x224 config (build, verify on 4 photos, md+json report).
-SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_0_bypass_224_w8_zcu102
+SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_0_bypass_224_w8_zcu102 shufflenet_g3_w1.0_224_w8_zcu102 shufflenet_g8_w0.5_224_w8_zcu104
 reports: $(STAMP)
 	@for c in $(SHIPPED); do \
 	  set -e; mkdir -p reports/$$c; \

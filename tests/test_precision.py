@@ -55,17 +55,28 @@ def _qnet(extra):
 
 
 @pytest.mark.parametrize("make,msg", [
-    (lambda x: QConv2D(4, 1, groups=2, kernel_quantizer=quantized_bits(8, 0, alpha=1),
-                       bias_quantizer=quantized_bits(8, 3, alpha=1), name="gconv")(x), "gconv.*groups=2"),
+    (lambda x: QConv2D(4, 3, groups=2, kernel_quantizer=quantized_bits(8, 0, alpha=1),
+                       bias_quantizer=quantized_bits(8, 3, alpha=1), name="gconv")(x), "gconv.*groups=2.*1x1 kernel"),
+    (lambda x: QConv2D(4, 1, kernel_quantizer=quantized_bits(8, 0),
+                       bias_quantizer=quantized_bits(8, 3, alpha=1), name="kq")(x), "kq.*alpha"),
     (lambda x: tf.keras.layers.Lambda(lambda t: t * 2, name="lam")(x), "lam.*Lambda"),
     (lambda x: tf.keras.layers.Conv2D(4, 1, name="fconv")(x), "fconv.*float weights"),
     (lambda x: tf.keras.layers.GlobalAveragePooling2D(name="gap")(x), "gap.*ExactGlobalAveragePooling2D"),
-    (lambda x: QActivation(quantized_bits(8, 2), name="qa")(x), "qa.*alpha"),
+    (lambda x: QActivation(quantized_bits(8, 2, alpha="auto_po2"), name="qa")(x), "qa.*alpha"),
     (lambda x: tf.keras.layers.BatchNormalization(name="bn")(x), "bn.*fold"),
 ])
 def test_unconvertible_layers_rejected_by_name(make, msg):
     with pytest.raises(FlowError, match=msg):
         precision.check_supported(_qnet(make))
+
+
+def test_activation_alpha_unset_means_one():
+    """QKeras scales a QActivation's quantized_bits by 1 when alpha is unset; accepted as alpha=1."""
+    a = quantizer_spec(quantized_bits(12, 4), what="x", activation=True)
+    assert a == quantizer_spec(quantized_bits(12, 4, alpha=1), what="x")
+    x = np.arange(-2000, 2000) / 256.0
+    np.testing.assert_array_equal(np.asarray(quantized_bits(12, 4)(x.astype(np.float32))),
+                                  np.asarray(quantized_bits(12, 4, alpha=1)(x.astype(np.float32))))
 
 
 def test_input_quantizer_required():

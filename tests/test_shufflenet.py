@@ -194,3 +194,16 @@ def test_written_project_has_no_whole_map_buffers(zoo_builds, tmp_path):
         output_dir=str(tmp_path / "stock"), io_type="io_stream", backend="Vitis")
     stock.write()
     assert "transpose" in _firmware_text(tmp_path / "stock").lower()
+
+
+@pytest.mark.parametrize("cfg,published", [("shufflenet_g3_w1.0_224_w8_zcu102.yml", 1_865_728),
+                                           ("shufflenet_g8_w0.5_224_w8_zcu104.yml", 1_011_172)])
+def test_shipped_configs_are_the_published_models(cfg, published):
+    from conftest import CONFIGS
+    from fpga_flow import config
+    from fpga_flow.models import build
+    from fpga_flow.models.quant import QuantSpec
+
+    c = config.load(CONFIGS / cfg)
+    margs = {k: v for k, v in c["model"].items() if k != "name"}
+    assert _trainable(build(c["model"]["name"], margs, QuantSpec.from_dict(c["quantization"]), quantized=False)) == published

@@ -10,7 +10,8 @@ from conftest import CONFIGS, ROOT
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg", ["squeezenet1_1_224_w8_zcu104.yml", "squeezenet1_0_bypass_224_w8_zcu102.yml"])
+@pytest.mark.parametrize("cfg", ["squeezenet1_1_224_w8_zcu104.yml", "squeezenet1_0_bypass_224_w8_zcu102.yml",
+                                 "shufflenet_g3_w1.0_224_w8_zcu102.yml", "shufflenet_g8_w0.5_224_w8_zcu104.yml"])
 def test_shipped_config_exact_on_photos(tmp_path, cfg):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "fpga_flow.cli", "build", str(CONFIGS / cfg), "--out", str(out)],
