@@ -13,7 +13,10 @@ DEFAULTS = {
     "quantization": {},
     "weights": {"source": "random", "seed": 0, "calibration_images": 4},
     "hls": {"backend": "Vitis", "part": "xczu7ev-ffvc1156-2-e", "clock_period_ns": 5.0,
-            "reuse_factor": 64, "strategy": "Resource", "io_type": "io_stream"},
+            "reuse_factor": "auto", "strategy": "Resource", "io_type": "io_stream",
+            # fit-to-part (fpga_flow.resources.fit): share of BRAM/URAM/DSP the design may use, the
+            # weight packing efficiency to aim for, and per-layer/per-stream settings fixed by hand
+            "memory_budget": 0.9, "min_packing": 0.8, "reuse_factors": {}, "fifo_depths": {}},
 }
 SECTIONS = tuple(DEFAULTS)
 
@@ -85,8 +88,21 @@ def validate(cfg: dict) -> dict:
     if hls["strategy"] not in ("Resource", "Latency"):
         raise FlowError(f"hls.strategy {hls['strategy']!r} is unknown; use Resource or Latency")
     rf = hls["reuse_factor"]
-    if not isinstance(rf, int) or rf < 1:
-        raise FlowError(f"hls.reuse_factor={rf!r} is invalid; use a positive integer")
+    if rf != "auto" and (not isinstance(rf, int) or isinstance(rf, bool) or rf < 1):
+        raise FlowError(f"hls.reuse_factor={rf!r} is invalid; use 'auto' (fit to the part) or a positive integer")
+    b = hls["memory_budget"]
+    if not isinstance(b, (int, float)) or not 0.05 <= float(b) <= 1.0:
+        raise FlowError(f"hls.memory_budget={b!r} is invalid; use a fraction in 0.05..1.0 (e.g. 0.9)")
+    mp = hls["min_packing"]
+    if not isinstance(mp, (int, float)) or not 0.0 <= float(mp) <= 1.0:
+        raise FlowError(f"hls.min_packing={mp!r} is invalid; use a fraction in 0..1 (0 = fastest plan)")
+    for key in ("reuse_factors", "fifo_depths"):
+        d = hls[key]
+        if d is None:
+            hls[key] = {}
+        elif not isinstance(d, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                for v in d.values()):
+            raise FlowError(f"hls.{key} must map layer/stream names to positive integers, e.g. {{conv10: 2048}}")
     cp = hls["clock_period_ns"]
     if not isinstance(cp, (int, float)) or not 0.5 <= float(cp) <= 100:
         raise FlowError(f"hls.clock_period_ns={cp!r} is invalid; use a number of nanoseconds in 0.5..100")

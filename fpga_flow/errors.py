@@ -11,3 +11,10 @@ class VerificationFailed(Exception):
     """C-simulation disagreed with QKeras (exit code 1: the flow ran, the result is wrong)."""
 
     exit_code = 1
+
+
+class FitError(Exception):
+    """The design cannot fit the part (exit code 1); the message is a table of the largest
+    consumers and what would fit."""
+
+    exit_code = 1

@@ -98,9 +98,11 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
     try:
         hls = cfg["hls"]
         t0 = time.perf_counter()
-        hls_model, info = convert(qmodel, tmp / PROJECT, part=hls["part"], backend=hls["backend"],
-                                  clock_period=float(hls["clock_period_ns"]), reuse_factor=int(hls["reuse_factor"]),
-                                  strategy=hls["strategy"])
+        hls_model, info, plan, nodes = convert(
+            qmodel, tmp / PROJECT, part=hls["part"], backend=hls["backend"], clock_period=float(hls["clock_period_ns"]),
+            reuse_factor=hls.get("reuse_factor", "auto"), strategy=hls["strategy"],
+            budget=float(hls.get("memory_budget", 0.9)), min_packing=float(hls.get("min_packing", 0.8)),
+            fixed_rf=hls.get("reuse_factors") or None, fifo_depths=hls.get("fifo_depths") or None)
         t_convert = time.perf_counter() - t0
         qmodel.save(tmp / QMODEL)
         if fmodel is not None:
@@ -121,6 +123,10 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
             "types": {name: {"type": t.spec.cpp(), "lo": t.lo, "hi": t.hi} for name, t in info.items()},
             "max_accumulator_bits": float32_reference_margin(info),
             "traced_layers": traced,
+            # what the written project contains and the resource plan for it (every number an estimate)
+            "design": nodes,
+            "plan": {"reuse_factors": plan.reuse, "fifo_depths": plan.depths},
+            "resources": resource_summary(plan, hls["part"], float(hls.get("memory_budget", 0.9))),
             "project": PROJECT,
             "timings_s": {"build_models": round(t_build, 2), "convert_write": round(t_convert, 2)},
         }
@@ -135,6 +141,21 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def resource_summary(plan, part_name: str, budget: float) -> dict:
+    from .resources import fit
+    from .resources.parts import resolve
+
+    part = resolve(part_name)
+    return {"part": part.to_dict(), "memory": fit.summary(plan, part, budget),
+            "layers": [_layer_row(e) for e in plan.layers],
+            "fifos": [dict(m.to_dict(), stream=m.note, backlog=plan.streams[m.note]["backlog"]) for m in plan.fifos]}
+
+
+def _layer_row(e) -> dict:
+    return {"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor, "cycles": e.cycles, "dsp": e.dsp,
+            "luts": e.mult_luts + e.extra_luts, "memories": [m.to_dict() for m in e.memories]}
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

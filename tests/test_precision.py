@@ -64,6 +64,7 @@ def _qnet(extra):
     (lambda x: tf.keras.layers.GlobalAveragePooling2D(name="gap")(x), "gap.*ExactGlobalAveragePooling2D"),
     (lambda x: QActivation(quantized_bits(8, 2, alpha="auto_po2"), name="qa")(x), "qa.*alpha"),
     (lambda x: tf.keras.layers.BatchNormalization(name="bn")(x), "bn.*fold"),
+    (lambda x: tf.keras.layers.Reshape((8, 8, 2, 2), name="rs")(x), "rs.*ChannelShuffle"),
 ])
 def test_unconvertible_layers_rejected_by_name(make, msg):
     with pytest.raises(FlowError, match=msg):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import FlowError
+from ..errors import FitError, FlowError
 from . import extensions, precision
 from .reuse import closest_valid, layer_fan
 
@@ -48,7 +48,10 @@ def prepare(model):
     return new
 
 
-def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str = "Resource") -> dict:
+def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str = "Resource",
+                reuse: dict | None = None) -> dict:
+    """hls4ml config with the exact types; ``reuse`` gives per-layer reuse factors (else the valid
+    one nearest to ``reuse_factor``)."""
     import hls4ml
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
@@ -68,7 +71,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
         if type(layer).__name__ in precision.WEIGHTED:
             prec["accum"] = t.spec.hls4ml()
             n_in, n_out = layer_fan(layer)
-            lc["ReuseFactor"] = closest_valid(n_in, n_out, int(reuse_factor))
+            lc["ReuseFactor"] = int((reuse or {}).get(name) or closest_valid(n_in, n_out, int(reuse_factor)))
         lc["Precision"] = prec
     for name, lc in layers.items():  # hls4ml's implicit '<conv>_linear' nodes: keep the exact type
         if name.endswith("_linear") and name[:-7] in info:
@@ -80,9 +83,18 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
 
 
 def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis", clock_period: float = 5.0,
-            reuse_factor: int = 16, strategy: str = "Resource"):
-    """Convert and write the hls4ml project into ``output_dir``; returns (hls_model, info)."""
+            reuse_factor="auto", strategy: str = "Resource", budget: float = 0.9, min_packing: float = 0.8,
+            fixed_rf: dict | None = None, fifo_depths: dict | None = None):
+    """Convert, fit to ``part`` and write the hls4ml project into ``output_dir``.
+
+    Returns (hls_model, info, plan, nodes): exact types per Keras layer, the resource plan (reuse
+    factors, FIFO depths, estimates) and the description of the written graph. Raises FitError when
+    nothing fits the part.
+    """
     import hls4ml
+
+    from ..resources import design, fit
+    from ..resources.parts import resolve
 
     if backend not in BACKENDS:
         raise FlowError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
@@ -90,10 +102,30 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     precision.check_supported(model)
     model = prepare(model)
     info = precision.infer(model)
-    cfg = make_config(model, info, backend=backend, reuse_factor=reuse_factor, strategy=strategy)
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
-        io_type="io_stream", backend=backend, part=part, clock_period=clock_period)
+    the_part = resolve(part)
+
+    def _convert(reuse):
+        cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
+                          strategy=strategy, reuse=reuse)
+        return hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
+            io_type="io_stream", backend=backend, part=the_part.name, clock_period=clock_period)
+
+    # pass 1: the real graph (with hls4ml's Clone / ZeroPadding2D nodes) to plan on
+    hls_model = _convert(fixed_rf)
+    plan = fit.plan(design.describe(hls_model), the_part, budget=budget, clock_ns=clock_period,
+                    uniform_rf=None if reuse_factor == "auto" else int(reuse_factor), fixed_rf=fixed_rf,
+                    fixed_depths=fifo_depths, min_packing=min_packing)
+    if not plan.fits:
+        raise FitError(fit.refusal(plan, the_part, budget, design.describe(hls_model), clock_period))
+    # pass 2: the chosen reuse factors, then the analytic FIFO depths on the stream variables
+    hls_model = _convert(plan.reuse)
+    nodes = design.describe(hls_model)
+    got = {r["name"]: r["reuse_factor"] for r in nodes if "reuse_factor" in r}
+    wrong = {k: (v, got.get(k)) for k, v in plan.reuse.items() if got.get(k) != v}
+    if wrong:
+        raise RuntimeError(f"hls4ml changed planned reuse factors (planned, got): {wrong}")
+    _apply_depths(hls_model, plan.depths)
     problems = precision.audit(hls_model, model, info)
     if problems:
         raise RuntimeError("precision audit failed (the C++ would not be exact):\n  " + "\n  ".join(problems))
@@ -102,7 +134,21 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     hls_model.config.trace_output = True
     hls_model.write()
     _relocatable_weights(Path(output_dir))
-    return hls_model, info
+    return hls_model, info, plan, design.describe(hls_model)
+
+
+def _apply_depths(hls_model, depths: dict[str, int]) -> None:
+    """Write the planned depth on every internal stream (the writer emits #pragma HLS STREAM depth)."""
+    done = set()
+    for node in hls_model.get_layers():
+        for o in node.outputs:
+            if o in depths:
+                var = node.get_output_variable(o) if len(node.outputs) > 1 else node.get_output_variable()
+                var.pragma = ("stream", int(depths[o]))
+                done.add(o)
+    missing = set(depths) - done
+    if missing:
+        raise RuntimeError(f"planned FIFO depths for unknown streams: {sorted(missing)[:5]}")
 
 
 def _relocatable_weights(prj: Path) -> None:

@@ -110,6 +110,10 @@ def check_supported(model) -> None:
                             "fpga_flow's ExactAveragePooling2D / ExactGlobalAveragePooling2D(quantizer=...) instead")
         elif cls in ("BatchNormalization", "QBatchNormalization"):
             raise FlowError(f"{where}: fold batch-norm into the preceding convolution before conversion")
+        elif cls in ("Reshape", "Permute"):
+            raise FlowError(f"{where}: a channel shuffle written as Reshape -> Permute -> Reshape becomes a stream "
+                            "Transpose that buffers the whole feature map; use fpga_flow's ChannelShuffle(groups) "
+                            "(fpga_flow.hls.extensions.channel_shuffle), which is pure wiring in io_stream")
         elif cls == "Lambda":
             raise FlowError(f"{where}: Lambda layers cannot be converted; replace it with a supported layer")
         elif cls in ("Conv2D", "Dense", "DepthwiseConv2D"):

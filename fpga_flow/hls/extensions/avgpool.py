@@ -221,3 +221,14 @@ HLS_LAYER = ("HExactAvgPool2D", HExactAvgPool2D)
 PARSER = ("ExactAveragePooling2D", parse_exact_avgpool)
 TEMPLATES = (ExactAvgPoolConfigTemplate, ExactAvgPoolFunctionTemplate)
 SOURCE = "nnet_exact_avgpool.h"
+
+
+def estimate(rec, rf=None):
+    """Line buffer as the max pool, plus one reciprocal multiplier per channel for the division."""
+    from ...resources.estimate import LayerEstimate, pool_line_buffer
+
+    e = LayerEstimate(rec["name"], rec["kind"])
+    pool_line_buffer(rec, e)
+    acc = rec.get("accum_bits", rec["in_elem_bits"] + 4)
+    e.mults.append((acc + 1, acc + 6, rec["geometry"]["n_chan"]))
+    return e

@@ -103,3 +103,10 @@ HLS_LAYER = ("HChannelShuffle", HChannelShuffle)
 PARSER = ("ChannelShuffle", parse_channel_shuffle)
 TEMPLATES = (ChannelShuffleConfigTemplate, ChannelShuffleFunctionTemplate)
 SOURCE = "nnet_channel_shuffle.h"
+
+
+def estimate(rec, rf=None):
+    """Wires: one pixel per clock, no storage, no logic."""
+    from ...resources.estimate import passthrough
+
+    return passthrough(rec)

@@ -127,3 +127,15 @@ HLS_LAYER = ("HExactGlobalAvgPool2D", HExactGlobalAvgPool2D)
 PARSER = ("ExactGlobalAveragePooling2D", parse_exact_gap)
 TEMPLATES = (ExactGapConfigTemplate, ExactGapFunctionTemplate)
 SOURCE = "nnet_exact_gap.h"
+
+
+def estimate(rec, rf=None):
+    """One accumulator register per channel, one pipelined divider shared over the channels."""
+    from ...resources.estimate import LayerEstimate
+
+    g = rec["geometry"]
+    e = LayerEstimate(rec["name"], rec["kind"])
+    e.cycles = g["in_height"] * g["in_width"] + g["n_chan"]
+    acc = rec["in_elem_bits"] + math.ceil(math.log2(max(2, g["in_height"] * g["in_width"])))
+    e.extra_luts = acc * acc + g["n_chan"] * acc
+    return e

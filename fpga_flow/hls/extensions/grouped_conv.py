@@ -239,3 +239,10 @@ HLS_LAYER = ("HGroupedPointwise", HGroupedPointwise)
 PARSER = ("QGroupedConv1x1", parse_grouped_pointwise)
 TEMPLATES = (GroupedPointwiseConfigTemplate, GroupedPointwiseFunctionTemplate)
 SOURCE = "nnet_grouped_pointwise.h"
+
+
+def estimate(rec, rf=None):
+    """Resource-style ROM of the g diagonal blocks only (n_in/g * n_out weights), reuse_factor words."""
+    from ...resources.estimate import weighted
+
+    return weighted(rec, rf)

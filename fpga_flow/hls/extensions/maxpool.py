@@ -120,3 +120,12 @@ HLS_LAYER = ("HStreamMaxPool2D", HStreamMaxPool2D)
 PARSER = ("StreamMaxPooling2D", parse_stream_maxpool)
 TEMPLATES = (StreamMaxPoolConfigTemplate, StreamMaxPoolFunctionTemplate)
 SOURCE = "nnet_stream_maxpool.h"
+
+
+def estimate(rec, rf=None):
+    """Line buffer of pool_height-1 row RAMs; one input pixel per clock; comparators only."""
+    from ...resources.estimate import LayerEstimate, pool_line_buffer
+
+    e = LayerEstimate(rec["name"], rec["kind"])
+    pool_line_buffer(rec, e)
+    return e

@@ -1,0 +1,92 @@
+"""What the written hls4ml project actually contains, as plain data (step 'describe').
+
+``describe(hls_model)`` walks the converted hls4ml graph (the real nodes, including the Clone and
+ZeroPadding2D nodes hls4ml inserts) and records, per node: its kind, geometry, weights (count and
+bits as stored: a group conv's g diagonal blocks, not a dense matrix), reuse factor, and every
+stream it writes (shape, word width, depth). The memory/DSP/latency model (estimate.py), the FIFO
+analysis (fifo.py) and the fitter (fit.py) work on this description only, so they can be re-run on a
+built directory from its flow.json.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+WEIGHTED = ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "Dense", "HGroupedPointwise")
+
+
+def _bits(precision) -> int:
+    return int(getattr(precision, "width", 32))
+
+
+def describe(hls_model) -> list[dict]:
+    nodes = []
+    for node in hls_model.get_layers():
+        a = node.attributes
+        rec = {"name": node.name, "kind": node.class_name, "inputs": list(node.inputs), "outputs": []}
+        for o in node.outputs:
+            var = node.get_output_variable(o) if len(node.outputs) > 1 else node.get_output_variable()
+            shape = [int(s) for s in var.shape]
+            depth = var.pragma[1] if isinstance(getattr(var, "pragma", None), tuple) else None
+            elem = _bits(var.type.precision)
+            chan = shape[-1]
+            rec["outputs"].append({"name": o, "var": var.name, "shape": shape, "elem_bits": elem,
+                                   "word_bits": elem * chan, "pixels": int(np.prod(shape[:-1])) if len(shape) > 1 else 1,
+                                   "depth": None if depth is None else int(depth)})
+        geo = {}
+        for k in ("in_height", "in_width", "n_chan", "out_height", "out_width", "n_filt", "filt_height", "filt_width",
+                  "stride_height", "stride_width", "pad_top", "pad_bottom", "pad_left", "pad_right", "pool_height",
+                  "pool_width", "n_in", "n_out", "groups", "n_in_g", "height", "width"):
+            v = a.get(k)
+            if isinstance(v, (int, np.integer)):
+                geo[k] = int(v)
+        rec["geometry"] = geo
+        inp = node.get_input_variable() if node.inputs else None
+        if inp is not None:
+            rec["in_shape"] = [int(s) for s in inp.shape]
+            rec["in_elem_bits"] = _bits(inp.type.precision)
+        w = node.weights.get("weight") if hasattr(node, "weights") else None
+        if node.class_name in WEIGHTED and w is not None:
+            b = node.weights.get("bias")
+            rec["weights"] = {
+                "count": int(np.asarray(w.data).size), "bits": _bits(w.type.precision),
+                "bias_count": 0 if b is None else int(np.asarray(b.data).size),
+                "bias_bits": 0 if b is None else _bits(b.type.precision),
+            }
+            rec["reuse_factor"] = int(a.get("reuse_factor", 1))
+            rec["strategy"] = str(a.get("strategy", "resource")).lower()
+            rec["mult_in_bits"] = rec.get("in_elem_bits", 8)
+            n_in, n_out = mult_size(rec)
+            rec["mult_size"] = [n_in, n_out]
+        if node.class_name == "HExactAvgPool2D":
+            rec["accum_bits"] = _bits(a["accum_t"].precision)
+        nodes.append(rec)
+    return nodes
+
+
+def mult_size(rec) -> tuple[int, int]:
+    """(n_in, n_out) of the per-pixel product whose reuse factor hls4ml validates."""
+    g, kind = rec["geometry"], rec["kind"]
+    n_w = rec["weights"]["count"]
+    if kind == "DepthwiseConv2D":  # each channel its own 3x3 taps; RF > 9C behaves like 9C
+        return n_w, 1
+    if kind == "HGroupedPointwise":
+        return g["n_in_g"], g["n_out"]
+    if kind == "Dense":
+        return g["n_in"], g["n_out"]
+    return g["n_chan"] * g.get("filt_height", 1) * g.get("filt_width", 1), g["n_filt"]
+
+
+def streams(nodes) -> dict[str, dict]:
+    """Internal FIFOs: output name -> {producer, consumers, shape, word_bits, depth}."""
+    out = {}
+    for rec in nodes:
+        if rec["kind"] == "Input":
+            continue
+        for o in rec["outputs"]:
+            out[o["name"]] = {**o, "producer": rec["name"], "consumers": []}
+    for rec in nodes:
+        for i in rec["inputs"]:
+            if i in out:
+                out[i]["consumers"].append(rec["name"])
+    # the network output is a top-level port, not an internal FIFO
+    return {k: v for k, v in out.items() if v["consumers"]}

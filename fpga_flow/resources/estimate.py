@@ -1,0 +1,116 @@
+"""Per-layer resource and cycle estimates (ESTIMATES, not measurements), owned by each layer kind.
+
+Stock hls4ml kinds are estimated here; fpga_flow's extension layers carry their own ``estimate``
+function next to their C++ (as FINN's custom ops carry ``bram_estimation``). Every estimator returns
+a :class:`LayerEstimate` for a given reuse factor:
+
+* memories: weight ROM exactly as hls4ml's Resource strategy lays it out (``reuse_factor`` words of
+  ``block_factor = ceil(n_weights / reuse_factor)`` weights), biases (partitioned: registers),
+  line buffers (stock convs: ``ap_shift_reg`` per channel -> SRL; our pools: row RAMs);
+* multipliers: ``block_factor`` parallel products of (input bits x weight bits); a product with an
+  operand of 4 bits or fewer goes to LUTs (about a*b LUTs), otherwise one DSP48 per 27x18 slice;
+* cycles per frame: a KxK or pointwise conv spends ``reuse_factor`` cycles per output pixel plus one
+  per input pixel (hls4ml's Resource conv does not overlap the two), other layers one per pixel;
+* fill: input cycles before the first output (line buffers), for the latency estimate.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .memory import Memory
+
+
+@dataclass
+class LayerEstimate:
+    layer: str
+    kind: str
+    reuse_factor: int | None = None
+    memories: list[Memory] = field(default_factory=list)
+    mults: list[tuple[int, int, int]] = field(default_factory=list)  # (a bits, b bits, count)
+    cycles: int = 0
+    fill_cycles: int = 0
+    extra_luts: int = 0
+
+    @property
+    def dsp(self) -> int:
+        return sum(n * dsp_per_product(a, b) for a, b, n in self.mults)
+
+    @property
+    def mult_luts(self) -> int:
+        return sum(n * a * b for a, b, n in self.mults if dsp_per_product(a, b) == 0)
+
+
+def dsp_per_product(a: int, b: int) -> int:
+    lo, hi = sorted((a, b))
+    if lo <= 4:
+        return 0
+    return math.ceil(hi / 27) * math.ceil(lo / 18)
+
+
+def _pixels(shape) -> int:
+    return int(math.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+def weighted(rec: dict, rf: int) -> LayerEstimate:
+    """Conv2D / PointwiseConv2D / DepthwiseConv2D / Dense (and the grouped extension, same ROM)."""
+    w = rec["weights"]
+    n_w = w["count"]
+    rf = max(1, min(int(rf), n_w))
+    bf = math.ceil(n_w / rf)
+    e = LayerEstimate(rec["name"], rec["kind"], rf)
+    if rec.get("strategy") == "latency":  # weights as constants in logic: no ROM
+        e.extra_luts += n_w * w["bits"] // 2
+    else:
+        e.memories.append(Memory(rec["name"], "weights", rf, bf * w["bits"], "rom"))
+    if w["bias_count"]:
+        e.memories.append(Memory(rec["name"], "bias", 1, w["bias_count"] * w["bias_bits"], "rom"))
+    e.mults.append((rec.get("mult_in_bits", 8), w["bits"], bf))
+    out_px = _pixels(rec["outputs"][0]["shape"])
+    in_px = _pixels(rec["in_shape"]) if "in_shape" in rec else out_px
+    g = rec["geometry"]
+    k_h, k_w = g.get("filt_height", 1), g.get("filt_width", 1)
+    if rec["kind"] == "Dense":
+        e.cycles = rf
+    else:
+        e.cycles = in_px + out_px * rf
+    if k_h > 1 or k_w > 1:  # hls4ml line buffer: (K-1) ap_shift_reg of in_width per channel
+        width = g["in_width"]
+        e.memories.append(Memory(rec["name"], "line_buffer", width, rec["in_elem_bits"], "shift",
+                                 copies=(k_h - 1) * g["n_chan"], note="ap_shift_reg per channel"))
+        e.fill_cycles = (k_h - 1) * width + k_w
+    return e
+
+
+def pool_line_buffer(rec: dict, e: LayerEstimate) -> None:
+    """fpga_flow's pooling templates: pool_height-1 row RAMs of in_width words (all channels)."""
+    g = rec["geometry"]
+    kh, kw = g["pool_height"], g["pool_width"]
+    if kh > 1:
+        e.memories.append(Memory(rec["name"], "line_buffer", g["in_width"], g["n_chan"] * rec["in_elem_bits"], "ram",
+                                 copies=kh - 1, note="row RAMs, one word = one pixel"))
+    e.cycles = g["in_height"] * g["in_width"]
+    e.fill_cycles = (kh - 1) * g["in_width"] + kw
+
+
+def passthrough(rec: dict, rf=None) -> LayerEstimate:
+    """One pixel per clock, no storage: activations, Clone, Concatenate, Add, ZeroPadding2D, ..."""
+    e = LayerEstimate(rec["name"], rec["kind"])
+    e.cycles = max(_pixels(o["shape"]) for o in rec["outputs"])
+    return e
+
+
+STOCK = {k: weighted for k in ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "Dense")}
+
+
+def estimator(kind: str):
+    from ..hls.extensions import MODULES
+
+    for m in MODULES:
+        if m.HLS_LAYER[0] == kind:
+            return m.estimate
+    return STOCK.get(kind, passthrough)
+
+
+def estimate_layer(rec: dict, rf: int | None = None) -> LayerEstimate:
+    return estimator(rec["kind"])(rec, rf if rf is not None else rec.get("reuse_factor"))

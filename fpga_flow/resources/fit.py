@@ -1,0 +1,276 @@
+"""Fit a design to a part: per-layer reuse factors and FIFO depths (ESTIMATES, see memory.py).
+
+Objective: the highest frame rate (the slowest layer sets it: dataflow throughput = clock / max
+per-layer cycles) such that the whole design, weights + line buffers + FIFOs, fits the part's
+BRAM18K, URAM and DSPs within ``budget`` (default 90%).
+
+Search: for a bound T on per-layer cycles, every weighted layer takes, among its valid reuse factors
+(hls4ml's rule, hls/reuse.py) with cycles <= T, the one with the smallest normalized resource cost;
+a binary search finds the smallest T that fits. Weight ROMs, FIFOs and line buffers move from BRAM
+to URAM (best BRAM saved per URAM first) only as far as needed to fit. FIFO depths come from the
+dataflow analysis (fifo.py) and do not depend on reuse factors. Reuse factors or FIFO depths fixed by
+the user (``hls.reuse_factors``, ``hls.fifo_depths``) are kept and checked (a FIFO below its
+deadlock-free minimum is refused).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import FlowError
+from ..hls.reuse import valid_reuse_factors
+from . import fifo
+from .estimate import LayerEstimate, estimate_layer
+from .memory import Memory, place
+
+BASE_LUTS_PER_LAYER = 150  # control logic per dataflow process (rough)
+
+
+@dataclass
+class Plan:
+    reuse: dict[str, int]
+    depths: dict[str, int]
+    layers: list[LayerEstimate]
+    fifos: list[Memory]
+    totals: dict
+    fits: bool
+    streams: dict = field(default_factory=dict)
+
+
+def weighted_layers(nodes):
+    return [r for r in nodes if "weights" in r]
+
+
+def candidates(rec) -> list[int]:
+    n_in, n_out = rec["mult_size"]
+    if rec["kind"] == "DepthwiseConv2D":  # hls4ml caps the reuse loop at n_in: larger RFs change nothing
+        return [rf for rf in range(1, n_in + 1) if n_in % rf == 0]
+    return list(valid_reuse_factors(n_in, n_out))
+
+
+def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
+             clock_ns: float) -> Plan:
+    layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if r["kind"] != "Input"]
+    fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", note=name)
+             for name, s in stream_info.items()]
+    mems = [m for e in layers for m in e.memories] + fifos
+    for m in mems:
+        place(m)
+    bram = sum(m.bram18k for m in mems)
+    limit_b, limit_u = budget * part.bram18k, budget * part.uram
+    uram = 0
+    if bram > limit_b and part.uram:
+        movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok),
+                         key=lambda m: -(m.bram18k / max(1, place(Memory("", "", m.depth, m.width, m.role, m.copies),
+                                                                   use_uram=True).uram)))
+        for m in movable:
+            if bram <= limit_b:
+                break
+            cost = place(Memory("", "", m.depth, m.width, m.role, m.copies), use_uram=True).uram
+            if uram + cost > limit_u:
+                continue
+            bram -= m.bram18k
+            place(m, use_uram=True)
+            uram += m.uram
+    dsp = sum(e.dsp for e in layers)
+    luts = (sum(m.luts for m in mems) + sum(e.mult_luts + e.extra_luts for e in layers)
+            + BASE_LUTS_PER_LAYER * len(layers))
+    ffs = sum(m.ffs for m in mems)
+    cycles = max((e.cycles for e in layers), default=1)
+    slowest = max(layers, key=lambda e: e.cycles).layer if layers else None
+    latency = cycles + sum(e.fill_cycles for e in layers)
+    fits = bram <= limit_b and uram <= limit_u and dsp <= budget * part.dsp
+    totals = {
+        "bram18k": int(bram), "uram": int(uram), "dsp": int(dsp), "lut": int(luts), "ff": int(ffs),
+        "hls_bram18k": int(sum(m.hls_bram18k for m in mems)),
+        "cycles_per_frame": int(cycles), "slowest_layer": slowest,
+        "fps": round(1e9 / (cycles * clock_ns), 2), "latency_cycles": int(latency),
+        "latency_ms": round(latency * clock_ns / 1e6, 3),
+    }
+    return Plan(dict(reuse), dict(depths), layers, fifos, totals, fits, stream_info)
+
+
+def _layer_cost(rec, rf, part):
+    e = estimate_layer(rec, rf)
+    bram = 0
+    luts = e.mult_luts
+    for m in e.memories:
+        place(m)
+        bram += m.bram18k
+        luts += m.luts
+    return (bram / max(1, part.bram18k) + e.dsp / max(1, part.dsp) + luts / max(1, part.lut)), e.cycles
+
+
+def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf: int | None = None,
+         fixed_rf: dict | None = None, fixed_depths: dict | None = None, min_packing: float = 0.8) -> Plan:
+    """Choose reuse factors and FIFO depths; ``Plan.fits`` says whether the best plan fits.
+
+    Among fitting plans, the fastest one whose weight packing efficiency (weight bits / bits of the
+    BRAM/URAM holding them) is at least ``min_packing`` is chosen; if none reaches it, the fastest
+    fitting plan (``totals['packing_below_target']`` is then set).
+    """
+    fixed_rf = dict(fixed_rf or {})
+    wl = weighted_layers(nodes)
+    names = {r["name"] for r in wl}
+    for name, rf in fixed_rf.items():
+        if name not in names:
+            raise FlowError(f"hls.reuse_factors: no weighted layer named {name!r}; layers: {sorted(names)[:8]}...")
+        valid = candidates(next(r for r in wl if r["name"] == name))
+        if rf not in valid:
+            near = sorted(valid, key=lambda v: abs(v - rf))[:4]
+            raise FlowError(f"hls.reuse_factors.{name}={rf} is not valid for this layer; nearest valid: {sorted(near)}")
+    info = fifo.analyse(nodes)
+    depths = {k: v["required_depth"] for k, v in info.items()}
+    for name, d in (fixed_depths or {}).items():
+        if name not in info:
+            raise FlowError(f"hls.fifo_depths: no stream named {name!r}; streams are named after their producer's output")
+        if int(d) < info[name]["required_depth"]:
+            raise FlowError(f"hls.fifo_depths.{name}={d} is below its deadlock-free minimum "
+                            f"{info[name]['required_depth']} (branch backlog {info[name]['backlog']}); raise it")
+        depths[name] = int(d)
+
+    if uniform_rf is not None:
+        from ..hls.reuse import closest_valid
+
+        reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))
+                                         if r["kind"] != "DepthwiseConv2D" else _closest(candidates(r), uniform_rf))
+                 for r in wl}
+        return evaluate(nodes, reuse, depths, info, part, budget, clock_ns)
+
+    table = {}
+    for r in wl:
+        opts = [fixed_rf[r["name"]]] if r["name"] in fixed_rf else candidates(r)
+        table[r["name"]] = [(rf, *_layer_cost(r, rf, part)) for rf in opts]
+    fixed_cycles = max([e.cycles for e in (estimate_layer(r) for r in nodes if r["kind"] != "Input" and "weights" not in r)]
+                       + [1])
+    ts = sorted({c for opts in table.values() for _, _, c in opts} | {fixed_cycles})
+    ts = [t for t in ts if t >= fixed_cycles and all(any(c <= t for _, _, c in o) for o in table.values())]
+
+    def choose(t):
+        return {name: min((o for o in opts if o[2] <= t), key=lambda o: (o[1], -o[0]))[0] for name, opts in table.items()}
+
+    lo, hi = 0, len(ts) - 1
+    best = evaluate(nodes, choose(ts[hi]), depths, info, part, budget, clock_ns)
+    if not best.fits:
+        return best
+    while lo < hi:
+        mid = (lo + hi) // 2
+        p = evaluate(nodes, choose(ts[mid]), depths, info, part, budget, clock_ns)
+        if p.fits:
+            best, hi = p, mid
+        else:
+            lo = mid + 1
+    if packing(best) >= min_packing:
+        return best
+    seen = set()
+    for t in ts[lo + 1:]:
+        reuse = choose(t)
+        key = tuple(sorted(reuse.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        p = evaluate(nodes, reuse, depths, info, part, budget, clock_ns)
+        if p.fits and packing(p) >= min_packing:
+            return p
+    best.totals["packing_below_target"] = True
+    return best
+
+
+def packing(p: Plan) -> float:
+    w = [m for e in p.layers for m in e.memories if m.kind == "weights" and m.impl in ("bram", "uram")]
+    cap = sum(m.capacity_bits for m in w)
+    return sum(m.bits for m in w) / cap if cap else 1.0
+
+
+def _closest(valid, rf):
+    return min(valid, key=lambda v: (abs(v - rf), v))
+
+
+def summary(p: Plan, part, budget: float) -> dict:
+    """JSON-able memory/DSP/latency summary (every number an estimate)."""
+    mems = [m for e in p.layers for m in e.memories] + p.fifos
+    by_kind = {}
+    for m in mems:
+        k = by_kind.setdefault(m.kind if m.kind != "bias" else "weights",
+                               {"bits": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
+        k["bits"] += m.bits
+        k["bram18k"] += m.bram18k
+        k["uram"] += m.uram
+        k["luts"] += m.luts
+        k["ffs"] += m.ffs
+    w = [m for m in mems if m.kind == "weights"]
+    w_bits = sum(m.bits for m in w)
+    w_cap = sum(m.capacity_bits for m in w if m.impl in ("bram", "uram"))
+    w_bits_in_blocks = sum(m.bits for m in w if m.impl in ("bram", "uram"))
+    t = p.totals
+    return {
+        "estimate": True,
+        "fits": p.fits, "budget": budget,
+        "bram18k": t["bram18k"], "bram18k_available": part.bram18k, "uram": t["uram"], "uram_available": part.uram,
+        "dsp": t["dsp"], "dsp_available": part.dsp, "lut": t["lut"], "lut_available": part.lut,
+        "bram18k_pct": _pct(t["bram18k"], part.bram18k), "uram_pct": _pct(t["uram"], part.uram),
+        "dsp_pct": _pct(t["dsp"], part.dsp), "lut_pct": _pct(t["lut"], part.lut),
+        "hls_bram18k": t["hls_bram18k"],
+        "by_kind": by_kind,
+        "weight_bits": w_bits,
+        "weight_packing_efficiency": round(w_bits_in_blocks / w_cap, 4) if w_cap else None,
+        "packing_below_target": bool(t.get("packing_below_target", False)),
+        "weight_bits_in_lut_or_ff": w_bits - w_bits_in_blocks,
+        "cycles_per_frame": t["cycles_per_frame"], "slowest_layer": t["slowest_layer"], "fps": t["fps"],
+        "latency_cycles": t["latency_cycles"], "latency_ms": t["latency_ms"],
+    }
+
+
+def _pct(a, b):
+    return round(100.0 * a / b, 1) if b else (0.0 if a == 0 else math.inf)
+
+
+def consumers_table(p: Plan, n: int = 10) -> list[dict]:
+    rows = {}
+    for m in [m for e in p.layers for m in e.memories] + p.fifos:
+        r = rows.setdefault(m.layer, {"layer": m.layer, "bram18k": 0, "uram": 0, "bits": 0})
+        r["bram18k"] += m.bram18k
+        r["uram"] += m.uram
+        r["bits"] += m.bits
+    return sorted(rows.values(), key=lambda r: -(r["bram18k"] + 16 * r["uram"]))[:n]
+
+
+def refusal(p: Plan, part, budget: float, nodes, clock_ns: float) -> str:
+    """The message of a build that cannot fit: totals, largest consumers, and what would fit."""
+    import copy
+
+    from .parts import PARTS
+
+    t = p.totals
+    lines = [f"design does not fit {part.name} ({part.board}) within {budget:.0%} even at the largest reuse factors "
+             f"(estimate): BRAM18K {t['bram18k']} of {int(budget * part.bram18k)} allowed ({part.bram18k}), "
+             f"URAM {t['uram']} of {int(budget * part.uram)} ({part.uram}), DSP {t['dsp']} of {int(budget * part.dsp)} "
+             f"({part.dsp})",
+             "largest memory consumers (estimate):",
+             f"  {'layer':34s} {'BRAM18K':>8s} {'URAM':>5s} {'kbit':>8s}"]
+    for r in consumers_table(p):
+        lines.append(f"  {r['layer']:34s} {r['bram18k']:8d} {r['uram']:5d} {r['bits'] / 1000:8.1f}")
+    lines.append("what would fit (estimate):")
+    for bits in (6, 4, 3):
+        n2 = copy.deepcopy(nodes)
+        for r in n2:
+            if "weights" in r and r["weights"]["bits"] > bits:
+                r["weights"]["bits"] = bits
+        q = plan(n2, part, budget=budget, clock_ns=clock_ns, min_packing=0.0)
+        verdict = "fits" if q.fits else "still does not fit"
+        lines.append(f"  weight_bits {bits} on {part.name}: BRAM18K {q.totals['bram18k']}, URAM {q.totals['uram']}, "
+                     f"DSP {q.totals['dsp']} -> {verdict}")
+        if q.fits:
+            break
+    bigger = []
+    for other in PARTS.values():
+        if other.name == part.name or (other.bram18k + 16 * other.uram) <= (part.bram18k + 16 * part.uram):
+            continue
+        q = plan(nodes, other, budget=budget, clock_ns=clock_ns, min_packing=0.0)
+        if q.fits:
+            bigger.append(f"{other.name} ({other.board}): BRAM18K {q.totals['bram18k']}/{other.bram18k}, "
+                          f"URAM {q.totals['uram']}/{other.uram}, {q.totals['fps']} fps")
+    lines += [f"  part {b}" for b in bigger] or ["  no listed part is large enough"]
+    lines.append("use --part with one of these, fewer weight bits (quantization.weight_bits), or a larger "
+                 "hls.memory_budget")
+    return "\n".join(lines)
