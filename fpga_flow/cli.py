@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import FlowError
+from .errors import FitError, FlowError
 
 DEFAULT_CONFIG = "hls_configs/squeezenet1_1_224_w8_zcu104.yml"
 
@@ -69,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="parameters, weight bits and per-layer table of a built DIR")
     r.add_argument("dir")
-    r.add_argument("--format", choices=("md", "json"), default="md")
+    r.add_argument("--format", choices=("md", "json", "html"), default="md",
+                   help="md/json to stdout; html writes report.html and PNG plots into --out (default DIR/report)")
+    r.add_argument("--out", help="output folder for --format html")
+    sy = sub.add_parser("synth", help="C synthesis with vitis_hls/vivado_hls when on PATH (else exit 2)")
+    sy.add_argument("dir")
 
     d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
     d.add_argument("--config", default=DEFAULT_CONFIG)
@@ -125,7 +129,23 @@ def cmd_report(args) -> int:
     from .report import basic
 
     d = basic.collect(args.dir)
-    print(basic.to_json(d) if args.format == "json" else basic.to_markdown(d))
+    if args.format == "html":
+        out = Path(args.out) if args.out else Path(args.dir) / "report"
+        path = basic.to_html(d, out)
+        print(f"wrote {path} (+ utilisation.png, memory_by_layer.png)")
+    else:
+        print(basic.to_json(d) if args.format == "json" else basic.to_markdown(d))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from . import flow
+    from .report import vendor
+
+    m = flow.load_manifest(args.dir)
+    rep = vendor.synthesize(Path(args.dir) / flow.PROJECT, m["config"]["hls"]["backend"])
+    print(json.dumps(rep, indent=1))
+    print(f"C synthesis done; 'fpga-flow report {args.dir}' shows it beside the estimate", file=sys.stderr)
     return 0
 
 
@@ -154,7 +174,8 @@ def cmd_demo(args) -> int:
     return 0 if res["exact_fraction"] == 1.0 else 1
 
 
-COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "demo": cmd_demo}
+COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
+            "demo": cmd_demo}
 
 
 def main(argv=None) -> int:
@@ -171,6 +192,9 @@ def main(argv=None) -> int:
         return rc
     except FlowError as e:
         print(f"fpga-flow: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except FitError as e:  # the flow ran; the answer is "does not fit", with the numbers
+        print(f"fpga-flow: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("fpga-flow: interrupted", file=sys.stderr)

@@ -1,7 +1,8 @@
-"""Model size report from a built directory: parameters, weight bits and bytes per layer.
+"""Report of a built directory: model size (counted) and on-chip resources (estimated).
 
-Everything here is counted from the QKeras model and its quantizers (measured, not estimated).
-The on-chip memory model (BRAM18K/URAM for weights, line buffers and FIFOs) is separate.
+Parameters and weight bits are counted from the QKeras model and its quantizers (measured). The
+memory / DSP / LUT / cycle numbers come from fpga_flow.resources (an ESTIMATE, labelled so in every
+output); a vendor synthesis report, when one exists in the project, is shown beside them.
 """
 from __future__ import annotations
 
@@ -40,36 +41,144 @@ def collect(out) -> dict:
             tot_params += params
             tot_bits += bits
         rows.append(row)
+    res = m.get("resources") or {}
+    rf = (m.get("plan") or {}).get("reuse_factors", {})
+    for row in rows:
+        if row["layer"] in rf:
+            row["reuse_factor"] = rf[row["layer"]]
+    from . import vendor
+
     return {
         "model": m["model"], "keras_name": m["keras_name"], "part": m["config"]["hls"]["part"],
+        "clock_period_ns": m["config"]["hls"]["clock_period_ns"],
+        "memory": res.get("memory"), "resource_layers": res.get("layers", []), "fifos": res.get("fifos", []),
+        "part_resources": res.get("part"),
+        "synthesis": vendor.read(Path(out) / flow.PROJECT),
         "backend": m["config"]["hls"]["backend"], "input_shape": m["input_shape"],
         "quantization": m["config"]["quantization"],
         "params": int(tot_params), "float_params": m.get("float_params"), "weight_bits": int(tot_bits), "weight_megabytes": round(tot_bits / 8 / 1e6, 4),
         "max_accumulator_bits": m.get("max_accumulator_bits"), "timings_s": m.get("timings_s", {}),
         "layers": rows,
-        "note": "params and bits are counted from the QKeras model (measured); no memory mapping estimate yet",
+        "note": ("params and bits are counted from the QKeras model (measured); memory, DSP, LUT, cycles and FPS "
+                 "are estimates of fpga_flow.resources (post-implementation mapping; 'hls_bram18k' is what an HLS "
+                 "C-synthesis report would count)"),
     }
 
 
+KINDS = ("weights", "line_buffer", "fifo")
+
+
 def to_markdown(d: dict) -> str:
+    mem = d.get("memory") or {}
     lines = [
         f"# {d['keras_name']} ({d['model']})",
         "",
-        f"- part: `{d['part']}`, backend: {d['backend']}, input: {'x'.join(map(str, d['input_shape']))}",
+        f"- part: `{d['part']}`, backend: {d['backend']}, input: {'x'.join(map(str, d['input_shape']))}, "
+        f"clock {d['clock_period_ns']} ns",
         f"- parameters: **{d['params']:,}** deployed (what the FPGA stores)"
         + (f"; {d['float_params']:,} in the training model (e.g. batch-norm scale/shift before folding)"
            if d.get("float_params") not in (None, d["params"]) else ""),
         f"- weight storage at the configured widths: **{d['weight_bits']:,} bits = {d['weight_megabytes']:.3f} MB** (counted)",
         f"- widest exact accumulator: {d['max_accumulator_bits']} bits",
-        "",
-        "| layer | class | output | params | w bits | b bits | storage bits | C++ type |",
-        "|---|---|---|---:|---:|---:|---:|---|",
     ]
+    if mem:
+        lines += [
+            "",
+            f"## On-chip resources (ESTIMATE) — fits: **{'yes' if mem['fits'] else 'no'}** "
+            f"(budget {mem['budget']:.0%} of each)",
+            "",
+            "| resource | used (estimate) | available | % |",
+            "|---|---:|---:|---:|",
+            f"| BRAM18K | {mem['bram18k']:,} | {mem['bram18k_available']:,} | {mem['bram18k_pct']} |",
+            f"| URAM | {mem['uram']:,} | {mem['uram_available']:,} | {mem['uram_pct']} |",
+            f"| DSP | {mem['dsp']:,} | {mem['dsp_available']:,} | {mem['dsp_pct']} |",
+            f"| LUT (rough) | {mem['lut']:,} | {mem['lut_available']:,} | {mem['lut_pct']} |",
+            "",
+            f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
+            f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"
+            + (" — below the 80% target: no fitting plan reaches it" if mem.get("packing_below_target") else ""),
+            f"- HLS C-synthesis style BRAM18K count (every memory deeper than 2 in BRAM): {mem['hls_bram18k']:,}",
+            f"- throughput: **{mem['fps']} frames/s** at {1000 / d['clock_period_ns']:.0f} MHz "
+            f"({mem['cycles_per_frame']:,} cycles/frame, slowest layer `{mem['slowest_layer']}`); "
+            f"latency about {mem['latency_ms']} ms (estimate)",
+            "",
+            "| memory kind | bits | BRAM18K | URAM | LUTs (LUTRAM/SRL) | FFs |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for k in KINDS:
+            v = mem["by_kind"].get(k, {"bits": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
+            lines.append(f"| {k} | {v['bits']:,} | {v['bram18k']:,} | {v['uram']:,} | {v['luts']:,} | {v['ffs']:,} |")
+        syn = d.get("synthesis")
+        if syn:
+            lines += ["", "## Vendor C-synthesis report beside the estimate", "",
+                      "| resource | estimate | C-synthesis |", "|---|---:|---:|"]
+            for key, est in (("BRAM_18K", mem["hls_bram18k"]), ("URAM", mem["uram"]), ("DSP", mem["dsp"]),
+                             ("LUT", mem["lut"]), ("FF", None)):
+                lines.append(f"| {key} | {'' if est is None else f'{est:,}'} | {syn.get(key, '')} |")
+    lines += [
+        "",
+        "## Layers",
+        "",
+        "| layer | class | output | params | w bits | b bits | storage bits | RF | BRAM18K | URAM | DSP | cycles | C++ type |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    est = {r["layer"]: r for r in d.get("resource_layers", [])}
     for r in d["layers"]:
-        lines.append(f"| {r['layer']} | {r['class']} | {'x'.join(map(str, r['output_shape']))} | {r['params']:,} | "
-                     f"{r['weight_bits'] or ''} | {r['bias_bits'] or ''} | {r['storage_bits']:,} | {r['type'] or ''} |")
+        e = est.get(r["layer"], {})
+        mems = e.get("memories", [])
+        lines.append(
+            f"| {r['layer']} | {r['class']} | {'x'.join(map(str, r['output_shape']))} | {r['params']:,} | "
+            f"{r['weight_bits'] or ''} | {r['bias_bits'] or ''} | {r['storage_bits']:,} | {r.get('reuse_factor', '')} | "
+            f"{sum(m['bram18k'] for m in mems) if mems else ''} | {sum(m['uram'] for m in mems) if mems else ''} | "
+            f"{e.get('dsp', '') or ''} | {e.get('cycles', '') or ''} | {r['type'] or ''} |")
+    if d.get("fifos"):
+        deep = [f for f in d["fifos"] if f["backlog"]]
+        lines += ["", f"## FIFOs ({len(d['fifos'])} streams; depth 2 unless a branch must wait)", "",
+                  "| stream (producer) | depth | width bits | backlog | impl | BRAM18K | URAM |",
+                  "|---|---:|---:|---:|---|---:|---:|"]
+        for f in deep:
+            lines.append(f"| {f['stream']} ({f['layer']}) | {f['depth']} | {f['width']} | {f['backlog']} | {f['impl']} | "
+                         f"{f['bram18k']} | {f['uram']} |")
     lines += ["", d["note"], ""]
     return "\n".join(lines)
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def to_html(d: dict, out_dir: Path) -> Path:
+    """report.html + utilisation.png + memory_by_layer.png into ``out_dir`` (written in a temp dir,
+    then renamed into place)."""
+    import shutil
+    import tempfile
+
+    import jinja2
+
+    from . import plots
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        if d.get("memory"):
+            plots.utilisation(d, tmp / "utilisation.png")
+            plots.memory_by_layer(d, tmp / "memory_by_layer.png")
+        env = jinja2.Environment(loader=jinja2.PackageLoader("fpga_flow.report", "templates"),
+                                 autoescape=jinja2.select_autoescape(["html"]))
+        est = {}
+        for r in d.get("resource_layers", []):
+            est[r["layer"]] = {"bram": sum(m["bram18k"] for m in r["memories"]),
+                               "uram": sum(m["uram"] for m in r["memories"]), "dsp": r["dsp"], "cycles": r["cycles"]}
+        html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), est=est)
+        (tmp / "report.html").write_text(html)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "report.html"
 
 
 def to_json(d: dict) -> str:

@@ -1,0 +1,4 @@
+variable project_name
+set project_name "myproject"
+variable backend
+set backend "vitis"
