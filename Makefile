@@ -44,5 +44,6 @@ reports: $(STAMP)
 	  $(VENV)/bin/fpga-flow verify build/reports/$$c --images 4 --source photos --jobs 2 --json > reports/$$c/verify.json || true; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format md > reports/$$c/report.md; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
+	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html; \
 	done
 	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt

@@ -1,4 +1,5 @@
-"""Convert/compile time and C-sim seconds per image: fpga_flow vs stock hls4ml 1.3.0, same model, same run.
+"""Convert/compile time, C-sim seconds per image and FIFO memory: fpga_flow vs stock hls4ml 1.3.0, same model,
+same run.
 
 Model: SqueezeNet 1.1, 224x224x3, 1000 classes, 8-bit, calibrated random weights (seed 0).
 Stock flow: hls4ml.utils.config_from_keras_model(granularity='name') + convert_from_keras_model,
@@ -95,12 +96,21 @@ def main(argv=None):
         stock_csim = (time.perf_counter() - t0) / len(x)
         ys = smodel.predict(x, verbose=0).astype(np.float64)
         stock_exact = float(np.mean(np.abs(ys - np.asarray(y_stock).reshape(ys.shape)) == 0))
+        # FIFOs: stock keeps hls4ml's default depth (H*W of each stream); ours the analytic depths
+        from fpga_flow.resources.design import describe, streams
+        from fpga_flow.resources.memory import Memory, place
+
+        stock_fifos = [place(Memory(v["producer"], "fifo", v["depth"], v["word_bits"], "fifo"))
+                       for v in streams(describe(hm)).values()]
+        ours_fifos = m["resources"]["fifos"]
 
     rows = [
         ("convert + write (s)", stock_convert, m["timings_s"]["convert_write"]),
         ("compile C-sim library (s)", stock_compile, m["timings_s"]["compile"]),
         ("C-sim per image (s)", stock_csim, ours_csim),
         ("outputs identical to its QKeras model", stock_exact, ours_exact),
+        ("FIFO memory (Mbit)", sum(f.bits for f in stock_fifos) / 1e6, sum(f["bits"] for f in ours_fifos) / 1e6),
+        ("FIFO BRAM18K (estimate)", sum(f.bram18k for f in stock_fifos), sum(f["bram18k"] for f in ours_fifos)),
     ]
     print(f"SqueezeNet 1.1 {args.size}x{args.size}x3, 1000 classes, 8-bit, {len(x)} photos, this machine "
           f"({os.cpu_count()} cores), one C-sim process each")

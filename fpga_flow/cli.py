@@ -169,8 +169,13 @@ def cmd_demo(args) -> int:
     d = basic.collect(out)
     (out / "report.md").write_text(basic.to_markdown(d))
     (out / "report.json").write_text(basic.to_json(d))
-    print(f"      {d['params']:,} params, {d['weight_megabytes']} MB of weights")
-    print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json")
+    basic.to_html(d, out / "report")
+    mem = d["memory"]
+    print(f"      {d['params']:,} params, {d['weight_megabytes']} MB of weights; estimate on {d['part']}: "
+          f"BRAM18K {mem['bram18k']}/{mem['bram18k_available']}, URAM {mem['uram']}/{mem['uram_available']}, "
+          f"DSP {mem['dsp']}/{mem['dsp_available']}, fits={mem['fits']}, {mem['fps']} frames/s")
+    print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json, "
+          "report/report.html (+ PNG plots)")
     return 0 if res["exact_fraction"] == 1.0 else 1
 
 

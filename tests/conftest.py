@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "hls_configs"
 
 
-def small_cfg(name="squeezenet1_1", size=32, bypass=None, classes=10, rf=16, backend="Vitis", groups=None,
+def small_cfg(name="squeezenet1_1", size=32, bypass=None, classes=10, rf="auto", backend="Vitis", groups=None,
               width=None, **quant):
     from fpga_flow import config
 

@@ -124,7 +124,7 @@ def zoo_builds(tmp_path_factory):
     outs = {}
     for g, w in ZOO:
         out = tmp_path_factory.mktemp(f"sn_g{g}_w{w}") / "out"
-        flow.build(small_cfg("shufflenet_v1", size=SIZE, groups=g, width=w, rf=16), out, compile_lib=False)
+        flow.build(small_cfg("shufflenet_v1", size=SIZE, groups=g, width=w), out, compile_lib=False)
         outs[(g, w)] = out
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(flow.compile_library, outs.values()))

@@ -117,7 +117,10 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
                     uniform_rf=None if reuse_factor == "auto" else int(reuse_factor), fixed_rf=fixed_rf,
                     fixed_depths=fifo_depths, min_packing=min_packing)
     if not plan.fits:
-        raise FitError(fit.refusal(plan, the_part, budget, design.describe(hls_model), clock_period))
+        how = ("even at the largest reuse factors" if reuse_factor == "auto" and not fixed_rf
+               else f"with the reuse factors set in the config (hls.reuse_factor={reuse_factor}"
+                    + (f", {len(fixed_rf)} fixed per layer)" if fixed_rf else ")"))
+        raise FitError(fit.refusal(plan, the_part, budget, design.describe(hls_model), clock_period, how))
     # pass 2: the chosen reuse factors, then the analytic FIFO depths on the stream variables
     hls_model = _convert(plan.reuse)
     nodes = design.describe(hls_model)

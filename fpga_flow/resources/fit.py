@@ -235,14 +235,14 @@ def consumers_table(p: Plan, n: int = 10) -> list[dict]:
     return sorted(rows.values(), key=lambda r: -(r["bram18k"] + 16 * r["uram"]))[:n]
 
 
-def refusal(p: Plan, part, budget: float, nodes, clock_ns: float) -> str:
+def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "even at the largest reuse factors") -> str:
     """The message of a build that cannot fit: totals, largest consumers, and what would fit."""
     import copy
 
     from .parts import PARTS
 
     t = p.totals
-    lines = [f"design does not fit {part.name} ({part.board}) within {budget:.0%} even at the largest reuse factors "
+    lines = [f"design does not fit {part.name} ({part.board}) within {budget:.0%} {how} "
              f"(estimate): BRAM18K {t['bram18k']} of {int(budget * part.bram18k)} allowed ({part.bram18k}), "
              f"URAM {t['uram']} of {int(budget * part.uram)} ({part.uram}), DSP {t['dsp']} of {int(budget * part.dsp)} "
              f"({part.dsp})",
@@ -271,6 +271,6 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float) -> str:
             bigger.append(f"{other.name} ({other.board}): BRAM18K {q.totals['bram18k']}/{other.bram18k}, "
                           f"URAM {q.totals['uram']}/{other.uram}, {q.totals['fps']} fps")
     lines += [f"  part {b}" for b in bigger] or ["  no listed part is large enough"]
-    lines.append("use --part with one of these, fewer weight bits (quantization.weight_bits), or a larger "
-                 "hls.memory_budget")
+    lines.append("use --part with one of these, fewer weight bits (quantization.weight_bits), a larger "
+                 "hls.memory_budget" + ("" if how.startswith("even") else ", or hls.reuse_factor: auto"))
     return "\n".join(lines)
