@@ -3,7 +3,8 @@ same run.
 
 Model: SqueezeNet 1.1, 224x224x3, 1000 classes, 8-bit, calibrated random weights (seed 0).
 Stock flow: hls4ml.utils.config_from_keras_model(granularity='name') + convert_from_keras_model,
-io_stream, Resource, ReuseFactor 64, Vitis; compile() and predict() in-process. Its network differs
+io_stream, Resource, ReuseFactor 64, Vitis; compile() and predict() in-process (fpga_flow: reuse factors fitted
+to ZCU104, which does not change C-sim work: the same products are computed). Its network differs
 where stock hls4ml cannot run ours: 2x2/2 max pooling (3x3/2 aborts in io_stream) and Keras
 GlobalAveragePooling2D (no exact quantized mean). fpga_flow: the real network (3x3/2 pooling, exact
 GAP), exact types, C-sim in a subprocess. Both run 4 scikit-image photos on one core.
@@ -62,7 +63,7 @@ def main(argv=None):
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
-        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": 64}}))
+        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto"}}))
     qmodel, fmodel = flow.build_models(cfg)
     imgs = inputs.photos(args.images, (args.size, args.size, 3))
     x = csim.quantize_to(input_spec(qmodel), inputs.to_model_input(imgs))

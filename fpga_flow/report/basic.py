@@ -93,6 +93,10 @@ def to_markdown(d: dict) -> str:
             f"| URAM | {mem['uram']:,} | {mem['uram_available']:,} | {mem['uram_pct']} |",
             f"| DSP | {mem['dsp']:,} | {mem['dsp_available']:,} | {mem['dsp_pct']} |",
             f"| LUT (rough) | {mem['lut']:,} | {mem['lut_available']:,} | {mem['lut_pct']} |",
+            f"| FF in memories (rough) | {mem.get('ff', 0):,} | {mem.get('ff_available', 0):,} | {mem.get('ff_pct', '')} |",
+            "",
+            "Fits is decided on BRAM18K, URAM and DSP; LUT and FF are rough and only reported (depth-2 FIFOs "
+            "of wide accumulator streams are counted as flip-flops).",
             "",
             f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
             f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"

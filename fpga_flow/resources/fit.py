@@ -208,6 +208,7 @@ def summary(p: Plan, part, budget: float) -> dict:
         "fits": p.fits, "budget": budget,
         "bram18k": t["bram18k"], "bram18k_available": part.bram18k, "uram": t["uram"], "uram_available": part.uram,
         "dsp": t["dsp"], "dsp_available": part.dsp, "lut": t["lut"], "lut_available": part.lut,
+        "ff": t["ff"], "ff_available": part.ff, "ff_pct": _pct(t["ff"], part.ff),
         "bram18k_pct": _pct(t["bram18k"], part.bram18k), "uram_pct": _pct(t["uram"], part.uram),
         "dsp_pct": _pct(t["dsp"], part.dsp), "lut_pct": _pct(t["lut"], part.lut),
         "hls_bram18k": t["hls_bram18k"],
