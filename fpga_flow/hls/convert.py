@@ -69,7 +69,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
         prec = lc.get("Precision") if isinstance(lc.get("Precision"), dict) else {}
         prec["result"] = t.spec.hls4ml()
         if type(layer).__name__ in precision.WEIGHTED:
-            prec["accum"] = t.spec.hls4ml()
+            prec["accum"] = (t.accum or t.spec).hls4ml()
             n_in, n_out = layer_fan(layer)
             lc["ReuseFactor"] = int((reuse or {}).get(name) or closest_valid(n_in, n_out, int(reuse_factor)))
         lc["Precision"] = prec

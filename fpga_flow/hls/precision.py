@@ -11,6 +11,11 @@ Rules (each tensor is an interval [lo, hi] on a grid 2**-frac):
 * QActivation: the quantizer's type with RND_CONV/SAT (QKeras: tf.round = half to even, clip).
 * QDepthwiseConv2D and QGroupedConv1x1 (group 1x1 conv): as QConv2D, per output channel over the
   inputs that channel actually sees (9 taps of one channel; n_in/g channels of one group).
+* A weighted layer whose only consumer is a QActivation writes that quantizer's type directly
+  (accumulator exact as above, then one cast with AP_RND_CONV/AP_SAT, which is exactly the
+  quantizer: for quantized_relu the unsigned saturation is the ReLU). The QActivation that follows
+  is then an identity, and the stream between them is act_bits wide instead of the accumulator's
+  width (a 3x cut of FIFO flip-flops on ShuffleNet).
 * Add: exact sum type; Concatenate: a type holding both inputs; max pooling, ChannelShuffle: the
   input type.
 * ExactGlobalAveragePooling2D, ExactAveragePooling2D: their quantizer's type (sums sized in the
@@ -36,6 +41,11 @@ class TensorInfo:
     lo: float
     hi: float
     spec: FixedSpec
+    accum: FixedSpec | None = None  # weighted layers whose output type is their quantizer's (see infer)
+
+
+def _consumers(model, layer):
+    return [l for l in model.layers if type(l).__name__ != "InputLayer" and layer in _inbound(l)]
 
 
 def _inbound(layer):
@@ -184,7 +194,13 @@ def infer(model) -> dict[str, TensorInfo]:
                 frac = max(frac, bspec.frac)
                 pos, neg = pos + b, neg + b
             lo, hi = float(min(neg.min(), 0.0)), float(max(pos.max(), 0.0))
-            info[layer.name] = TensorInfo(lo, hi, spec_for_range(lo, hi, frac))
+            acc = spec_for_range(lo, hi, frac)
+            nxt = _consumers(model, layer)
+            if len(nxt) == 1 and type(nxt[0]).__name__ == "QActivation":
+                q = quantizer_spec(nxt[0].activation, what=f"layer '{nxt[0].name}'", activation=True)
+                info[layer.name] = TensorInfo(q.code_min * 2.0**-q.frac, q.code_max * 2.0**-q.frac, q, accum=acc)
+            else:
+                info[layer.name] = TensorInfo(lo, hi, acc)
         elif cls == "Add":
             a, c = ins
             lo, hi = a.lo + c.lo, a.hi + c.hi
@@ -264,9 +280,9 @@ def audit(hls_model, model, info: dict[str, TensorInfo]) -> list[str]:
                 problems.append(f"{name}: output type {p} must round RND_CONV and saturate SAT like the quantizer")
         acc = node.get_attr("accum_t")
         if type(model.get_layer(name)).__name__ in WEIGHTED and acc is not None:
-            a = acc.precision
-            if (int(a.width), int(a.integer)) != (t.spec.width, t.spec.integer):
-                problems.append(f"{name}: accumulator {a} != exact {t.spec.hls4ml()}")
+            a, want_acc = acc.precision, t.accum or t.spec
+            if (int(a.width), int(a.integer)) != (want_acc.width, want_acc.integer):
+                problems.append(f"{name}: accumulator {a} != exact {want_acc.hls4ml()}")
         w = node.weights.get("weight")
         if w is not None:
             wt = w.type.precision

@@ -29,6 +29,8 @@ def _spec(cpp: str) -> FixedSpec:
     # 'ap_ufixed<8,3,AP_RND_CONV,AP_SAT>' -> FixedSpec
     signed = not cpp.startswith("ap_ufixed")
     args = cpp[cpp.index("<") + 1:-1].split(",")
+    if len(args) >= 4:
+        return FixedSpec(signed, int(args[0]), int(args[1]), args[2].replace("AP_", ""), args[3].replace("AP_", ""))
     return FixedSpec(signed, int(args[0]), int(args[1]))
 
 
@@ -106,6 +108,8 @@ def first_divergent_layer(out, model, manifest, x1) -> tuple[str | None, list[di
     for name in names:
         spec = _spec(types[name]["type"])
         kc = np.rint(kouts[name].astype(np.float64) * 2.0**spec.frac).reshape(-1)
+        if spec.saturation == "SAT":  # e.g. a conv writing its quantizer's type: the cast rounds and clips
+            kc = np.clip(kc, spec.code_min, spec.code_max)
         cc = np.rint(tr[name].astype(np.float64) * 2.0**spec.frac).reshape(-1)
         if kc.size != cc.size:
             rows.append({"layer": name, "status": f"size {cc.size} vs {kc.size}"})
