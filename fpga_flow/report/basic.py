@@ -96,8 +96,17 @@ def to_markdown(d: dict) -> str:
             f"| FF in memories (rough) | {mem.get('ff', 0):,} | {mem.get('ff_available', 0):,} | {mem.get('ff_pct', '')} |",
             "",
             "Fits is decided on BRAM18K, URAM and DSP; LUT and FF are rough and only reported (depth-2 FIFOs "
-            "of wide accumulator streams are counted as flip-flops).",
+            "between layers are counted as flip-flops: one pixel word of all channels, twice).",
             "",
+        ]
+        over = [k for k in ("lut", "ff") if (mem.get(f"{k}_pct") or 0) > 100]
+        if over:
+            lines += [f"**WARNING (rough estimate): {' and '.join(k.upper() for k in over)} exceed the part** "
+                      f"({', '.join(k.upper() + ' ' + str(mem[k + '_pct']) + '%' for k in over)}); "
+                      "the many whole-pixel stream words of this dataflow (one FIFO per layer boundary) would not "
+                      "fit in logic as they are: fusing one-to-one layers or narrower stream words is needed before "
+                      "implementation.", ""]
+        lines += [
             f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
             f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"
             + (" — below the 80% target: no fitting plan reaches it" if mem.get("packing_below_target") else ""),
