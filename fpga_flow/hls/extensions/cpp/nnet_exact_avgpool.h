@@ -6,12 +6,10 @@
 // sum = exact sum of the window's cells inside the map, n = their count (padded cells excluded, as
 // Keras does). The Keras side (ExactAveragePooling2D) computes the same value in float64.
 //
-// Structure (synthesizable, one input pixel per clock), as nnet_stream_maxpool.h:
-//   * a line buffer of the previous pool_height-1 input rows (pool_height-1 memories of depth
-//     in_width, one packed word of all channels per column);
-//   * per input pixel the column sum over the rows of the output row ending at this input row;
-//   * a shift register of the last pool_width column sums; when the pixel closes an output window,
-//     the window sum is divided by its cell count n = rows * cols.
+// Structure (synthesizable, one input pixel per clock): the line-buffer window engine of
+// nnet_stream_maxpool.h (stream_window2d_cl) with sums instead of maxima: pool_height-1 row
+// memories of depth in_width, column sums, a shift register of the last pool_width column sums;
+// when a pixel closes an output window, its sum is divided by the cell count n = rows * cols.
 // Division: n takes at most pool_height*pool_width values, so it is a multiplication by a
 // reciprocal from a constant table, exact for every numerator below 2^num_bits (table generated
 // and checked in fpga_flow/hls/extensions/avgpool.py), then round-half-to-even from the remainder.
@@ -82,94 +80,18 @@ res_elem_T exact_window_mean(typename CONFIG_T::accum_t sum, unsigned n) {
     return out;
 }
 
+// Sum of the window's cells (exact in accum_t), then the exact rounded division by their count.
+template <class value_t, class res_elem_T, typename CONFIG_T> struct window_mean_op {
+    typedef typename CONFIG_T::accum_t acc_t;
+    static acc_t first(value_t v) { return acc_t(v); }
+    template <class B> static acc_t add(acc_t a, B b) { return a + acc_t(b); }
+    static res_elem_T finish(acc_t a, unsigned n) { return exact_window_mean<res_elem_T, CONFIG_T>(a, n); }
+};
+
 template <class data_T, class res_T, typename CONFIG_T>
 void exact_avgpool2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
-    typedef typename CONFIG_T::accum_t accum_t;
-    static const unsigned KH = CONFIG_T::pool_height;
-    static const unsigned KW = CONFIG_T::pool_width;
-    static const unsigned LB_ROWS = KH > 1 ? KH - 1 : 1;
-
-    // line_buf[k][c] holds input row (r-1-k), column c.
-    static data_T line_buf[LB_ROWS][CONFIG_T::in_width];
-    #pragma HLS ARRAY_PARTITION variable=line_buf complete dim=1
-    // col_win[j] holds the column sum of column (c-j) of the current output row.
-    static accum_t col_win[KW][CONFIG_T::n_chan];
-    #pragma HLS ARRAY_PARTITION variable=col_win complete dim=0
-
-    unsigned oh = 0;
-RowLoop:
-    for (unsigned r = 0; r < CONFIG_T::in_height; r++) {
-        const int top = smp_window_start(oh, CONFIG_T::stride_height, CONFIG_T::pad_top);
-        const bool row_emit =
-            oh < CONFIG_T::out_height &&
-            int(r) == smp_window_end(oh, CONFIG_T::stride_height, CONFIG_T::pad_top, KH, CONFIG_T::in_height);
-        const unsigned n_rows = unsigned(int(r) - (top > 0 ? top : 0) + 1); // rows r-n_rows+1 .. r
-        unsigned ow = 0;
-    ColLoop:
-        for (unsigned c = 0; c < CONFIG_T::in_width; c++) {
-            #pragma HLS PIPELINE II=1
-            const data_T in_elem = data.read();
-
-            accum_t col_sum[CONFIG_T::n_chan];
-            #pragma HLS ARRAY_PARTITION variable=col_sum complete
-            for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
-                #pragma HLS UNROLL
-                col_sum[ch] = in_elem[ch];
-            }
-            if (KH > 1) {
-                for (unsigned k = 0; k < KH - 1; k++) {
-                    #pragma HLS UNROLL
-                    const data_T prev = line_buf[k][c];
-                    if (k + 1 < n_rows) {
-                        for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
-                            #pragma HLS UNROLL
-                            col_sum[ch] += prev[ch];
-                        }
-                    }
-                }
-                for (int k = int(KH) - 2; k > 0; k--) {
-                    #pragma HLS UNROLL
-                    line_buf[k][c] = line_buf[k - 1][c];
-                }
-                line_buf[0][c] = in_elem;
-            }
-
-            for (int j = int(KW) - 1; j > 0; j--) {
-                #pragma HLS UNROLL
-                for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
-                    #pragma HLS UNROLL
-                    col_win[j][ch] = col_win[j - 1][ch];
-                }
-            }
-            for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
-                #pragma HLS UNROLL
-                col_win[0][ch] = col_sum[ch];
-            }
-
-            if (row_emit && ow < CONFIG_T::out_width &&
-                int(c) == smp_window_end(ow, CONFIG_T::stride_width, CONFIG_T::pad_left, KW, CONFIG_T::in_width)) {
-                const int left = smp_window_start(ow, CONFIG_T::stride_width, CONFIG_T::pad_left);
-                const unsigned n_cols = unsigned(int(c) - (left > 0 ? left : 0) + 1);
-                const unsigned n_cells = n_rows * n_cols;
-                res_T out_elem;
-                PRAGMA_DATA_PACK(out_elem)
-                for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
-                    #pragma HLS UNROLL
-                    accum_t s = col_win[0][ch];
-                    for (unsigned j = 1; j < KW; j++) {
-                        #pragma HLS UNROLL
-                        if (j < n_cols)
-                            s += col_win[j][ch];
-                    }
-                    out_elem[ch] = exact_window_mean<typename res_T::value_type, CONFIG_T>(s, n_cells);
-                }
-                res.write(out_elem);
-                ow++;
-            }
-        }
-        if (row_emit)
-            oh++;
-    }
+    stream_window2d_cl<data_T, res_T, CONFIG_T,
+                       window_mean_op<typename data_T::value_type, typename res_T::value_type, CONFIG_T> >(data, res);
 }
 
 } // namespace nnet

@@ -41,9 +41,15 @@ inline int smp_window_end(unsigned o, unsigned stride, unsigned pad, unsigned po
     return e < int(n_in) - 1 ? e : int(n_in) - 1;
 }
 
-template <class data_T, class res_T, typename CONFIG_T>
-void stream_maxpool2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
-    typedef typename data_T::value_type value_t;
+// Line-buffer window engine shared by the pooling extensions (max here, exact average in
+// nnet_exact_avgpool.h). OP reduces the window cells inside the map:
+//   typedef ... acc_t;                          per-channel partial result
+//   static acc_t first(value_t v);              the current pixel's cell
+//   static acc_t add(acc_t a, value_t/acc_t b); fold in one more cell / column
+//   static out_t finish(acc_t a, unsigned n);   n = number of cells in the window (padding excluded)
+template <class data_T, class res_T, typename CONFIG_T, class OP>
+void stream_window2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
+    typedef typename OP::acc_t acc_t;
     static const unsigned KH = CONFIG_T::pool_height;
     static const unsigned KW = CONFIG_T::pool_width;
     static const unsigned LB_ROWS = KH > 1 ? KH - 1 : 1;
@@ -51,8 +57,8 @@ void stream_maxpool2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
     // line_buf[k][c] holds input row (r-1-k), column c.
     static data_T line_buf[LB_ROWS][CONFIG_T::in_width];
     #pragma HLS ARRAY_PARTITION variable=line_buf complete dim=1
-    // col_win[j] holds the column maximum of column (c-j) of the current row.
-    static value_t col_win[KW][CONFIG_T::n_chan];
+    // col_win[j] holds the reduction down column (c-j) over the rows of the current output row.
+    static acc_t col_win[KW][CONFIG_T::n_chan];
     #pragma HLS ARRAY_PARTITION variable=col_win complete dim=0
 
     unsigned oh = 0;
@@ -69,21 +75,20 @@ RowLoop:
             #pragma HLS PIPELINE II=1
             const data_T in_elem = data.read();
 
-            value_t col_max[CONFIG_T::n_chan];
-            #pragma HLS ARRAY_PARTITION variable=col_max complete
+            acc_t col[CONFIG_T::n_chan];
+            #pragma HLS ARRAY_PARTITION variable=col complete
             for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
                 #pragma HLS UNROLL
-                col_max[ch] = in_elem[ch];
+                col[ch] = OP::first(in_elem[ch]);
             }
             if (KH > 1) {
                 for (unsigned k = 0; k < KH - 1; k++) {
                     #pragma HLS UNROLL
                     const data_T prev = line_buf[k][c];
-                    if (k + 1 < n_rows) {
+                    if (k + 1 < n_rows) { // rows above the window (or above the map) are not cells
                         for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
                             #pragma HLS UNROLL
-                            if (prev[ch] > col_max[ch])
-                                col_max[ch] = prev[ch];
+                            col[ch] = OP::add(col[ch], prev[ch]);
                         }
                     }
                 }
@@ -103,7 +108,7 @@ RowLoop:
             }
             for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
                 #pragma HLS UNROLL
-                col_win[0][ch] = col_max[ch];
+                col_win[0][ch] = col[ch];
             }
 
             if (row_emit && ow < CONFIG_T::out_width &&
@@ -114,13 +119,13 @@ RowLoop:
                 PRAGMA_DATA_PACK(out_elem)
                 for (unsigned ch = 0; ch < CONFIG_T::n_chan; ch++) {
                     #pragma HLS UNROLL
-                    value_t m = col_win[0][ch];
+                    acc_t a = col_win[0][ch];
                     for (unsigned j = 1; j < KW; j++) {
                         #pragma HLS UNROLL
-                        if (j < n_cols && col_win[j][ch] > m)
-                            m = col_win[j][ch];
+                        if (j < n_cols)
+                            a = OP::add(a, col_win[j][ch]);
                     }
-                    out_elem[ch] = m;
+                    out_elem[ch] = OP::finish(a, n_rows * n_cols);
                 }
                 res.write(out_elem);
                 ow++;
@@ -129,6 +134,19 @@ RowLoop:
         if (row_emit)
             oh++;
     }
+}
+
+// Max is exact in the input type, so the output type equals the input type.
+template <class value_t> struct window_max_op {
+    typedef value_t acc_t;
+    static acc_t first(value_t v) { return v; }
+    static acc_t add(acc_t a, acc_t b) { return b > a ? b : a; }
+    static value_t finish(acc_t a, unsigned) { return a; }
+};
+
+template <class data_T, class res_T, typename CONFIG_T>
+void stream_maxpool2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
+    stream_window2d_cl<data_T, res_T, CONFIG_T, window_max_op<typename data_T::value_type> >(data, res);
 }
 
 } // namespace nnet
