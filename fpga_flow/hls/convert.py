@@ -113,22 +113,23 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
 
     # pass 1: the real graph (with hls4ml's Clone / ZeroPadding2D nodes) to plan on
     hls_model = _convert(fixed_rf)
-    plan = fit.plan(design.describe(hls_model), the_part, budget=budget, clock_ns=clock_period,
+    nodes = design.describe(hls_model)
+    plan = fit.plan(nodes, the_part, budget=budget, clock_ns=clock_period,
                     uniform_rf=None if reuse_factor == "auto" else int(reuse_factor), fixed_rf=fixed_rf,
                     fixed_depths=fifo_depths, min_packing=min_packing)
     if not plan.fits:
         how = ("even at the largest reuse factors" if reuse_factor == "auto" and not fixed_rf
                else f"with the reuse factors set in the config (hls.reuse_factor={reuse_factor}"
                     + (f", {len(fixed_rf)} fixed per layer)" if fixed_rf else ")"))
-        raise FitError(fit.refusal(plan, the_part, budget, design.describe(hls_model), clock_period, how))
+        raise FitError(fit.refusal(plan, the_part, budget, nodes, clock_period, how))
     # pass 2: the chosen reuse factors, then the analytic FIFO depths on the stream variables
     hls_model = _convert(plan.reuse)
+    _apply_depths(hls_model, plan.depths)
     nodes = design.describe(hls_model)
     got = {r["name"]: r["reuse_factor"] for r in nodes if "reuse_factor" in r}
     wrong = {k: (v, got.get(k)) for k, v in plan.reuse.items() if got.get(k) != v}
     if wrong:
         raise RuntimeError(f"hls4ml changed planned reuse factors (planned, got): {wrong}")
-    _apply_depths(hls_model, plan.depths)
     problems = precision.audit(hls_model, model, info)
     if problems:
         raise RuntimeError("precision audit failed (the C++ would not be exact):\n  " + "\n  ".join(problems))
@@ -137,7 +138,7 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     hls_model.config.trace_output = True
     hls_model.write()
     _relocatable_weights(Path(output_dir))
-    return hls_model, info, plan, design.describe(hls_model)
+    return hls_model, info, plan, nodes
 
 
 def _apply_depths(hls_model, depths: dict[str, int]) -> None:

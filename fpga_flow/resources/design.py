@@ -54,7 +54,6 @@ def describe(hls_model) -> list[dict]:
             }
             rec["reuse_factor"] = int(a.get("reuse_factor", 1))
             rec["strategy"] = str(a.get("strategy", "resource")).lower()
-            rec["mult_in_bits"] = rec.get("in_elem_bits", 8)
             n_in, n_out = mult_size(rec)
             rec["mult_size"] = [n_in, n_out]
         if node.class_name == "HExactAvgPool2D":

@@ -65,7 +65,7 @@ def weighted(rec: dict, rf: int) -> LayerEstimate:
         e.memories.append(Memory(rec["name"], "weights", rf, bf * w["bits"], "rom"))
     if w["bias_count"]:
         e.memories.append(Memory(rec["name"], "bias", 1, w["bias_count"] * w["bias_bits"], "rom"))
-    e.mults.append((rec.get("mult_in_bits", 8), w["bits"], bf))
+    e.mults.append((rec.get("in_elem_bits", 8), w["bits"], bf))
     out_px = _pixels(rec["outputs"][0]["shape"])
     in_px = _pixels(rec["in_shape"]) if "in_shape" in rec else out_px
     g = rec["geometry"]

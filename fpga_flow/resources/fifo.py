@@ -47,13 +47,12 @@ def counting_function(rec: dict, n_in: int) -> np.ndarray:
     n_out = max(int(np.prod(o["shape"][:-1])) if len(o["shape"]) > 1 else 1 for o in rec["outputs"])
     k = np.arange(n_in + 1)
     if kind == "ZeroPadding2D":
-        h, w = g["in_height"], g["in_width"]
-        wp = g["out_width"]
+        w, wp = g["in_width"], g["out_width"]
         idx = np.arange(n_in)
         pos = (idx // w + g["pad_top"]) * wp + (idx % w + g["pad_left"])  # padded index of input idx
         return np.append(pos, g["out_height"] * wp)
-    if kind in ("Conv2D", "DepthwiseConv2D") or ("filt_height" in g and kind not in ("PointwiseConv2D", "Dense")):
-        kh, kw = g.get("filt_height", 1), g.get("filt_width", 1)
+    if "filt_height" in g:  # stock convs; a 1x1 stride-1 conv is one-to-one
+        kh, kw = g["filt_height"], g["filt_width"]
         if kh == 1 and kw == 1 and g.get("stride_height", 1) == 1:
             return np.minimum(k, n_out)
         sh, sw = g["stride_height"], g["stride_width"]

@@ -22,6 +22,7 @@ from ..hls.reuse import valid_reuse_factors
 from . import fifo
 from .estimate import LayerEstimate, estimate_layer
 from .memory import Memory, place
+from .memory import uram as uram_count
 
 BASE_LUTS_PER_LAYER = 150  # control logic per dataflow process (rough)
 
@@ -42,10 +43,9 @@ def weighted_layers(nodes):
 
 
 def candidates(rec) -> list[int]:
-    n_in, n_out = rec["mult_size"]
-    if rec["kind"] == "DepthwiseConv2D":  # hls4ml caps the reuse loop at n_in: larger RFs change nothing
-        return [rf for rf in range(1, n_in + 1) if n_in % rf == 0]
-    return list(valid_reuse_factors(n_in, n_out))
+    """Valid reuse factors (hls4ml's rule on design.mult_size; for a depthwise that is (9C, 1): the
+    divisors of 9C, since hls4ml caps its reuse loop at n_in and larger RFs would change nothing)."""
+    return list(valid_reuse_factors(*rec["mult_size"]))
 
 
 def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
@@ -60,13 +60,15 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
     limit_b, limit_u = budget * part.bram18k, budget * part.uram
     uram = 0
     if bram > limit_b and part.uram:
+        def uram_cost(m):
+            return uram_count(m.depth, m.width) * m.copies
+
         movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok),
-                         key=lambda m: -(m.bram18k / max(1, place(Memory("", "", m.depth, m.width, m.role, m.copies),
-                                                                   use_uram=True).uram)))
+                         key=lambda m: -m.bram18k / max(1, uram_cost(m)))
         for m in movable:
             if bram <= limit_b:
                 break
-            cost = place(Memory("", "", m.depth, m.width, m.role, m.copies), use_uram=True).uram
+            cost = uram_cost(m)
             if uram + cost > limit_u:
                 continue
             bram -= m.bram18k
@@ -132,9 +134,7 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
     if uniform_rf is not None:
         from ..hls.reuse import closest_valid
 
-        reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))
-                                         if r["kind"] != "DepthwiseConv2D" else _closest(candidates(r), uniform_rf))
-                 for r in wl}
+        reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))) for r in wl}
         return evaluate(nodes, reuse, depths, info, part, budget, clock_ns)
 
     table = {}
@@ -180,10 +180,6 @@ def packing(p: Plan) -> float:
     w = [m for e in p.layers for m in e.memories if m.kind == "weights" and m.impl in ("bram", "uram")]
     cap = sum(m.capacity_bits for m in w)
     return sum(m.bits for m in w) / cap if cap else 1.0
-
-
-def _closest(valid, rf):
-    return min(valid, key=lambda v: (abs(v - rf), v))
 
 
 def summary(p: Plan, part, budget: float) -> dict:
