@@ -89,7 +89,7 @@ def check_supported(model) -> None:
                 raise FlowError(f"{where}: fused activation {act!r}; use activation=None and a separate QActivation")
             if cls == "QGroupedConv1x1" and layer.kernel_quantizer_internal is None:
                 raise FlowError(f"{where}: float weights cannot be exact on the FPGA; give it kernel_quantizer/bias_quantizer")
-            quantizer_spec(_kernel_quantizer(layer), what=f"{where} kernel_quantizer", allow_symmetric=True)
+            quantizer_spec(kernel_quantizer(layer), what=f"{where} kernel_quantizer", allow_symmetric=True)
             if layer.use_bias:
                 quantizer_spec(layer.bias_quantizer_internal, what=f"{where} bias_quantizer", allow_symmetric=True)
         elif cls == "QActivation":
@@ -136,7 +136,7 @@ def check_supported(model) -> None:
                             "ChannelShuffle, ExactAveragePooling2D, ExactGlobalAveragePooling2D")
 
 
-def _kernel_quantizer(layer):
+def kernel_quantizer(layer):
     if type(layer).__name__ == "QDepthwiseConv2D":
         return layer.depthwise_quantizer_internal
     return layer.kernel_quantizer_internal
@@ -163,7 +163,7 @@ def per_output_kernel(layer, k: np.ndarray) -> np.ndarray:
 def quantized_weights(layer):
     """(kernel, bias) as the layer computes with them (after its quantizers), float64."""
     w = layer.get_weights()
-    k = np.asarray(_kernel_quantizer(layer)(w[0]), dtype=np.float64)
+    k = np.asarray(kernel_quantizer(layer)(w[0]), dtype=np.float64)
     b = np.asarray(layer.bias_quantizer_internal(w[1]), dtype=np.float64) if layer.use_bias else None
     return k, b
 
@@ -182,7 +182,7 @@ def infer(model) -> dict[str, TensorInfo]:
         elif cls in WEIGHTED:
             x = ins[0]
             k, b = quantized_weights(layer)
-            wspec = quantizer_spec(_kernel_quantizer(layer), what=layer.name, allow_symmetric=True)
+            wspec = quantizer_spec(kernel_quantizer(layer), what=layer.name, allow_symmetric=True)
             frac = x.spec.frac + wspec.frac
             k2 = per_output_kernel(layer, k)
             hi_t = np.maximum(k2 * x.hi, k2 * x.lo)

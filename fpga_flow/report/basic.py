@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import flow
 from ..hls.fixed import quantizer_spec
-from ..hls.precision import WEIGHTED, _kernel_quantizer
+from ..hls.precision import WEIGHTED, kernel_quantizer
 
 
 def collect(out) -> dict:
@@ -28,7 +28,7 @@ def collect(out) -> dict:
                "type": m["types"].get(layer.name, {}).get("type")}
         if cls in WEIGHTED:  # group convs hold only their g diagonal blocks (n_in/g * n_out weights)
             k = layer.get_weights()
-            wb = quantizer_spec(_kernel_quantizer(layer), what=layer.name, allow_symmetric=True).width
+            wb = quantizer_spec(kernel_quantizer(layer), what=layer.name, allow_symmetric=True).width
             row["weight_bits"] = wb
             bits = k[0].size * wb
             params = k[0].size

@@ -34,6 +34,8 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
 from ..fixed import FixedSpec, quantizer_spec
+from .gap import gap_accum_spec
+from .maxpool import WINDOW_ATTRIBUTES, WINDOW_CONFIG, window_geometry, window_reason
 
 
 def _pads(padding, h, w, ph, pw, sh, sw):
@@ -96,15 +98,8 @@ class ExactAveragePooling2D(tf.keras.layers.Layer):
 
 def unsupported_reason(layer) -> str | None:
     """Same line-buffer limits as StreamMaxPooling2D (trailing padding below the stride)."""
-    from .maxpool import window_reason
-
     _, in_h, in_w, _ = layer.input_shape
     return window_reason("average", layer.padding, in_h, in_w, layer.pool_size, layer.strides)
-
-
-def sum_spec(inp: FixedSpec, n_cells: int) -> FixedSpec:
-    grow = math.ceil(math.log2(n_cells)) if n_cells > 1 else 0
-    return FixedSpec(inp.signed, inp.width + grow, inp.integer + grow)
 
 
 def reciprocal_table(num_bits: int, max_den: int, den_scale: int = 1) -> tuple[int, list[int]]:
@@ -123,34 +118,23 @@ def reciprocal_table(num_bits: int, max_den: int, den_scale: int = 1) -> tuple[i
 
 def parse_exact_avgpool(keras_layer, input_names, input_shapes, data_reader):
     cfg = keras_layer["config"]
-    _, in_h, in_w, n_chan = input_shapes[0]
-    (ph, pw), (sh, sw) = cfg["pool_size"], cfg["strides"]
-    out_h, out_w, top, bottom, left, right = _pads(cfg["padding"], in_h, in_w, ph, pw, sh, sw)
+    geo = window_geometry(keras_layer, input_shapes)
     spec = quantizer_spec(cfg["quantizer"], what=f"{cfg['name']}.quantizer")
     layer = {
-        "name": cfg["name"], "class_name": "HExactAvgPool2D", "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_chan": n_chan,
-        "pool_height": ph, "pool_width": pw, "stride_height": sh, "stride_width": sw,
-        "pad_top": top, "pad_bottom": bottom, "pad_left": left, "pad_right": right,
-        "out_height": out_h, "out_width": out_w,
+        "name": cfg["name"], "class_name": "HExactAvgPool2D", "inputs": input_names, **geo,
         "out_width_bits": spec.width, "out_integer": spec.integer, "out_signed": spec.signed,
     }
-    return layer, [input_shapes[0][0], out_h, out_w, n_chan]
+    return layer, [input_shapes[0][0], geo["out_height"], geo["out_width"], geo["n_chan"]]
 
 
 class HExactAvgPool2D(Layer):
-    _expected_attributes = [
-        Attribute(n) for n in (
-            "in_height", "in_width", "n_chan", "pool_height", "pool_width", "stride_height", "stride_width",
-            "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width",
-            "out_width_bits", "out_integer",
-        )
-    ] + [Attribute("out_signed", value_type=bool), TypeAttribute("accum")]
+    _expected_attributes = [Attribute(n) for n in WINDOW_ATTRIBUTES + ("out_width_bits", "out_integer")] + [
+        Attribute("out_signed", value_type=bool), TypeAttribute("accum")]
 
     def initialize(self):
         p = self.get_input_variable().type.precision
         n_cells = self.attributes["pool_height"] * self.attributes["pool_width"]
-        acc = sum_spec(FixedSpec(bool(p.signed), p.width, p.integer), n_cells)
+        acc = gap_accum_spec(FixedSpec(bool(p.signed), p.width, p.integer), n_cells)  # exact window sum
         self.set_attr("accum_t", NamedType(f"layer{self.index}_accum_t",
                                            FixedPrecisionType(acc.width, acc.integer, acc.signed)))
         out = FixedPrecisionType(self.attributes["out_width_bits"], self.attributes["out_integer"],
@@ -159,18 +143,7 @@ class HExactAvgPool2D(Layer):
         self.add_output_variable(shape, precision=out)
 
 
-_config_template = """struct config{index} : nnet::exact_avgpool2d_config {{
-    static const unsigned in_height = {in_height};
-    static const unsigned in_width = {in_width};
-    static const unsigned n_chan = {n_chan};
-    static const unsigned pool_height = {pool_height};
-    static const unsigned pool_width = {pool_width};
-    static const unsigned stride_height = {stride_height};
-    static const unsigned stride_width = {stride_width};
-    static const unsigned pad_top = {pad_top};
-    static const unsigned pad_left = {pad_left};
-    static const unsigned out_height = {out_height};
-    static const unsigned out_width = {out_width};
+_config_template = "struct config{index} : nnet::exact_avgpool2d_config {{\n" + WINDOW_CONFIG + """\
     static const bool out_signed = {out_signed_cpp};
     typedef {accum_t.name} accum_t;
     // exact division by the window's cell count d: (n * recip[d]) >> recip_shift == n / (d << div_shr)

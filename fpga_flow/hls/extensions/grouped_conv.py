@@ -180,10 +180,6 @@ class HGroupedPointwise(Layer):
         self.add_weights_variable(name="weight", var_name="w{index}", quantizer=self.get_attr("weight_quantizer"))
         self.add_weights_variable(name="bias", var_name="b{index}", quantizer=self.get_attr("bias_quantizer"))
 
-    @property
-    def n_weights(self) -> int:
-        return self.get_attr("n_in_g") * self.get_attr("n_out")
-
 
 _config_template = """struct config{index} : nnet::grouped_pointwise_config {{
     static const unsigned n_pixels = {n_pixels};

@@ -42,46 +42,11 @@ def window_reason(kind, padding, in_h, in_w, pool_size, strides) -> str | None:
     return None
 
 
-def parse_stream_maxpool(keras_layer, input_names, input_shapes, data_reader):
-    cfg = keras_layer["config"]
-    if cfg.get("data_format", "channels_last") != "channels_last":
-        raise ValueError(f"{cfg['name']}: only channels_last is supported")
-    _, in_h, in_w, n_chan = input_shapes[0]
-    pool_h, pool_w = cfg["pool_size"]
-    stride_h, stride_w = cfg["strides"]
-    out_h, out_w, pad_top, pad_bottom, pad_left, pad_right = compute_padding_2d(
-        cfg["padding"], in_h, in_w, stride_h, stride_w, pool_h, pool_w
-    )
-    layer = {
-        "name": cfg["name"],
-        "class_name": "HStreamMaxPool2D",
-        "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_chan": n_chan,
-        "pool_height": pool_h, "pool_width": pool_w,
-        "stride_height": stride_h, "stride_width": stride_w,
-        "pad_top": pad_top, "pad_bottom": pad_bottom, "pad_left": pad_left, "pad_right": pad_right,
-        "out_height": out_h, "out_width": out_w,
-    }
-    return layer, [input_shapes[0][0], out_h, out_w, n_chan]
-
-
-class HStreamMaxPool2D(Layer):
-    _expected_attributes = [
-        Attribute(n) for n in (
-            "in_height", "in_width", "n_chan", "pool_height", "pool_width", "stride_height", "stride_width",
-            "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width",
-        )
-    ]
-
-    def initialize(self):
-        inp = self.get_input_variable()
-        shape = [self.attributes["out_height"], self.attributes["out_width"], self.attributes["n_chan"]]
-        # max is exact: the output keeps the input's type
-        self.add_output_variable(shape, precision=inp.type.precision)
-
-
-_config_template = """struct config{index} : nnet::stream_maxpool2d_config {{
-    static const unsigned in_height = {in_height};
+# Window geometry shared by the line-buffer pooling layers (this one and avgpool.py): the hls4ml
+# attributes, how the parser derives them, and their lines in the C++ config struct.
+WINDOW_ATTRIBUTES = ("in_height", "in_width", "n_chan", "pool_height", "pool_width", "stride_height", "stride_width",
+                     "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width")
+WINDOW_CONFIG = """    static const unsigned in_height = {in_height};
     static const unsigned in_width = {in_width};
     static const unsigned n_chan = {n_chan};
     static const unsigned pool_height = {pool_height};
@@ -92,8 +57,46 @@ _config_template = """struct config{index} : nnet::stream_maxpool2d_config {{
     static const unsigned pad_left = {pad_left};
     static const unsigned out_height = {out_height};
     static const unsigned out_width = {out_width};
-}};
 """
+
+
+def window_geometry(keras_layer, input_shapes) -> dict:
+    """The WINDOW_ATTRIBUTES of a channels_last pooling layer (Keras padding semantics)."""
+    cfg = keras_layer["config"]
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ValueError(f"{cfg['name']}: only channels_last is supported")
+    _, in_h, in_w, n_chan = input_shapes[0]
+    pool_h, pool_w = cfg["pool_size"]
+    stride_h, stride_w = cfg["strides"]
+    out_h, out_w, pad_top, pad_bottom, pad_left, pad_right = compute_padding_2d(
+        cfg["padding"], in_h, in_w, stride_h, stride_w, pool_h, pool_w
+    )
+    return {
+        "in_height": in_h, "in_width": in_w, "n_chan": n_chan,
+        "pool_height": pool_h, "pool_width": pool_w,
+        "stride_height": stride_h, "stride_width": stride_w,
+        "pad_top": pad_top, "pad_bottom": pad_bottom, "pad_left": pad_left, "pad_right": pad_right,
+        "out_height": out_h, "out_width": out_w,
+    }
+
+
+def parse_stream_maxpool(keras_layer, input_names, input_shapes, data_reader):
+    geo = window_geometry(keras_layer, input_shapes)
+    layer = {"name": keras_layer["config"]["name"], "class_name": "HStreamMaxPool2D", "inputs": input_names, **geo}
+    return layer, [input_shapes[0][0], geo["out_height"], geo["out_width"], geo["n_chan"]]
+
+
+class HStreamMaxPool2D(Layer):
+    _expected_attributes = [Attribute(n) for n in WINDOW_ATTRIBUTES]
+
+    def initialize(self):
+        inp = self.get_input_variable()
+        shape = [self.attributes["out_height"], self.attributes["out_width"], self.attributes["n_chan"]]
+        # max is exact: the output keeps the input's type
+        self.add_output_variable(shape, precision=inp.type.precision)
+
+
+_config_template = "struct config{index} : nnet::stream_maxpool2d_config {{\n" + WINDOW_CONFIG + "}};\n"
 _function_template = "nnet::stream_maxpool2d_cl<{input_t}, {output_t}, {config}>({input}, {output});"
 
 

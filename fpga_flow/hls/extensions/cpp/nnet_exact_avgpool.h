@@ -18,22 +18,12 @@
 
 #include "hls_stream.h"
 #include "nnet_common.h"
+#include "nnet_exact_gap.h"
 #include "nnet_stream_maxpool.h"
 
 namespace nnet {
 
-struct exact_avgpool2d_config {
-    static const unsigned in_height = 1;
-    static const unsigned in_width = 1;
-    static const unsigned n_chan = 1;
-    static const unsigned pool_height = 1;
-    static const unsigned pool_width = 1;
-    static const unsigned stride_height = 1;
-    static const unsigned stride_width = 1;
-    static const unsigned pad_top = 0;
-    static const unsigned pad_left = 0;
-    static const unsigned out_height = 1;
-    static const unsigned out_width = 1;
+struct exact_avgpool2d_config : stream_maxpool2d_config {
     static const bool out_signed = false;
     typedef ap_fixed<16, 8> accum_t;
     static const unsigned div_shl = 0;
@@ -51,7 +41,6 @@ res_elem_T exact_window_mean(typename CONFIG_T::accum_t sum, unsigned n) {
     static const int FI = accum_t::width - accum_t::iwidth;
     static const int NB = CONFIG_T::num_bits;
     static const int W = NB + 2;
-    static const int RW = res_elem_T::width;
 
     ap_fixed<W, W - FI> wide = sum;
     ap_int<W> num;
@@ -66,18 +55,7 @@ res_elem_T exact_window_mean(typename CONFIG_T::accum_t sum, unsigned n) {
     const ap_uint<NB + 9> rem2 = ap_uint<NB + 9>(mag - q * den) << 1;
     if (rem2 > den || (rem2 == den && q[0] == 1))
         q = q + 1;
-    ap_int<NB + 2> code = neg ? ap_int<NB + 2>(-ap_int<NB + 2>(q)) : ap_int<NB + 2>(q);
-
-    const ap_int<NB + 2> max_code =
-        CONFIG_T::out_signed ? ((ap_int<NB + 2>(1) << (RW - 1)) - 1) : ((ap_int<NB + 2>(1) << RW) - 1);
-    const ap_int<NB + 2> min_code = CONFIG_T::out_signed ? ap_int<NB + 2>(-(ap_int<NB + 2>(1) << (RW - 1))) : ap_int<NB + 2>(0);
-    if (code > max_code)
-        code = max_code;
-    if (code < min_code)
-        code = min_code;
-    res_elem_T out;
-    out.range(RW - 1, 0) = code.range(RW - 1, 0);
-    return out;
+    return saturate_code<res_elem_T, CONFIG_T::out_signed>(neg ? ap_int<NB + 2>(-ap_int<NB + 2>(q)) : ap_int<NB + 2>(q));
 }
 
 // Sum of the window's cells (exact in accum_t), then the exact rounded division by their count.

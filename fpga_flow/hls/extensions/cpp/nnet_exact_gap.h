@@ -25,6 +25,22 @@ struct exact_gap_config {
     typedef ap_fixed<32, 16> accum_t;
 };
 
+// An integer code, saturated into res_elem_T's code range (signed or not) and stored as its bits.
+// Shared with the exact average pool (nnet_exact_avgpool.h).
+template <class res_elem_T, bool RSIGNED, int W> res_elem_T saturate_code(ap_int<W> code) {
+    #pragma HLS INLINE
+    static const int RW = res_elem_T::width;
+    const ap_int<W> max_code = RSIGNED ? ((ap_int<W>(1) << (RW - 1)) - 1) : ((ap_int<W>(1) << RW) - 1);
+    const ap_int<W> min_code = RSIGNED ? ap_int<W>(-(ap_int<W>(1) << (RW - 1))) : ap_int<W>(0);
+    if (code > max_code)
+        code = max_code;
+    if (code < min_code)
+        code = min_code;
+    res_elem_T out;
+    out.range(RW - 1, 0) = code.range(RW - 1, 0);
+    return out;
+}
+
 // round_half_even(code(sum) * 2^(FO-FI) / N), saturated into res_elem_T's code range.
 template <class accum_T, class res_elem_T, unsigned N, bool RSIGNED>
 res_elem_T exact_mean(accum_T sum) {
@@ -35,7 +51,6 @@ res_elem_T exact_mean(accum_T sum) {
     static const int SHR = FI > FO ? FI - FO : 0;
     static const int NW = accum_T::width + SHL + 2;
     static const unsigned long long DEN = (unsigned long long)N << SHR;
-    static const int RW = res_elem_T::width;
 
     // Integer code of the sum, widened and scaled to the output's fractional bits.
     ap_fixed<NW, NW - FI> wide = sum;
@@ -49,18 +64,7 @@ res_elem_T exact_mean(accum_T sum) {
     ap_uint<NW + 1> rem2 = ap_uint<NW + 1>(mag - q * DEN) << 1;
     if (rem2 > DEN || (rem2 == DEN && q[0] == 1))
         q = q + 1;
-    ap_int<NW + 1> code = neg ? ap_int<NW + 1>(-ap_int<NW + 1>(q)) : ap_int<NW + 1>(q);
-
-    const ap_int<NW + 1> max_code = RSIGNED ? ((ap_int<NW + 1>(1) << (RW - 1)) - 1) : ((ap_int<NW + 1>(1) << RW) - 1);
-    const ap_int<NW + 1> min_code = RSIGNED ? ap_int<NW + 1>(-(ap_int<NW + 1>(1) << (RW - 1))) : ap_int<NW + 1>(0);
-    if (code > max_code)
-        code = max_code;
-    if (code < min_code)
-        code = min_code;
-
-    res_elem_T out;
-    out.range(RW - 1, 0) = code.range(RW - 1, 0);
-    return out;
+    return saturate_code<res_elem_T, RSIGNED>(neg ? ap_int<NW + 1>(-ap_int<NW + 1>(q)) : ap_int<NW + 1>(q));
 }
 
 template <class data_T, class res_T, typename CONFIG_T>
