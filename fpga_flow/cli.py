@@ -5,6 +5,8 @@ Commands (each a step of the flow; `fpga-flow COMMAND --help` for details):
   build    CONFIG.yml --out DIR: QKeras model + hls4ml project + C-sim library + flow.json
   verify   DIR: C-simulation vs QKeras, integer codes of every output; exit 0 only if 100% identical
   report   DIR: parameters, weight bits/bytes, per-layer table (md or json)
+  train    CONFIG.yml: float + quantization-aware training on Fashion-MNIST (weights + provenance)
+  accuracy CONFIG.yml...: float / QKeras / C-sim top-1 on the Fashion-MNIST test set (reports/accuracy.*)
   demo     build + verify + report on the shipped default config
 
 Errors in the input (unknown model/part, malformed YAML, bits out of range, missing files, existing
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from .errors import FitError, FlowError
 
-DEFAULT_CONFIG = "hls_configs/squeezenet1_1_224_w8_zcu104.yml"
+DEFAULT_CONFIG = "hls_configs/fmnist_squeezenet1_1_w8_zcu104.yml"
 
 
 def _quiet():
@@ -60,8 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("dir", help="a directory made by 'fpga-flow build'")
     v.add_argument("--images", type=int, default=4, help="number of images (default 4)")
     v.add_argument("--source", default="photos",
-                   help="photos (scikit-image's bundled photographs), random, a FOLDER of PNG/JPEG images, "
-                        "or FILE.npy (uint8 pixels or float model inputs of the model's input shape)")
+                   help="photos (scikit-image's bundled photographs), random, fmnist-sample (the shipped 1,000 "
+                        "Fashion-MNIST test images, with top-1 accuracy), fmnist (the full test set of the Debian "
+                        "package), a FOLDER of PNG/JPEG images, or FILE.npy (uint8 pixels or float model inputs "
+                        "of the model's input shape)")
     v.add_argument("--jobs", type=int, default=1, help="parallel C-sim processes (default 1)")
     v.add_argument("--seed", type=int, default=0, help="seed for --source random")
     v.add_argument("--json", action="store_true",
@@ -75,10 +79,38 @@ def _parser() -> argparse.ArgumentParser:
     sy = sub.add_parser("synth", help="C synthesis with vitis_hls/vivado_hls when on PATH (else exit 2)")
     sy.add_argument("dir")
 
+    t = sub.add_parser("train", help="float baseline + quantization-aware training on Fashion-MNIST",
+                       description="Train the config's model on Fashion-MNIST (IDX files of the Debian package "
+                                   "dataset-fashion-mnist or --data-dir): the float model, then QAT for every "
+                                   "variant in train.variants. Writes <train.out>/<tag>_float.h5, <tag>_<variant>.h5 "
+                                   "and the provenance record <tag>.json (see fpga_flow/train.py).")
+    t.add_argument("config", help="YAML config with a train section, e.g. hls_configs/fmnist_squeezenet1_1.yml")
+    t.add_argument("--stage", choices=("all", "float", "qat"), default="all")
+    t.add_argument("--variant", action="append", help="QAT only these variants (default: all in the config)")
+    t.add_argument("--data-dir", help="folder with the four Fashion-MNIST *-ubyte(.gz) files")
+    t.add_argument("--resume", action="store_true", help="continue each stage from its last checkpoint")
+    t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=2")
+
+    a = sub.add_parser("accuracy", help="float vs QKeras vs C-sim top-1 on the Fashion-MNIST test set",
+                       description="For each trained variant of each training config: build it, run the float "
+                                   "model, the QKeras model and the C-simulation (parallel worker processes) on the "
+                                   "test set, and merge the rows into OUT/accuracy.json + accuracy.md.")
+    a.add_argument("configs", nargs="+", help="training configs (with a train section)")
+    a.add_argument("--variant", action="append", help="only these variants (default: every trained one)")
+    a.add_argument("--csim-images", type=int, help="C-simulate only the first N test images (default: all 10,000)")
+    a.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel C-sim processes (default: all cores)")
+    a.add_argument("--data-dir", help="folder with the four Fashion-MNIST *-ubyte(.gz) files")
+    a.add_argument("--out", default="reports", help="folder for accuracy.json/accuracy.md (default reports)")
+    a.add_argument("--build-dir", default="build/accuracy", help="where the variant builds go (default build/accuracy)")
+
     d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
     d.add_argument("--config", default=DEFAULT_CONFIG)
     d.add_argument("--out", default="build/demo")
-    d.add_argument("--images", type=int, default=4)
+    d.add_argument("--images", type=int, default=1000, help="images to verify on (default 1000)")
+    d.add_argument("--source", default=None,
+                   help="fmnist-sample for 32x32x1 models (default), photos otherwise; any verify --source")
+    d.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel C-sim processes (default: all cores)")
     d.add_argument("--force", action="store_true")
     return p
 
@@ -111,7 +143,8 @@ def cmd_verify(args) -> int:
     if args.jobs < 1:
         raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
     imgs = inputs.load(args.source, args.images, m["input_shape"], seed=args.seed)
-    res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source)
+    labels = inputs.fmnist(args.source, args.images, m["input_shape"])[1] if args.source.startswith("fmnist") else None
+    res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels)
     if args.json:
         return res
     print(f"{res['model']}: {res['n_images']} images from {args.source}, {res['n_values']} output values")
@@ -120,6 +153,8 @@ def cmd_verify(args) -> int:
     print(f"  top-1 agreement: C-sim vs QKeras {res['top1_agreement_qkeras']:.3f}, "
           f"vs float twin {res.get('top1_agreement_float', float('nan')):.3f}")
     print(f"  C-sim {res['csim_seconds_per_image']} s/image, QKeras {res['qkeras_seconds_per_image']} s/image")
+    if "csim_top1" in res:
+        print(f"  top-1 accuracy on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}")
     if res["first_divergent_layer"]:
         print(f"  FIRST DIVERGENT LAYER: {res['first_divergent_layer']}")
     return 0 if res["exact_fraction"] == 1.0 else 1
@@ -149,6 +184,56 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from . import config
+    from .train import train
+
+    cfg = config.load(args.config, args.set)
+    if not cfg["train"]:
+        raise FlowError(f"{args.config} has no train section; use a training config such as "
+                        "hls_configs/fmnist_squeezenet1_1.yml")
+    if args.data_dir:
+        cfg["train"]["data_dir"] = args.data_dir
+    command = "fpga-flow " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fpga-flow") else \
+        "fpga-flow train " + " ".join([args.config] + [f"--stage {args.stage}"] + [f"--set {s}" for s in args.set])
+    train(cfg, stage=args.stage, variants=args.variant, resume=args.resume, command=command)
+    return 0
+
+
+def cmd_accuracy(args) -> int:
+    from . import config
+    from .report import accuracy
+    from .train import weights_path
+
+    if args.jobs < 1 or (args.csim_images is not None and args.csim_images < 1):
+        raise FlowError("--jobs and --csim-images must be positive numbers")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgs = [config.load(c) for c in args.configs]
+    for c, path in zip(cfgs, args.configs):
+        if not c["train"]:
+            raise FlowError(f"{path} has no train section; pass training configs such as hls_configs/fmnist_squeezenet1_1.yml")
+    rows_path = out / "accuracy.json"
+    for cfg in cfgs:
+        variants = args.variant or [v for v in cfg["train"]["variants"] if weights_path(cfg, v).is_file()]
+        for v in variants:
+            if v not in cfg["train"]["variants"]:
+                continue
+            row = accuracy.measure(cfg, v, Path(args.build_dir), n_csim=args.csim_images, jobs=args.jobs,
+                                   data_dir=args.data_dir)
+            rows = accuracy.merge(rows_path, [row])
+            _write_atomic(rows_path, json.dumps(rows, indent=1) + "\n")
+            _write_atomic(out / "accuracy.md", accuracy.to_markdown(rows))
+    print(f"wrote {rows_path} and {out / 'accuracy.md'}")
+    return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def cmd_demo(args) -> int:
     from . import config, flow
     from .report import basic
@@ -159,12 +244,18 @@ def cmd_demo(args) -> int:
     print(f"[1/3] build {args.config} -> {out}/ (QKeras model, hls4ml project, C-sim library)", flush=True)
     m = flow.build(cfg, out, force=True)
     print(f"      {m['keras_name']}: {m['params']:,} params; {m['timings_s']}", flush=True)
-    print(f"[2/3] verify on {args.images} scikit-image photos (C-sim vs QKeras, integer codes)", flush=True)
-    imgs = inputs.load("photos", args.images, m["input_shape"])
-    res = csim.verify(out, imgs, source="photos")
+    shape = m["input_shape"]
+    source = args.source or ("fmnist-sample" if list(shape) == [32, 32, 1] else "photos")
+    what = {"fmnist-sample": "shipped Fashion-MNIST test images", "photos": "scikit-image photos"}.get(source, source)
+    print(f"[2/3] verify on {args.images} {what} (C-sim vs QKeras, integer codes; {args.jobs} processes)", flush=True)
+    imgs = inputs.load(source, args.images, shape)
+    labels = inputs.fmnist(source, args.images, shape)[1] if source.startswith("fmnist") else None
+    res = csim.verify(out, imgs, source=source, jobs=args.jobs, labels=labels)
     (out / "verify.json").write_text(json.dumps(res, indent=1))
-    print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values; "
+    print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values of {res['n_images']} images; "
           f"C-sim {res['csim_seconds_per_image']} s/image", flush=True)
+    if labels is not None:
+        print(f"      top-1 on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}", flush=True)
     print("[3/3] report", flush=True)
     d = basic.collect(out)
     (out / "report.md").write_text(basic.to_markdown(d))
@@ -180,7 +271,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
-            "demo": cmd_demo}
+            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo}
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,8 @@ DEFAULTS = {
             # fit-to-part (fpga_flow.resources.fit): share of BRAM/URAM/DSP the design may use, the
             # weight packing efficiency to aim for, and per-layer/per-stream settings fixed by hand
             "memory_budget": 0.9, "min_packing": 0.8, "reuse_factors": {}, "fifo_depths": {}},
+    # 'fpga-flow train' only (fpga_flow.train.TRAIN_DEFAULTS lists the keys and defaults)
+    "train": {},
 }
 SECTIONS = tuple(DEFAULTS)
 
@@ -54,6 +56,13 @@ def load(path: str | Path, overrides: list[str] | None = None, part: str | None 
         apply_set(cfg, item)
     if part:
         cfg["hls"]["part"] = part
+    src = cfg["weights"].get("source", "random")
+    if src != "random" and not Path(str(src)).is_absolute() and not Path(str(src)).is_file():
+        # relative to the working directory, else to the config's folder or its parent (the repository)
+        for base in (p.parent, p.parent.parent):
+            if (base / str(src)).is_file():
+                cfg["weights"]["source"] = str(base / str(src))
+                break
     return validate(cfg)
 
 
@@ -108,6 +117,14 @@ def validate(cfg: dict) -> dict:
         raise FlowError(f"hls.clock_period_ns={cp!r} is invalid; use a number of nanoseconds in 0.5..100")
     part = resolve(hls["part"])
     hls["part"] = part.name
+    if cfg["train"]:
+        from .train import validate as validate_train
+
+        cfg["train"] = validate_train(cfg["train"])
+        for v in cfg["train"]["variants"]:
+            from .train import variant_quant
+
+            variant_quant(cfg, v)
     w = cfg["weights"]
     src = w.get("source", "random")
     if src != "random" and not Path(str(src)).is_file():

@@ -50,12 +50,38 @@ def build_models(cfg: dict):
         fam.init_random(qmodel, fmodel, inputs.to_model_input(imgs), seed=int(w.get("seed", 0)))
     else:
         trained = load_qmodel(src)
+        check_quantizers(trained, qmodel, src)
         try:
             fam.init_from_deployed(trained, qmodel, fmodel)
         except (ValueError, KeyError) as e:
             raise FlowError(f"weights.source {src}: does not match the configured model ({str(e).splitlines()[0]}); "
                             "use the config the weights were trained with") from None
     return qmodel, fmodel
+
+
+def quantizers(model) -> dict[str, dict[str, str]]:
+    """{layer: {config key: quantizer}} of every quantizer in ``model`` (QKeras and fpga_flow layers)."""
+    out = {}
+    for layer in model.layers:
+        c = layer.get_config()
+        q = {k: str(v) for k, v in c.items() if "quantizer" in k and v is not None}
+        if type(layer).__name__ == "QActivation":
+            q["activation"] = str(c["activation"])
+        if q:
+            out[layer.name] = q
+    return out
+
+
+def check_quantizers(trained, qmodel, src) -> None:
+    """Refuse weights trained with other quantizers than the configured model's (the same weights
+    would then compute something else, silently)."""
+    want, have = quantizers(qmodel), quantizers(trained)
+    for name, q in want.items():
+        for k, v in q.items():
+            got = have.get(name, {}).get(k)
+            if got is not None and got != v:
+                raise FlowError(f"weights.source {src}: layer {name} was trained with {k}={got}, the config builds {v}; "
+                                "set the quantization section to the values the weights were trained with")
 
 
 def load_qmodel(path):

@@ -122,8 +122,9 @@ def first_divergent_layer(out, model, manifest, x1) -> tuple[str | None, list[di
     return first, rows
 
 
-def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "") -> dict:
-    """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs)."""
+def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "", labels=None) -> dict:
+    """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs); with ``labels``
+    also the top-1 accuracy of both."""
     from .inputs import to_model_input
 
     m = flow.load_manifest(out)
@@ -164,6 +165,10 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
         yf = fmodel.predict(x, batch_size=8, verbose=0)
         res["top1_agreement_float"] = float(np.mean(np.argmax(yf, 1) == np.argmax(yc.reshape(len(x), -1), 1)))
     res["top1_agreement_qkeras"] = float(np.mean(np.argmax(kc, 1) == np.argmax(cc, 1)))
+    if labels is not None:
+        labels = np.asarray(labels)[:len(x)]
+        res["qkeras_top1"] = float(np.mean(np.argmax(kc, 1) == labels))
+        res["csim_top1"] = float(np.mean(np.argmax(cc, 1) == labels))
     if res["n_mismatched_values"]:
         i = int(np.argmin(np.all(same, axis=1)))
         first, rows = first_divergent_layer(out, model, m, x[i:i + 1])

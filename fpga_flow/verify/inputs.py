@@ -96,12 +96,27 @@ def load(source: str, n: int, shape, seed: int = 0) -> np.ndarray:
         return photos(n, shape)
     if source == "random":
         return random_images(n, shape, seed)
+    if source in ("fmnist-sample", "fmnist"):
+        return fmnist(source, n, shape)[0]
     p = Path(source)
     if p.is_dir():
         return folder(p, n, shape)
     if p.suffix == ".npy" and p.is_file():
         return npy(p, n, shape)
-    raise FlowError(f"--source {source!r}: not 'photos', 'random', a folder of images, or an existing .npy file")
+    raise FlowError(f"--source {source!r}: not 'photos', 'random', 'fmnist-sample', 'fmnist', a folder of images, or an existing .npy file")
+
+
+def fmnist(source: str, n: int, shape, data_dir=None):
+    """(uint8 images padded to ``shape``, labels) from the shipped Fashion-MNIST test sample
+    ('fmnist-sample', 1,000 images) or the full test set of the Debian package ('fmnist')."""
+    from ..data import fashion_mnist as fm
+
+    h, w, c = (int(v) for v in shape)
+    if h != w or c != 1 or h < fm.SIDE:
+        raise FlowError(f"--source {source}: Fashion-MNIST images are 28x28x1 (padded), the model takes "
+                        f"{list(shape)}; use a model with input_shape [32, 32, 1]")
+    x, y = fm.load_sample() if source == "fmnist-sample" else fm.load("test", data_dir)
+    return fm.to_model(x[:n], h), y[:n]
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""Accuracy table: float vs QKeras vs C-simulation top-1 on the Fashion-MNIST test set (measured).
+
+For every trained variant of a training config (``fpga-flow train``): build it with the flow (the
+QKeras model from ``<train.out>/<tag>_<variant>.h5``, hls4ml project, C-sim library), run the float
+model, the QKeras model and the C-simulation on the test images, and record top-1 of each, the
+exact fraction of C-sim output codes equal to QKeras', the number of images whose top-1 differ,
+parameters and deployed weight megabytes, and the C-sim time (parallel worker processes).
+
+Rows are merged into ``accuracy.json`` by (model, variant), so variants can be measured in
+separate runs; ``accuracy.md`` is regenerated from the json each time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FlowError
+
+FIELDS = ("model", "variant", "bits", "act_bits", "n_test", "float_top1", "qkeras_top1", "csim_top1", "n_csim",
+          "exact_fraction", "top1_disagreements", "params", "weight_mb")
+
+
+def variant_config(cfg: dict, variant: str) -> dict:
+    """The build config of one trained variant: its quantization, weights from train.out."""
+    import copy
+
+    from ..train import variant_quant, weights_path
+
+    path = weights_path(cfg, variant)
+    if not path.is_file():
+        raise FlowError(f"{path} not found; train it first: fpga-flow train CONFIG --variant {variant}")
+    c = copy.deepcopy(cfg)
+    c["quantization"] = variant_quant(cfg, variant)
+    c["weights"] = {**c["weights"], "source": str(path)}
+    return c
+
+
+def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = None, jobs: int | None = None,
+            data_dir=None, log=print) -> dict:
+    import tensorflow as tf
+
+    from .. import flow
+    from ..data import fashion_mnist as fm
+    from ..hls.extensions import custom_objects
+    from ..train import tag_of, weights_path
+    from ..verify.csim import _spec, input_spec, quantize_to, run_csim
+    from ..verify.inputs import to_model_input
+    from . import basic
+
+    jobs = jobs or os.cpu_count() or 1
+    vcfg = variant_config(cfg, variant)
+    xte, yte = fm.load("test", data_dir or cfg["train"].get("data_dir"))
+    out = build_dir / f"{tag_of(cfg)}_{variant}"
+    log(f"[{tag_of(cfg)} {variant}] build -> {out}")
+    m = flow.build(vcfg, out, force=True)
+    x_u8 = fm.to_model(xte, m["input_shape"][0])
+    qmodel = flow.load_qmodel(out / flow.QMODEL)
+    x = quantize_to(input_spec(qmodel), to_model_input(x_u8))
+    yk = qmodel.predict(x, batch_size=500, verbose=0).astype(np.float64).reshape(len(x), -1)
+    fpath = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_float.h5"
+    ftrained = tf.keras.models.load_model(fpath, custom_objects=custom_objects(), compile=False)
+    yf = ftrained.predict(to_model_input(x_u8), batch_size=500, verbose=0).reshape(len(x), -1)
+
+    n = len(x) if n_csim is None else min(int(n_csim), len(x))
+    log(f"[{tag_of(cfg)} {variant}] C-sim on {n} test images with {jobs} processes")
+    t0 = time.perf_counter()
+    yc = run_csim(out, x[:n], jobs=jobs, timeout=24 * 3600).reshape(n, -1)
+    t_csim = time.perf_counter() - t0
+
+    spec = _spec(m["types"][qmodel.layers[-1].name]["type"])
+    kc = np.rint(yk * 2.0 ** spec.frac)
+    cc = np.rint(yc * 2.0 ** spec.frac)
+    same = kc[:n] == cc
+    k_top, c_top = np.argmax(kc, 1), np.argmax(cc, 1)
+    rep = basic.collect(out)
+    prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    q = vcfg["quantization"]
+    row = {
+        "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
+        "act_bits": int(q.get("act_bits", 8)), "n_test": int(len(x)),
+        "float_top1": float(np.mean(np.argmax(yf, 1) == yte)),
+        "qkeras_top1": float(np.mean(k_top == yte)),
+        "csim_top1": float(np.mean(c_top == yte[:n])),
+        "n_csim": int(n),
+        "qkeras_top1_on_csim_images": float(np.mean(k_top[:n] == yte[:n])),
+        "exact_fraction": float(same.mean()), "n_values": int(same.size),
+        "top1_disagreements": int(np.sum(k_top[:n] != c_top)),
+        "params": int(rep["params"]), "float_params": rep.get("float_params"),
+        "weight_mb": rep["weight_megabytes"], "float_weight_mb": round(4 * (rep.get("float_params") or 0) / 1e6, 4),
+        "output_type": spec.cpp(),
+        "csim_seconds": round(t_csim, 1), "csim_jobs": int(jobs), "csim_images_per_s": round(n / t_csim, 2),
+        "float_epochs": prov.get("float", {}).get("epochs"),
+        "float_epoch_seconds": _mean(prov.get("float", {}).get("epoch_seconds")),
+        "qat_epochs": prov.get("qat", {}).get(variant, {}).get("epochs"),
+        "qat_epoch_seconds": _mean(prov.get("qat", {}).get(variant, {}).get("epoch_seconds")),
+        "weights": str(weights_path(cfg, variant)),
+        "part": m["config"]["hls"]["part"],
+        "bram18k": rep["memory"]["bram18k"], "uram": rep["memory"]["uram"], "dsp": rep["memory"]["dsp"],
+        "fits": rep["memory"]["fits"],
+    }
+    log(f"[{tag_of(cfg)} {variant}] float {row['float_top1']:.4f} qkeras {row['qkeras_top1']:.4f} "
+        f"csim {row['csim_top1']:.4f} exact {row['exact_fraction']} ({row['csim_images_per_s']} images/s)")
+    return row
+
+
+def _mean(v):
+    return round(float(np.mean(v)), 1) if v else None
+
+
+def merge(rows_path: Path, new: list[dict]) -> list[dict]:
+    rows = json.loads(rows_path.read_text()) if rows_path.is_file() else []
+    keys = {(r["model"], r["variant"]) for r in new}
+    rows = [r for r in rows if (r["model"], r["variant"]) not in keys] + new
+    order = {"w8": 0, "w6": 1, "w4": 2}
+    rows.sort(key=lambda r: (r["model"], order.get(r["variant"], 9), r["variant"]))
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    lines = [
+        "# Fashion-MNIST accuracy: float vs QKeras (QAT) vs C-simulation (measured)",
+        "",
+        "Test set: the 10,000 Fashion-MNIST test images (28x28 zero-padded to 32x32x1, p/128 - 1).",
+        "float = the trained float model (SqueezeNet: no BN; ShuffleNet: with BN); QKeras = the QAT model "
+        "(ShuffleNet: BN folded); C-sim = the hls4ml C++ of that QKeras model, compiled and run in worker "
+        "processes. exact = share of C-sim output codes equal to QKeras' (all 10 logits of every simulated "
+        "image); disagree = images whose C-sim top-1 differs from QKeras'. Weight MB at the deployed widths "
+        "(weights + biases). Made by `make accuracy` (fpga-flow accuracy).",
+        "",
+        "| model | variant | W/A bits | float top-1 | QKeras top-1 | C-sim top-1 | C-sim images | exact | disagree "
+        "| QKeras - float (pt) | params | weight MB | C-sim images/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['bits']}/{r['act_bits']} | {100 * r['float_top1']:.2f}% "
+            f"| {100 * r['qkeras_top1']:.2f}% | {100 * r['csim_top1']:.2f}% | {r['n_csim']:,} "
+            f"| {r['exact_fraction']:.6f} | {r['top1_disagreements']} "
+            f"| {100 * (r['qkeras_top1'] - r['float_top1']):+.2f} | {r['params']:,} | {r['weight_mb']:.3f} "
+            f"| {r['csim_images_per_s']} ({r['csim_jobs']} proc) |")
+    lines += ["", "C-sim top-1 is over the C-sim images; where that is fewer than 10,000 the QKeras top-1 on the "
+              "same images is in accuracy.json (qkeras_top1_on_csim_images).", "",
+              "## Training (CPU, 2 cores)", "",
+              "| model | variant | float epochs | s/epoch (float) | QAT epochs | s/epoch (QAT) |",
+              "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['variant']} | {r['float_epochs']} | {r['float_epoch_seconds']} "
+                     f"| {r['qat_epochs']} | {r['qat_epoch_seconds']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,282 @@
+"""Step 'train': float baseline, then quantization-aware training (QAT) per bit width, on Fashion-MNIST.
+
+``fpga-flow train CONFIG.yml`` reads the config's ``model`` and ``quantization`` sections (the same
+keys as a build) and its ``train`` section:
+
+* float stage: the family's float training model (SqueezeNet: Conv+ReLU, no batch-norm, as in the
+  paper; ShuffleNet: Conv+BN+ReLU) trained from He-normal weights with Adam and a cosine learning
+  rate, on the 60,000 training images with augmentation (random shift by up to ``augment.shift``
+  pixels with zero fill, random horizontal flip). Saved as ``<out>/<tag>_float.h5``.
+* QAT stage, one per entry of ``variants`` (e.g. w8/w6/w4, each a set of quantization overrides):
+  the deployed QKeras model starts from the float weights (ShuffleNet: batch-norm folded first, so
+  QAT trains the folded integers that the FPGA stores) and is fine-tuned with straight-through
+  gradients through every quantizer and the exact pooling layers. Saved as ``<out>/<tag>_<variant>.h5``
+  (a QKeras model that ``weights.source`` of a build config loads).
+* provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch, test top-1 of the
+  float model and of each QKeras model on the full 10,000-image test set, file hashes.
+
+Determinism: one seed sets Python/NumPy/TF seeds and TF op determinism; the data order and
+augmentation come from that seed. Checkpoints (weights after every epoch) go to
+``checkpoint_dir``; ``--resume`` continues a stage from its last checkpoint (the optimizer restarts).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FlowError
+
+TRAIN_DEFAULTS = {
+    "data_dir": None, "out": "weights/fmnist", "tag": None, "checkpoint_dir": "build/checkpoints",
+    "seed": 0, "batch_size": 128, "epochs": 20, "lr": 0.002,
+    "qat_epochs": 5, "qat_lr": 0.0005,
+    "subset": None,  # train on the first N training images only (quick checks); None = all 60,000
+    "augment": {"shift": 2, "flip": True},
+    "variants": {"w8": {"weight_bits": 8, "act_bits": 8}},
+}
+
+
+def validate(t: dict) -> dict:
+    t = {**TRAIN_DEFAULTS, **(t or {})}
+    unknown = sorted(set(t) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise FlowError(f"unknown train key(s) {unknown}; valid keys: {sorted(TRAIN_DEFAULTS)}")
+    for k in ("batch_size", "epochs", "qat_epochs"):
+        v = t[k]
+        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "batch_size" else 0):
+            raise FlowError(f"train.{k}={v!r} is invalid; use a non-negative integer")
+    for k in ("lr", "qat_lr"):
+        if not isinstance(t[k], (int, float)) or t[k] < 0:
+            raise FlowError(f"train.{k}={t[k]!r} is invalid; use a non-negative number")
+    if t["subset"] is not None and (not isinstance(t["subset"], int) or t["subset"] < 1):
+        raise FlowError(f"train.subset={t['subset']!r} is invalid; use a positive number of images or null (all)")
+    if not isinstance(t["variants"], dict) or not t["variants"]:
+        raise FlowError("train.variants must map names to quantization overrides, e.g. {w8: {weight_bits: 8, act_bits: 8}}")
+    for name, over in t["variants"].items():
+        if not isinstance(over, dict):
+            raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
+    aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
+    if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
+        raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
+    t["augment"] = aug
+    return t
+
+
+def variant_quant(cfg: dict, variant: str) -> dict:
+    """The quantization section of ``variant`` (the config's, with the variant's overrides)."""
+    from .models.quant import QuantSpec
+
+    q = {**cfg["quantization"], **cfg["train"]["variants"][variant]}
+    QuantSpec.from_dict(q)
+    return q
+
+
+def tag_of(cfg: dict) -> str:
+    return cfg["train"].get("tag") or cfg["model"]["name"]
+
+
+def weights_path(cfg: dict, variant: str) -> Path:
+    return Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_{variant}.h5"
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def _dataset(x_u8, y, *, batch, seed, augment, shuffle):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x_u8, y.astype(np.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(x_u8), seed=seed, reshuffle_each_iteration=True)
+    size = x_u8.shape[1]
+    shift, flip = augment.get("shift", 0), augment.get("flip", False)
+
+    def prep(x, label):
+        x = tf.cast(x, tf.float32)
+        if shift:
+            x = tf.pad(x, [[shift, shift], [shift, shift], [0, 0]])
+            x = tf.image.random_crop(x, (size, size, x.shape[-1]))
+        if flip:
+            x = tf.image.random_flip_left_right(x)
+        return x / 128.0 - 1.0, label
+
+    def plain(x, label):
+        return tf.cast(x, tf.float32) / 128.0 - 1.0, label
+
+    ds = ds.map(prep if shuffle and (shift or flip) else plain, num_parallel_calls=1, deterministic=True)
+    return ds.batch(batch).prefetch(2)
+
+
+def load_data(cfg: dict, input_shape):
+    from .data import fashion_mnist as fm
+
+    d = cfg["train"]["data_dir"]
+    (xtr, ytr), (xte, yte) = fm.load("train", d), fm.load("test", d)
+    if cfg["train"].get("subset"):
+        xtr, ytr = xtr[:cfg["train"]["subset"]], ytr[:cfg["train"]["subset"]]
+    h, w, c = input_shape
+    if h != w or c != 1:
+        raise FlowError(f"Fashion-MNIST training needs a square 1-channel input, got {list(input_shape)}; "
+                        "set model.input_shape: [32, 32, 1]")
+    return fm.to_model(xtr, h), ytr, fm.to_model(xte, h), yte
+
+
+def top1(model, x_u8, y, batch=500) -> float:
+    from .verify.inputs import to_model_input
+
+    pred = model.predict(to_model_input(x_u8), batch_size=batch, verbose=0)
+    return float(np.mean(np.argmax(pred.reshape(len(y), -1), 1) == y))
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+class _EpochClock:
+    def __init__(self):
+        import tensorflow as tf
+
+        class CB(tf.keras.callbacks.Callback):
+            def __init__(cb):
+                super().__init__()
+                cb.seconds = []
+
+            def on_epoch_begin(cb, epoch, logs=None):
+                cb.t0 = time.perf_counter()
+
+            def on_epoch_end(cb, epoch, logs=None):
+                cb.seconds.append(round(time.perf_counter() - cb.t0, 1))
+
+        self.cb = CB()
+
+
+def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print):
+    import tensorflow as tf
+
+    start = 0
+    state = ckpt.with_suffix(".json")
+    seconds = []
+    if resume and ckpt.is_file() and state.is_file():
+        st = json.loads(state.read_text())
+        model.load_weights(ckpt)
+        start, seconds = int(st["epoch"]), list(st["epoch_seconds"])
+        log(f"      resumed from {ckpt} after epoch {start}")
+    sched = tf.keras.optimizers.schedules.CosineDecay(lr, max(1, epochs * steps))
+    opt = tf.keras.optimizers.Adam(sched)
+    if start:
+        opt.iterations.assign(start * steps)
+    model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    clock = _EpochClock().cb
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+
+    class Save(tf.keras.callbacks.Callback):
+        def on_epoch_end(cb, epoch, logs=None):
+            model.save_weights(ckpt)
+            state.write_text(json.dumps({"epoch": epoch + 1, "epoch_seconds": seconds + clock.seconds}))
+
+    if start < epochs:
+        model.fit(ds, epochs=epochs, initial_epoch=start, callbacks=[clock, Save()],
+                  verbose=1 if sys.stderr.isatty() else 2)
+    return seconds + clock.seconds
+
+
+def _seed(seed: int):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, resume: bool = False,
+          command: str = "", log=print) -> dict:
+    """Run the float and/or QAT stages of ``cfg`` (a loaded flow config with a train section)."""
+    from .models import build, family
+    from .models.init import copy_weights
+    from .models.quant import QuantSpec
+
+    import tensorflow as tf
+
+    t = cfg["train"]
+    name = cfg["model"]["name"]
+    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    tag = tag_of(cfg)
+    out = Path(t["out"])
+    ck = Path(t["checkpoint_dir"])
+    prov_path = out / f"{tag}.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    prov.update({"model": name, "model_args": margs, "tag": tag, "dataset": "Fashion-MNIST (60k train / 10k test)",
+                 "input": "28x28 zero-padded to 32x32x1, p/128 - 1", "seed": t["seed"],
+                 "batch_size": t["batch_size"], "augment": t["augment"], "train_images": int(t["subset"] or 60000)})
+    variants = list(variants or t["variants"])
+    unknown = [v for v in variants if v not in t["variants"]]
+    if unknown:
+        raise FlowError(f"unknown variant(s) {unknown}; the config defines {list(t['variants'])}")
+
+    base_q = QuantSpec.from_dict(cfg["quantization"])
+    probe = build(name, margs, base_q, quantized=False)
+    xtr, ytr, xte, yte = load_data(cfg, probe.input_shape[1:])
+    del probe
+    steps = int(np.ceil(len(xtr) / t["batch_size"]))
+    out.mkdir(parents=True, exist_ok=True)
+    fpath = out / f"{tag}_float.h5"
+
+    if stage in ("float", "all"):
+        _seed(t["seed"])
+        fmodel = build(name, margs, base_q, quantized=False)
+        ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"], augment=t["augment"], shuffle=True)
+        log(f"[float] {name} ({fmodel.count_params():,} params), {t['epochs']} epochs x {steps} steps")
+        secs = _fit(fmodel, ds, epochs=t["epochs"], lr=t["lr"], steps=steps, ckpt=ck / f"{tag}_float.h5",
+                    resume=resume, log=log)
+        fmodel.save(fpath)
+        acc = top1(fmodel, xte, yte)
+        prov["float"] = {"file": fpath.name, "sha256": _sha(fpath), "epochs": t["epochs"], "lr": t["lr"],
+                         "epoch_seconds": secs, "test_top1": acc, "n_test": int(len(yte)), "command": command,
+                         "params": int(fmodel.count_params())}
+        log(f"[float] test top-1 {acc:.4f}; {np.mean(secs) if secs else 0:.0f} s/epoch -> {fpath}")
+        prov_path.write_text(json.dumps(prov, indent=1) + "\n")
+
+    if stage in ("qat", "all"):
+        if not fpath.is_file():
+            raise FlowError(f"{fpath} not found; run the float stage first ('fpga-flow train CONFIG --stage float')")
+        from .flow import load_qmodel
+
+        trained_f = load_qmodel(fpath)
+        fam = family(name)
+        prov.setdefault("qat", {})
+        for v in variants:
+            _seed(t["seed"])
+            q = QuantSpec.from_dict(variant_quant(cfg, v))
+            qmodel = build(name, margs, q, quantized=True)
+            fresh_f = build(name, margs, q, quantized=False)
+            copy_weights(trained_f, fresh_f)
+            if hasattr(fam, "fold_batchnorm"):
+                fam.fold_batchnorm(fresh_f, qmodel)  # QAT trains the folded (deployed) weights
+            else:
+                copy_weights(fresh_f, qmodel)
+            before = top1(qmodel, xte, yte)
+            ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"] + 1, augment=t["augment"], shuffle=True)
+            log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
+                f"post-training-quantized top-1 {before:.4f}; {t['qat_epochs']} epochs")
+            secs = _fit(qmodel, ds, epochs=t["qat_epochs"], lr=t["qat_lr"], steps=steps, ckpt=ck / f"{tag}_{v}.h5",
+                        resume=resume, log=log)
+            path = out / f"{tag}_{v}.h5"
+            qmodel.save(path)
+            acc = top1(qmodel, xte, yte)
+            prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
+                              "epochs": t["qat_epochs"], "lr": t["qat_lr"], "epoch_seconds": secs,
+                              "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
+                              "params": int(qmodel.count_params())}
+            log(f"[qat {v}] test top-1 {acc:.4f} (float {prov.get('float', {}).get('test_top1', float('nan')):.4f}); "
+                f"{np.mean(secs) if secs else 0:.0f} s/epoch -> {path}")
+            prov_path.write_text(json.dumps(prov, indent=1) + "\n")
+            tf.keras.backend.clear_session()
+    return prov

@@ -1,0 +1,142 @@
+"""Fashion-MNIST data, training (tiny run), shipped trained weights, accuracy rows.
+
+None of these needs the Debian package: the IDX reader is tested on files written here in the real
+format, training runs on IDX files made from the shipped (real) test sample, and the shipped
+weights are checked on that sample. Tests that read the package's files skip when it is absent.
+"""
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, ROOT
+from test_cli import assert_one_line_error, run
+
+from fpga_flow.data import fashion_mnist as fm
+from fpga_flow.errors import FlowError
+
+DEMO = CONFIGS / "fmnist_squeezenet1_1_w8_zcu104.yml"
+
+
+def write_idx(path, a: np.ndarray, gz=True):
+    head = bytes([0, 0, 8, a.ndim]) + b"".join(struct.pack(">I", d) for d in a.shape)
+    raw = head + a.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    """The four IDX files with the real counts, made from the shipped (real) test images."""
+    d = tmp_path_factory.mktemp("fmnist")
+    x, y = fm.load_sample()
+    write_idx(d / "train-images-idx3-ubyte.gz", np.tile(x, (60, 1, 1)))
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.tile(y, 60))
+    write_idx(d / "t10k-images-idx3-ubyte", np.tile(x, (10, 1, 1)), gz=False)  # plain files are read too
+    write_idx(d / "t10k-labels-idx1-ubyte", np.tile(y, 10), gz=False)
+    return d
+
+
+def test_sample_is_real_and_documented():
+    x, y = fm.load_sample()
+    assert x.shape == (1000, 28, 28) and x.dtype == np.uint8 and y.shape == (1000,)
+    prov = json.loads(fm.SAMPLE.with_suffix(".json").read_text())
+    assert prov["class_counts"] == np.bincount(y, minlength=10).tolist()
+    assert set(np.unique(y)) == set(range(10))
+    assert 0.2 < (x > 0).mean() < 0.8  # grey clothes on black, not noise or blank
+    if fm.available():
+        xt, yt = fm.load("test")
+        assert np.array_equal(xt[:1000], x) and np.array_equal(yt[:1000], y)
+
+
+def test_idx_reader_counts_and_errors(fake_dir, tmp_path):
+    x, y = fm.load("train", fake_dir)
+    assert x.shape == (60000, 28, 28) and y.shape == (60000,)
+    xt, _ = fm.load("test", fake_dir)
+    assert xt.shape == (10000, 28, 28)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_idx(bad / "t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 28)))  # wrong count
+    write_idx(bad / "t10k-labels-idx1-ubyte.gz", np.zeros(10))
+    with pytest.raises(FlowError, match="expected \\[10000, 28, 28\\]"):
+        fm.load("test", bad)
+    (bad / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x0d\x03" + b"\x00" * 20))
+    with pytest.raises(FlowError, match="bad magic"):
+        fm.load("test", bad)
+    write_idx(bad / "t10k-images-idx3-ubyte.gz", np.zeros((10000, 28, 28)))
+    write_idx(bad / "t10k-labels-idx1-ubyte.gz", np.full(10000, 12))
+    with pytest.raises(FlowError, match="0..9"):
+        fm.load("test", bad)
+    raw = gzip.decompress((fake_dir / "train-labels-idx1-ubyte.gz").read_bytes())
+    (bad / "train-labels-idx1-ubyte").write_bytes(raw[:-5])
+    write_idx(bad / "train-images-idx3-ubyte.gz", np.zeros((60000, 28, 28)))
+    with pytest.raises(FlowError, match="truncated"):
+        fm.load("train", bad)
+
+
+def test_padding_to_model_input():
+    x, _ = fm.load_sample()
+    p = fm.to_model(x[:3])
+    assert p.shape == (3, 32, 32, 1)
+    assert np.array_equal(p[:, 2:30, 2:30, 0], x[:3]) and p[:, :2].max() == 0 and p[:, :, 30:].max() == 0
+
+
+def test_missing_data_is_one_line_error(tmp_path):
+    r = run("train", CONFIGS / "fmnist_squeezenet1_1.yml", "--data-dir", tmp_path / "nowhere")
+    assert_one_line_error(r, "apt-get install dataset-fashion-mnist", "--data-dir")
+    r = run("verify", tmp_path, "--source", "fmnist")
+    assert r.returncode == 2
+
+
+def test_train_tiny_then_build_loads_weights(fake_dir, tmp_path):
+    """A tiny real training run (256 images, 1 epoch float + 1 epoch QAT) through the CLI, then a
+    build of those weights: C-sim == QKeras on sample images; a mismatching quantization is refused."""
+    out = tmp_path / "w"
+    sets = ["--set", f"train.out={out}", "--set", f"train.checkpoint_dir={tmp_path / 'ck'}",
+            "--set", "train.epochs=1", "--set", "train.qat_epochs=1", "--set", "train.subset=256",
+            "--set", "train.variants={w4: {weight_bits: 4, act_bits: 4, act_int: 2}}"]
+    r = run("train", CONFIGS / "fmnist_squeezenet1_1.yml", "--data-dir", fake_dir, *sets)
+    assert r.returncode == 0, r.stderr[-3000:]
+    prov = json.loads((out / "squeezenet1_1.json").read_text())
+    assert prov["float"]["epochs"] == 1 and len(prov["float"]["epoch_seconds"]) == 1
+    assert prov["qat"]["w4"]["quantization"]["weight_bits"] == 4 and prov["train_images"] == 256
+    assert 0.0 <= prov["qat"]["w4"]["test_top1"] <= 1.0 and prov["float"]["n_test"] == 10000
+    ck = json.loads((tmp_path / "ck" / "squeezenet1_1_w4.json").read_text())
+    assert ck["epoch"] == 1
+    # the trained QKeras model builds and simulates bit-exactly
+    cfg = tmp_path / "b.yml"
+    cfg.write_text("model: {name: squeezenet1_1, input_shape: [32, 32, 1], classes: 10, stem_stride: 1}\n"
+                   "quantization: {weight_bits: 4, act_bits: 4, act_int: 2}\n"
+                   f"weights: {{source: {out / 'squeezenet1_1_w4.h5'}}}\n")
+    r = run("build", cfg, "--out", tmp_path / "b")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run("verify", tmp_path / "b", "--images", 8, "--source", "fmnist-sample", "--json")
+    res = json.loads(r.stdout)
+    assert r.returncode == 0 and res["exact_fraction"] == 1.0 and res["n_images"] == 8
+    assert "csim_top1" in res and res["csim_top1"] == res["qkeras_top1"]
+    # the same weights with other activation quantizers: refused before anything is written
+    cfg.write_text(cfg.read_text().replace("act_int: 2", "act_int: 3"))
+    r = run("build", cfg, "--out", tmp_path / "b2")
+    assert_one_line_error(r, "was trained with", "quantized_relu(4,2)")
+    assert not (tmp_path / "b2").exists()
+
+
+def test_shipped_weights_accuracy_on_sample():
+    """The shipped default (make demo) weights: QKeras top-1 on the 1,000 shipped test images, and the
+    provenance record matches the file."""
+    import hashlib
+
+    from fpga_flow import config, flow
+    from fpga_flow.verify.inputs import to_model_input
+
+    cfg = config.load(DEMO)
+    src = cfg["weights"]["source"]
+    prov = json.loads((ROOT / "weights" / "fmnist" / "squeezenet1_1.json").read_text())
+    assert hashlib.sha256(open(src, "rb").read()).hexdigest() == prov["qat"]["w8"]["sha256"]
+    assert prov["qat"]["w8"]["quantization"] == {**prov["qat"]["w8"]["quantization"], **cfg["quantization"]}
+    q, _ = flow.build_models(cfg)
+    x, y = fm.load_sample()
+    pred = q.predict(to_model_input(fm.to_model(x)), batch_size=250, verbose=0)
+    acc = float(np.mean(np.argmax(pred, 1) == y))
+    assert acc >= 0.88, acc  # the full 10k test set: reports/accuracy.md
