@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean reports
+.PHONY: demo test test-slow bench venv clean reports fmnist-data train accuracy
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -23,8 +23,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fpga-flow demo --out build/demo --force
 
-test: $(STAMP)
+test: $(STAMP) fmnist-data
 	$(PY) -m pytest -q
+
+# Fashion-MNIST from Debian (dataset-fashion-mnist) when this machine can install it (root + apt);
+# everything else runs without it on the shipped 1,000-image sample (tests that need it skip).
+fmnist-data:
+	@if [ ! -e /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing dataset-fashion-mnist (Debian)"; \
+	  timeout 600 apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { timeout 600 apt-get update -q >/dev/null 2>&1 && timeout 600 apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  echo "dataset-fashion-mnist not installed; tests run on the shipped sample"; fi
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -34,6 +43,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Fashion-MNIST: train every model of the accuracy table (float + QAT 8/6/4 bits; CPU) and measure it
+# (float / QKeras / C-sim top-1 on the 10,000 test images) into reports/accuracy.{json,md}.
+FMNIST := fmnist_squeezenet1_1 fmnist_squeezenet1_0_bypass fmnist_shufflenet_g3_w1.0 fmnist_shufflenet_g8_w0.5
+train: $(STAMP) fmnist-data
+	@for c in $(FMNIST); do set -e; $(VENV)/bin/fpga-flow train hls_configs/$$c.yml; done
+
+accuracy: $(STAMP) fmnist-data
+	$(VENV)/bin/fpga-flow accuracy $(foreach c,$(FMNIST),hls_configs/$(c).yml) --out reports
 
 # Regenerate reports/ for every shipped 224x224 config (build, verify on 4 photos, md+json report).
 SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_0_bypass_224_w8_zcu102 shufflenet_g3_w1.0_224_w8_zcu102 shufflenet_g8_w0.5_224_w8_zcu104

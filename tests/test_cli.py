@@ -38,10 +38,10 @@ def test_models_lists_names():
 
 def test_help_documents_commands():
     r = run("--help")
-    for cmd in ("models", "build", "verify", "report", "demo"):
+    for cmd in ("models", "build", "verify", "report", "train", "accuracy", "demo"):
         assert cmd in r.stdout
     r = run("verify", "--help")
-    for opt in ("--images", "--source", "--json", "FOLDER", ".npy"):
+    for opt in ("--images", "--source", "--json", "FOLDER", ".npy", "fmnist-sample"):
         assert opt in r.stdout
 
 

@@ -89,35 +89,39 @@ def test_missing_data_is_one_line_error(tmp_path):
     assert r.returncode == 2
 
 
-def test_train_tiny_then_build_loads_weights(fake_dir, tmp_path):
-    """A tiny real training run (256 images, 1 epoch float + 1 epoch QAT) through the CLI, then a
-    build of those weights: C-sim == QKeras on sample images; a mismatching quantization is refused."""
+def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
+    """A tiny real training run (256 images, 1 epoch float + 1 epoch QAT) through the CLI, then
+    'fpga-flow accuracy' on it: build, QKeras and C-sim on the test images, C-sim == QKeras exactly;
+    a build of those weights with other quantizers is refused."""
     out = tmp_path / "w"
-    sets = ["--set", f"train.out={out}", "--set", f"train.checkpoint_dir={tmp_path / 'ck'}",
-            "--set", "train.epochs=1", "--set", "train.qat_epochs=1", "--set", "train.subset=256",
-            "--set", "train.variants={w4: {weight_bits: 4, act_bits: 4, act_int: 2}}"]
-    r = run("train", CONFIGS / "fmnist_squeezenet1_1.yml", "--data-dir", fake_dir, *sets)
+    text = (CONFIGS / "fmnist_squeezenet1_1.yml").read_text()
+    text = text.split("train:")[0] + (
+        f"train:\n  out: {out}\n  checkpoint_dir: {tmp_path / 'ck'}\n  tag: tiny\n  epochs: 1\n  qat_epochs: 1\n"
+        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2}\n")
+    cfg = tmp_path / "train.yml"
+    cfg.write_text(text)
+    r = run("train", cfg, "--data-dir", fake_dir)
     assert r.returncode == 0, r.stderr[-3000:]
-    prov = json.loads((out / "squeezenet1_1.json").read_text())
+    prov = json.loads((out / "tiny.json").read_text())
     assert prov["float"]["epochs"] == 1 and len(prov["float"]["epoch_seconds"]) == 1
     assert prov["qat"]["w4"]["quantization"]["weight_bits"] == 4 and prov["train_images"] == 256
     assert 0.0 <= prov["qat"]["w4"]["test_top1"] <= 1.0 and prov["float"]["n_test"] == 10000
-    ck = json.loads((tmp_path / "ck" / "squeezenet1_1_w4.json").read_text())
-    assert ck["epoch"] == 1
-    # the trained QKeras model builds and simulates bit-exactly
-    cfg = tmp_path / "b.yml"
-    cfg.write_text("model: {name: squeezenet1_1, input_shape: [32, 32, 1], classes: 10, stem_stride: 1}\n"
-                   "quantization: {weight_bits: 4, act_bits: 4, act_int: 2}\n"
-                   f"weights: {{source: {out / 'squeezenet1_1_w4.h5'}}}\n")
-    r = run("build", cfg, "--out", tmp_path / "b")
+    assert json.loads((tmp_path / "ck" / "tiny_w4.json").read_text())["epoch"] == 1
+    r = run("accuracy", cfg, "--data-dir", fake_dir, "--csim-images", 12, "--jobs", 2, "--out", tmp_path / "rep",
+            "--build-dir", tmp_path / "builds")
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run("verify", tmp_path / "b", "--images", 8, "--source", "fmnist-sample", "--json")
-    res = json.loads(r.stdout)
-    assert r.returncode == 0 and res["exact_fraction"] == 1.0 and res["n_images"] == 8
-    assert "csim_top1" in res and res["csim_top1"] == res["qkeras_top1"]
+    (row,) = json.loads((tmp_path / "rep" / "accuracy.json").read_text())
+    assert (row["model"], row["variant"], row["bits"], row["n_test"], row["n_csim"]) == ("tiny", "w4", 4, 10000, 12)
+    assert row["exact_fraction"] == 1.0 and row["n_values"] == 120 and row["top1_disagreements"] == 0
+    assert row["csim_top1"] == row["qkeras_top1_on_csim_images"]
+    assert abs(row["qkeras_top1"] - prov["qat"]["w4"]["test_top1"]) < 1e-9  # same model, same images
+    assert "| tiny | w4 | 4/4 |" in (tmp_path / "rep" / "accuracy.md").read_text()
     # the same weights with other activation quantizers: refused before anything is written
-    cfg.write_text(cfg.read_text().replace("act_int: 2", "act_int: 3"))
-    r = run("build", cfg, "--out", tmp_path / "b2")
+    b = tmp_path / "b.yml"
+    b.write_text("model: {name: squeezenet1_1, input_shape: [32, 32, 1], classes: 10, stem_stride: 1}\n"
+                 "quantization: {weight_bits: 4, act_bits: 4, act_int: 3}\n"
+                 f"weights: {{source: {out / 'tiny_w4.h5'}}}\n")
+    r = run("build", b, "--out", tmp_path / "b2")
     assert_one_line_error(r, "was trained with", "quantized_relu(4,2)")
     assert not (tmp_path / "b2").exists()
 
