@@ -144,3 +144,22 @@ def test_shipped_weights_accuracy_on_sample():
     pred = q.predict(to_model_input(fm.to_model(x)), batch_size=250, verbose=0)
     acc = float(np.mean(np.argmax(pred, 1) == y))
     assert acc >= 0.88, acc  # the full 10k test set: reports/accuracy.md
+
+
+def test_score_int_widens_class_scores_and_stays_exact(build_dir, photos32):
+    """quantization.score_int: SqueezeNet's class scores (relu_conv10 and pool10) get their own range;
+    the rest keeps act_int; C-sim stays bit-exact."""
+    from fpga_flow import flow
+    from fpga_flow.verify import csim
+
+    out = build_dir(score_int=6)
+    q = flow.load_qmodel(out / flow.QMODEL)
+    assert q.get_layer("relu_conv10").get_config()["activation"] == "quantized_relu(8,6)"
+    assert q.get_layer("fire9_relu_expand1x1").get_config()["activation"] == "quantized_relu(8,3)"
+    assert q.get_layer("pool10").get_config()["quantizer"] == "quantized_relu(16,6)"
+    res = csim.verify(out, photos32)
+    assert res["exact_fraction"] == 1.0 and res["distinct_output_codes"] > 10
+    with pytest.raises(FlowError, match="score_int"):
+        from fpga_flow.models.quant import QuantSpec
+
+        QuantSpec(act_bits=4, score_int=5)

@@ -76,12 +76,13 @@ class LayerFactory:
 
         return ExactAveragePooling2D(pool, stride, padding=padding, quantizer=self.quant.act_q(), name=name)(x)
 
-    def relu(self, x, name):
+    def relu(self, x, name, integer=None):
+        """ReLU / quantized_relu(act_bits, integer or act_int)."""
         if not self.quantized:
             return L.ReLU(name=name)(x)
         from qkeras import QActivation
 
-        return QActivation(self.quant.act_q(), name=name)(x)
+        return QActivation(self.quant.act_q(integer), name=name)(x)
 
     def linear_act(self, x, name):
         """Quantize a signed (no ReLU) tensor; identity in the float twin."""
@@ -98,13 +99,14 @@ class LayerFactory:
 
         return StreamMaxPooling2D(pool, stride, padding=padding, name=name)(x)
 
-    def global_avgpool(self, x, name="global_avgpool", default_bits=16):
-        """``default_bits``: output width when quantization.gap_bits is not set (family's choice)."""
+    def global_avgpool(self, x, name="global_avgpool", default_bits=16, integer=None):
+        """``default_bits``: output width when quantization.gap_bits is not set (family's choice);
+        ``integer``: its integer bits (default act_int)."""
         if not self.quantized:
             return L.GlobalAveragePooling2D(name=name)(x)
         from ..hls.extensions.gap import ExactGlobalAveragePooling2D
 
-        return ExactGlobalAveragePooling2D(self.quant.gap_q(default_bits), name=name)(x)
+        return ExactGlobalAveragePooling2D(self.quant.gap_q(default_bits, integer), name=name)(x)
 
 
 def input_layer(input_shape, name="image"):

@@ -29,6 +29,10 @@ class QuantSpec:
     # fractional bits keep them apart; ShuffleNet act_bits+3: the pool feeds the FC, whose float32
     # QKeras reference must stay exact, see precision.float32_reference_margin).
     gap_bits: int | None = None
+    # Integer bits of the class scores (SqueezeNet's relu_conv10 and the global pool after it).
+    # None: act_int. Trained class scores reach ~20 while quantized_relu(8,3) ends at 8; a wider
+    # score range keeps them from tying at the maximum (same width, coarser step).
+    score_int: int | None = None
 
     def __post_init__(self):
         lo, hi = BITS_RANGE
@@ -38,6 +42,8 @@ class QuantSpec:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in {lo}..{hi}")
         if self.gap_bits is not None and (not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32):
             raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
+        if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= self.act_bits):
+            raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{self.act_bits}")
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
             bits = getattr(self, name.replace("_int", "_bits"))
@@ -63,8 +69,8 @@ class QuantSpec:
     def bias_q(self) -> str:
         return f"quantized_bits({self.bias_bits},{self.bias_int},alpha=1)"
 
-    def act_q(self) -> str:
-        return f"quantized_relu({self.act_bits},{self.act_int})"
+    def act_q(self, integer: int | None = None) -> str:
+        return f"quantized_relu({self.act_bits},{self.act_int if integer is None else integer})"
 
     def signed_act_q(self) -> str:
         return f"quantized_bits({self.act_bits},{self.act_int},alpha=1)"
@@ -72,6 +78,6 @@ class QuantSpec:
     def input_q(self) -> str:
         return f"quantized_bits({self.input_bits},{self.input_int},alpha=1)"
 
-    def gap_q(self, default_bits: int = 16) -> str:
+    def gap_q(self, default_bits: int = 16, integer: int | None = None) -> str:
         bits = self.gap_bits if self.gap_bits is not None else max(default_bits, self.act_bits)
-        return f"quantized_relu({bits},{self.act_int})"
+        return f"quantized_relu({bits},{self.act_int if integer is None else integer})"
