@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean reports fmnist-data train accuracy
+.PHONY: demo test test-slow bench venv clean reports report-default fmnist-data train accuracy
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -64,4 +64,15 @@ reports: $(STAMP)
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html; \
 	done
+	$(MAKE) report-default
 	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt
+
+# The default (make demo) build of the shipped trained weights, verified on the 1,000 shipped test images.
+DEFAULT := fmnist_squeezenet1_1_w8_zcu104
+report-default: $(STAMP)
+	mkdir -p reports/$(DEFAULT)
+	$(VENV)/bin/fpga-flow build hls_configs/$(DEFAULT).yml --out build/reports/$(DEFAULT) --force
+	$(VENV)/bin/fpga-flow verify build/reports/$(DEFAULT) --images 1000 --source fmnist-sample --jobs 2 --json > reports/$(DEFAULT)/verify.json
+	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format md > reports/$(DEFAULT)/report.md
+	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format json > reports/$(DEFAULT)/report.json
+	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format html --out reports/$(DEFAULT)/html

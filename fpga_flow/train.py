@@ -236,7 +236,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
         log(f"[float] {name} ({fmodel.count_params():,} params), {t['epochs']} epochs x {steps} steps")
         secs = _fit(fmodel, ds, epochs=t["epochs"], lr=t["lr"], steps=steps, ckpt=ck / f"{tag}_float.h5",
                     resume=resume, log=log)
-        fmodel.save(fpath)
+        fmodel.save(fpath, include_optimizer=False)
         acc = top1(fmodel, xte, yte)
         prov["float"] = {"file": fpath.name, "sha256": _sha(fpath), "epochs": t["epochs"], "lr": t["lr"],
                          "epoch_seconds": secs, "test_top1": acc, "n_test": int(len(yte)), "command": command,
@@ -269,7 +269,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             secs = _fit(qmodel, ds, epochs=t["qat_epochs"], lr=t["qat_lr"], steps=steps, ckpt=ck / f"{tag}_{v}.h5",
                         resume=resume, log=log)
             path = out / f"{tag}_{v}.h5"
-            qmodel.save(path)
+            qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
             prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
                               "epochs": t["qat_epochs"], "lr": t["qat_lr"], "epoch_seconds": secs,
