@@ -33,6 +33,10 @@ class QuantSpec:
     # None: act_int. Trained class scores reach ~20 while quantized_relu(8,3) ends at 8; a wider
     # score range keeps them from tying at the maximum (same width, coarser step).
     score_int: int | None = None
+    # Width of the classifier (SqueezeNet: conv10 weights and its class scores; ShuffleNet: the FC
+    # weights). None: weight_bits/act_bits. Low-bit networks usually keep the last layer at 8 bits;
+    # at 4 bits its 512 -> 10 weights (std ~0.07) would mostly round to 0 on the 1/8 grid.
+    head_bits: int | None = None
 
     def __post_init__(self):
         lo, hi = BITS_RANGE
@@ -42,13 +46,25 @@ class QuantSpec:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in {lo}..{hi}")
         if self.gap_bits is not None and (not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32):
             raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
-        if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= self.act_bits):
-            raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{self.act_bits}")
+        if self.head_bits is not None and (not isinstance(self.head_bits, int) or not lo <= self.head_bits <= hi):
+            raise FlowError(f"quantization.head_bits={self.head_bits!r} is out of range; use an integer in {lo}..{hi}")
+        score_bits = max(self.act_bits, self.head_bits or 0)  # the class scores' width (see head())
+        if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= score_bits):
+            raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{score_bits}")
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
             bits = getattr(self, name.replace("_int", "_bits"))
             if not isinstance(v, int) or not 0 <= v < bits:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in 0..{bits - 1}")
+
+    def head(self) -> "QuantSpec":
+        """The spec of the classifier layer (head_bits for its weights and class scores)."""
+        from dataclasses import replace
+
+        if self.head_bits is None:
+            return self
+        return replace(self, weight_bits=self.head_bits, act_bits=max(self.head_bits, self.act_bits),
+                       head_bits=None)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "QuantSpec":

@@ -139,10 +139,11 @@ def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass
 
     if dropout:
         x = L.Dropout(dropout, name="drop9")(x)
-    x = f.conv(x, int(classes), 1, name="conv10")
+    head = LayerFactory(quant.head() if (quantized and quant is not None) else None)
+    x = head.conv(x, int(classes), 1, name="conv10")
     score_int = quant.score_int if (quantized and quant is not None) else None
-    x = f.relu(x, "relu_conv10", integer=score_int)
-    x = f.global_avgpool(x, name="pool10", integer=score_int)
+    x = head.relu(x, "relu_conv10", integer=score_int)
+    x = head.global_avgpool(x, name="pool10", integer=score_int)
     if name is None:
         name = f"squeezenet{version.replace('.', '_')}" + ("" if bypass == "none" else f"_{bypass}_bypass")
         name += "" if quantized else "_float"
