@@ -216,6 +216,9 @@ def cmd_accuracy(args) -> int:
     rows_path = out / "accuracy.json"
     for cfg in cfgs:
         variants = args.variant or [v for v in cfg["train"]["variants"] if weights_path(cfg, v).is_file()]
+        if not variants:
+            print(f"fpga-flow: note: no trained weights for {cfg['train'].get('tag') or cfg['model']['name']} "
+                  f"in {cfg['train']['out']}; skipped (run 'fpga-flow train' on its config)", file=sys.stderr)
         for v in variants:
             if v not in cfg["train"]["variants"]:
                 continue

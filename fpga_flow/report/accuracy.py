@@ -88,7 +88,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     q = vcfg["quantization"]
     row = {
         "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
-        "act_bits": int(q.get("act_bits", 8)), "n_test": int(len(x)),
+        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"), "n_test": int(len(x)),
         "float_top1": float_top1,
         "qkeras_top1": float(np.mean(k_top == yte)),
         "csim_top1": float(np.mean(c_top == yte[:n])),
@@ -138,19 +138,21 @@ def to_markdown(rows: list[dict]) -> str:
         "image); disagree = images whose C-sim top-1 differs from QKeras'. Weight MB at the deployed widths "
         "(weights + biases). Made by `make accuracy` (fpga-flow accuracy).",
         "",
-        "| model | variant | W/A bits | float top-1 | QKeras top-1 | C-sim top-1 | C-sim images | exact | disagree "
-        "| QKeras - float (pt) | params | weight MB | C-sim images/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | variant | W/A bits | float top-1 | QKeras top-1 | QKeras - float (pt) | C-sim images "
+        "| C-sim top-1 | QKeras top-1 on them | exact | disagree | params | weight MB | C-sim images/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        head = f", classifier {r['head_bits']}" if r.get("head_bits") else ""
         lines.append(
-            f"| {r['model']} | {r['variant']} | {r['bits']}/{r['act_bits']} | {100 * r['float_top1']:.2f}% "
-            f"| {100 * r['qkeras_top1']:.2f}% | {100 * r['csim_top1']:.2f}% | {r['n_csim']:,} "
+            f"| {r['model']} | {r['variant']} | {r['bits']}/{r['act_bits']}{head} | {100 * r['float_top1']:.2f}% "
+            f"| {100 * r['qkeras_top1']:.2f}% | {100 * (r['qkeras_top1'] - r['float_top1']):+.2f} | {r['n_csim']:,} "
+            f"| {100 * r['csim_top1']:.2f}% | {100 * r['qkeras_top1_on_csim_images']:.2f}% "
             f"| {r['exact_fraction']:.6f} | {r['top1_disagreements']} "
-            f"| {100 * (r['qkeras_top1'] - r['float_top1']):+.2f} | {r['params']:,} | {r['weight_mb']:.3f} "
-            f"| {r['csim_images_per_s']} ({r['csim_jobs']} proc) |")
-    lines += ["", "C-sim top-1 is over the C-sim images; where that is fewer than 10,000 the QKeras top-1 on the "
-              "same images is in accuracy.json (qkeras_top1_on_csim_images).", "",
+            f"| {r['params']:,} | {r['weight_mb']:.3f} | {r['csim_images_per_s']} ({r['csim_jobs']} proc) |")
+    lines += ["", "C-sim top-1 is over the C-sim images (all 10,000 unless the column says fewer), beside the QKeras "
+              "top-1 on the same images. Times are wall-clock on the 2-core build machine; rows and epochs that ran "
+              "while another job shared the cores are slower (see the closing notes).", "",
               "## Training (CPU, 2 cores)", "",
               "| model | variant | float epochs | s/epoch (float) | QAT epochs | s/epoch (QAT) |",
               "|---|---|---:|---:|---:|---:|"]
