@@ -142,8 +142,7 @@ def cmd_verify(args) -> int:
     m = flow.load_manifest(args.dir)
     if args.jobs < 1:
         raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
-    imgs = inputs.load(args.source, args.images, m["input_shape"], seed=args.seed)
-    labels = inputs.fmnist(args.source, args.images, m["input_shape"])[1] if args.source.startswith("fmnist") else None
+    imgs, labels = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
     res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels)
     if args.json:
         return res
@@ -194,9 +193,7 @@ def cmd_train(args) -> int:
                         "hls_configs/fmnist_squeezenet1_1.yml")
     if args.data_dir:
         cfg["train"]["data_dir"] = args.data_dir
-    command = "fpga-flow " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("fpga-flow") else \
-        "fpga-flow train " + " ".join([args.config] + [f"--stage {args.stage}"] + [f"--set {s}" for s in args.set])
-    train(cfg, stage=args.stage, variants=args.variant, resume=args.resume, command=command)
+    train(cfg, stage=args.stage, variants=args.variant, resume=args.resume, command=" ".join(["fpga-flow", *sys.argv[1:]]))
     return 0
 
 
@@ -251,8 +248,7 @@ def cmd_demo(args) -> int:
     source = args.source or ("fmnist-sample" if list(shape) == [32, 32, 1] else "photos")
     what = {"fmnist-sample": "shipped Fashion-MNIST test images", "photos": "scikit-image photos"}.get(source, source)
     print(f"[2/3] verify on {args.images} {what} (C-sim vs QKeras, integer codes; {args.jobs} processes)", flush=True)
-    imgs = inputs.load(source, args.images, shape)
-    labels = inputs.fmnist(source, args.images, shape)[1] if source.startswith("fmnist") else None
+    imgs, labels = inputs.load_labelled(source, args.images, shape)
     res = csim.verify(out, imgs, source=source, jobs=args.jobs, labels=labels)
     (out / "verify.json").write_text(json.dumps(res, indent=1))
     print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values of {res['n_images']} images; "

@@ -136,22 +136,22 @@ def top1(model, x_u8, y, batch=500) -> float:
 # ------------------------------------------------------------------------------------------ training
 
 
-class _EpochClock:
-    def __init__(self):
-        import tensorflow as tf
+def _epoch_clock():
+    """A Keras callback that records the wall-clock seconds of every epoch in ``.seconds``."""
+    import tensorflow as tf
 
-        class CB(tf.keras.callbacks.Callback):
-            def __init__(cb):
-                super().__init__()
-                cb.seconds = []
+    class EpochClock(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
 
-            def on_epoch_begin(cb, epoch, logs=None):
-                cb.t0 = time.perf_counter()
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
 
-            def on_epoch_end(cb, epoch, logs=None):
-                cb.seconds.append(round(time.perf_counter() - cb.t0, 1))
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(round(time.perf_counter() - self.t0, 1))
 
-        self.cb = CB()
+    return EpochClock()
 
 
 def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print):
@@ -171,7 +171,7 @@ def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print):
         opt.iterations.assign(start * steps)
     model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    clock = _EpochClock().cb
+    clock = _epoch_clock()
     ckpt.parent.mkdir(parents=True, exist_ok=True)
 
     class Save(tf.keras.callbacks.Callback):

@@ -20,9 +20,6 @@ import numpy as np
 
 from ..errors import FlowError
 
-FIELDS = ("model", "variant", "bits", "act_bits", "n_test", "float_top1", "qkeras_top1", "csim_top1", "n_csim",
-          "exact_fraction", "top1_disagreements", "params", "weight_mb")
-
 
 def variant_config(cfg: dict, variant: str) -> dict:
     """The build config of one trained variant: its quantization, weights from train.out."""

@@ -106,6 +106,13 @@ def load(source: str, n: int, shape, seed: int = 0) -> np.ndarray:
     raise FlowError(f"--source {source!r}: not 'photos', 'random', 'fmnist-sample', 'fmnist', a folder of images, or an existing .npy file")
 
 
+def load_labelled(source: str, n: int, shape, seed: int = 0):
+    """(images, labels or None): labels for the Fashion-MNIST sources, None for the others."""
+    if source in ("fmnist-sample", "fmnist"):
+        return fmnist(source, n, shape)
+    return load(source, n, shape, seed), None
+
+
 def fmnist(source: str, n: int, shape, data_dir=None):
     """(uint8 images padded to ``shape``, labels) from the shipped Fashion-MNIST test sample
     ('fmnist-sample', 1,000 images) or the full test set of the Debian package ('fmnist')."""
