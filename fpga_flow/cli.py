@@ -210,6 +210,10 @@ def cmd_accuracy(args) -> int:
     for c, path in zip(cfgs, args.configs):
         if not c["train"]:
             raise FlowError(f"{path} has no train section; pass training configs such as hls_configs/fmnist_squeezenet1_1.yml")
+    unknown = [v for v in args.variant or [] if all(v not in c["train"]["variants"] for c in cfgs)]
+    if unknown:
+        raise FlowError(f"--variant {unknown[0]} is in none of the configs; they define "
+                        f"{sorted({v for c in cfgs for v in c['train']['variants']})}")
     rows_path = out / "accuracy.json"
     for cfg in cfgs:
         variants = args.variant or [v for v in cfg["train"]["variants"] if weights_path(cfg, v).is_file()]

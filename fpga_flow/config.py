@@ -118,12 +118,10 @@ def validate(cfg: dict) -> dict:
     part = resolve(hls["part"])
     hls["part"] = part.name
     if cfg["train"]:
-        from .train import validate as validate_train
+        from .train import validate as validate_train, variant_quant
 
         cfg["train"] = validate_train(cfg["train"])
         for v in cfg["train"]["variants"]:
-            from .train import variant_quant
-
             variant_quant(cfg, v)
     w = cfg["weights"]
     src = w.get("source", "random")

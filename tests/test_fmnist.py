@@ -87,6 +87,9 @@ def test_missing_data_is_one_line_error(tmp_path):
     assert_one_line_error(r, "apt-get install dataset-fashion-mnist", "--data-dir")
     r = run("verify", tmp_path, "--source", "fmnist")
     assert r.returncode == 2
+    r = run("accuracy", CONFIGS / "fmnist_squeezenet1_1.yml", "--variant", "w3", "--out", tmp_path / "rep")
+    assert_one_line_error(r, "--variant w3 is in none of the configs", "w8")
+    assert not (tmp_path / "rep" / "accuracy.json").exists()
 
 
 def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):

@@ -100,7 +100,8 @@ def shufflenet_v1(*, groups=3, width=1.0, input_shape=(224, 224, 3), classes=100
             x = _unit(f, x, out, groups, stride=2 if unit == 1 else 1,
                       first_group=1 if (stage == 2 and unit == 1) else groups, name=f"stage{stage}_unit{unit}")
     x = f.global_avgpool(x, name="global_pool", default_bits=(quant.act_bits + 3) if quant else 16)
-    x = LayerFactory(quant.head() if (quantized and quant is not None) else None).dense(x, int(classes), name="fc")
+    head = LayerFactory(f.quant.head() if f.quantized else None)  # classifier: quantization.head_bits
+    x = head.dense(x, int(classes), name="fc")
     if name is None:
         name = f"shufflenet_v1_g{groups}_w{width:g}" + ("" if quantized else "_float")
     return tf.keras.Model(inp, x, name=name)

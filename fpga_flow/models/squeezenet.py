@@ -139,9 +139,9 @@ def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass
 
     if dropout:
         x = L.Dropout(dropout, name="drop9")(x)
-    head = LayerFactory(quant.head() if (quantized and quant is not None) else None)
+    head = LayerFactory(f.quant.head() if f.quantized else None)  # classifier: quantization.head_bits
     x = head.conv(x, int(classes), 1, name="conv10")
-    score_int = quant.score_int if (quantized and quant is not None) else None
+    score_int = f.quant.score_int if f.quantized else None
     x = head.relu(x, "relu_conv10", integer=score_int)
     x = head.global_avgpool(x, name="pool10", integer=score_int)
     if name is None:

@@ -43,9 +43,8 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     from .. import flow
     from ..data import fashion_mnist as fm
     from ..hls.extensions import custom_objects
-    from ..train import tag_of, weights_path
-    from ..verify.csim import _spec, input_spec, quantize_to, run_csim
-    from ..verify.inputs import to_model_input
+    from ..train import tag_of, top1, weights_path
+    from ..verify import csim
     from . import basic
 
     jobs = jobs or os.cpu_count() or 1
@@ -55,48 +54,37 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     log(f"[{tag_of(cfg)} {variant}] build -> {out}")
     m = flow.build(vcfg, out, force=True)
     x_u8 = fm.to_model(xte, m["input_shape"][0])
-    qmodel = flow.load_qmodel(out / flow.QMODEL)
-    x = quantize_to(input_spec(qmodel), to_model_input(x_u8))
-    yk = qmodel.predict(x, batch_size=500, verbose=0).astype(np.float64).reshape(len(x), -1)
     prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
     fpath = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_float.h5"
     if fpath.is_file():
-        ftrained = tf.keras.models.load_model(fpath, custom_objects=custom_objects(), compile=False)
-        yf = ftrained.predict(to_model_input(x_u8), batch_size=500, verbose=0).reshape(len(x), -1)
-        float_top1 = float(np.mean(np.argmax(yf, 1) == yte))
+        float_top1 = top1(tf.keras.models.load_model(fpath, custom_objects=custom_objects(), compile=False), x_u8, yte)
     elif "float" in prov:  # float models are not shipped: their test top-1 as measured after training
         float_top1 = float(prov["float"]["test_top1"])
     else:
         raise FlowError(f"{fpath} not found and no float result in {prov_path}; run 'fpga-flow train' first")
 
-    n = len(x) if n_csim is None else min(int(n_csim), len(x))
+    n = len(x_u8) if n_csim is None else min(int(n_csim), len(x_u8))
     log(f"[{tag_of(cfg)} {variant}] C-sim on {n} test images with {jobs} processes")
-    t0 = time.perf_counter()
-    yc = run_csim(out, x[:n], jobs=jobs, timeout=24 * 3600).reshape(n, -1)
-    t_csim = time.perf_counter() - t0
-
-    spec = _spec(m["types"][qmodel.layers[-1].name]["type"])
-    kc = np.rint(yk * 2.0 ** spec.frac)
-    cc = np.rint(yc * 2.0 ** spec.frac)
-    same = kc[:n] == cc
-    k_top, c_top = np.argmax(kc, 1), np.argmax(cc, 1)
+    # the flow's own comparison (integer codes, per-layer trace of the first mismatching image)
+    res = csim.verify(out, x_u8[:n], jobs=jobs, source="fmnist", labels=yte[:n])
+    qkeras_top1 = res["qkeras_top1"] if n == len(x_u8) else top1(flow.load_qmodel(out / flow.QMODEL), x_u8, yte)
     rep = basic.collect(out)
     q = vcfg["quantization"]
     row = {
         "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
-        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"), "n_test": int(len(x)),
+        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"), "n_test": int(len(x_u8)),
         "float_top1": float_top1,
-        "qkeras_top1": float(np.mean(k_top == yte)),
-        "csim_top1": float(np.mean(c_top == yte[:n])),
+        "qkeras_top1": qkeras_top1,
+        "csim_top1": res["csim_top1"],
         "n_csim": int(n),
-        "qkeras_top1_on_csim_images": float(np.mean(k_top[:n] == yte[:n])),
-        "exact_fraction": float(same.mean()), "n_values": int(same.size),
-        "top1_disagreements": int(np.sum(k_top[:n] != c_top)),
+        "qkeras_top1_on_csim_images": res["qkeras_top1"],
+        "exact_fraction": res["exact_fraction"], "n_values": res["n_values"],
+        "top1_disagreements": res["top1_disagreements"], "first_divergent_layer": res["first_divergent_layer"],
         "params": int(rep["params"]), "float_params": rep.get("float_params"),
         "weight_mb": rep["weight_megabytes"], "float_weight_mb": round(4 * (rep.get("float_params") or 0) / 1e6, 4),
-        "output_type": spec.cpp(),
-        "csim_seconds": round(t_csim, 1), "csim_jobs": int(jobs), "csim_images_per_s": round(n / t_csim, 2),
+        "output_type": res["output_type"],
+        "csim_seconds": res["csim_seconds"], "csim_jobs": int(jobs), "csim_images_per_s": round(n / res["csim_seconds"], 2),
         "float_epochs": prov.get("float", {}).get("epochs"),
         "float_epoch_seconds": _mean(prov.get("float", {}).get("epoch_seconds")),
         "qat_epochs": prov.get("qat", {}).get(variant, {}).get("epochs"),

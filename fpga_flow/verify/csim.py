@@ -152,6 +152,7 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
         "qkeras_outputs_on_grid": on_grid, "output_type": out_spec.cpp(),
         "distinct_output_codes": int(len(np.unique(kc))),
         "first_divergent_layer": None,
+        "csim_seconds": round(t_csim, 2),
         "csim_seconds_per_image": round(t_csim / len(x), 3), "qkeras_seconds_per_image": round(t_keras / len(x), 4),
         "jobs": jobs,
     }
@@ -165,6 +166,7 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
         yf = fmodel.predict(x, batch_size=8, verbose=0)
         res["top1_agreement_float"] = float(np.mean(np.argmax(yf, 1) == np.argmax(yc.reshape(len(x), -1), 1)))
     res["top1_agreement_qkeras"] = float(np.mean(np.argmax(kc, 1) == np.argmax(cc, 1)))
+    res["top1_disagreements"] = int(np.sum(np.argmax(kc, 1) != np.argmax(cc, 1)))
     if labels is not None:
         labels = np.asarray(labels)[:len(x)]
         res["qkeras_top1"] = float(np.mean(np.argmax(kc, 1) == labels))
