@@ -67,23 +67,22 @@ class QGroupedConv1x1(tf.keras.layers.Layer):
         g, n_in_g = self.groups, n_in // self.groups
         self.kernel = self.add_weight("kernel", shape=(1, 1, n_in_g, self.filters), initializer=self.kernel_initializer)
         self.bias = self.add_weight("bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
-        # scatter the (n_in_g, n_out) kernel into per-group blocks (g, n_in_g, qmax), zero-filled
+        # block-diagonal mask of the dense (n_in, n_out) matrix: output o reads only its group's inputs
         grp = output_groups(self.filters, g)
-        qmax = int(np.bincount(grp).max())
-        slot = np.concatenate([np.arange(np.sum(grp == gi)) for gi in range(g)])
-        self._scatter = tf.constant(np.stack([grp, slot], axis=1), dtype=tf.int32)  # output o -> (group, slot)
-        self._gather = tf.constant(grp * qmax + slot, dtype=tf.int32)
-        self._qmax = qmax
+        mask = np.zeros((g * n_in_g, self.filters), np.float32)
+        for o, gi in enumerate(grp):
+            mask[gi * n_in_g:(gi + 1) * n_in_g, o] = 1.0
+        self._mask = tf.constant(mask)
         super().build(input_shape)
 
     def call(self, inputs):
         k = self.kernel_quantizer_internal(self.kernel) if self.kernel_quantizer_internal else self.kernel
-        g, n_in_g = self.groups, int(inputs.shape[-1]) // self.groups
-        blocks = tf.scatter_nd(self._scatter, tf.transpose(k[0, 0]), (g, self._qmax, n_in_g))  # (g, qmax, n_in_g)
-        x = tf.reshape(inputs, tf.concat([tf.shape(inputs)[:-1], [g, n_in_g]], axis=0))
-        y = tf.einsum("...gi,gqi->...gq", x, blocks)
-        y = tf.reshape(y, tf.concat([tf.shape(inputs)[:-1], [g * self._qmax]], axis=0))
-        y = tf.gather(y, self._gather, axis=-1)
+        # One dense matmul with the block-diagonal matrix (the kernel tiled g times, masked): exact (the
+        # masked entries are zeros) and ~20x faster to train on CPU than per-group einsum + gather.
+        n_in = int(inputs.shape[-1])
+        w = tf.tile(k[0, 0], [self.groups, 1]) * self._mask  # (n_in, n_out)
+        y = tf.matmul(tf.reshape(inputs, [-1, n_in]), w)
+        y = tf.reshape(y, tf.concat([tf.shape(inputs)[:-1], [self.filters]], axis=0))
         if self.use_bias:
             b = self.bias_quantizer_internal(self.bias) if self.bias_quantizer_internal else self.bias
             y = y + b
