@@ -122,7 +122,7 @@ def validate(cfg: dict) -> dict:
 
         cfg["train"] = validate_train(cfg["train"])
         for v in cfg["train"]["variants"]:
-            variant_quant(cfg, v)
+            variant_quant(cfg, v, calibrated=False)
     w = cfg["weights"]
     src = w.get("source", "random")
     if src != "random" and not Path(str(src)).is_file():

@@ -81,7 +81,8 @@ def check_quantizers(trained, qmodel, src) -> None:
             got = have.get(name, {}).get(k)
             if got is not None and got != v:
                 raise FlowError(f"weights.source {src}: layer {name} was trained with {k}={got}, the config builds {v}; "
-                                "set the quantization section to the values the weights were trained with")
+                                "set the quantization section to the values the weights were trained with (their training "
+                                "provenance <tag>.json records them, per-layer layer_int included)")
 
 
 def load_qmodel(path):

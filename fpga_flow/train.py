@@ -12,6 +12,11 @@ keys as a build) and its ``train`` section:
   QAT trains the folded integers that the FPGA stores) and is fine-tuned with straight-through
   gradients through every quantizer and the exact pooling layers. Saved as ``<out>/<tag>_<variant>.h5``
   (a QKeras model that ``weights.source`` of a build config loads).
+  A variant with ``rescale: true`` (SqueezeNet) first scales each float layer by a power of two so
+  its weights fill the low-bit grid and calibrates every activation's integer bits on 2,000
+  training images (``models.squeezenet.rescale_for_quantization``); the resulting per-layer
+  ``layer_int`` / ``score_int`` are recorded in the provenance, and builds of that variant
+  (``fpga-flow accuracy``) read them from there.
 * provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch, test top-1 of the
   float model and of each QKeras model on the full 10,000-image test set, file hashes.
 
@@ -60,6 +65,8 @@ def validate(t: dict) -> dict:
     for name, over in t["variants"].items():
         if not isinstance(over, dict):
             raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
+        if not isinstance(over.get("rescale", False), bool):
+            raise FlowError(f"train.variants.{name}.rescale={over['rescale']!r} is invalid; use true or false")
     aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
     if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
         raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
@@ -67,13 +74,28 @@ def validate(t: dict) -> dict:
     return t
 
 
-def variant_quant(cfg: dict, variant: str) -> dict:
-    """The quantization section of ``variant`` (the config's, with the variant's overrides)."""
+def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
+    """The quantization section of ``variant`` (the config's, with the variant's overrides). For a
+    ``rescale`` variant, with ``calibrated``: plus the per-layer integer bits that its training
+    recorded in the provenance (an error if it was not trained yet)."""
     from .models.quant import QuantSpec
 
-    q = {**cfg["quantization"], **cfg["train"]["variants"][variant]}
+    over = dict(cfg["train"]["variants"][variant])
+    rescale = over.pop("rescale", False)
+    q = {**cfg["quantization"], **over}
+    if rescale and calibrated:
+        prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
+        rec = json.loads(prov_path.read_text()).get("qat", {}).get(variant, {}) if prov_path.is_file() else {}
+        if "rescale" not in rec:
+            raise FlowError(f"variant {variant} (rescale: true) has no calibration in {prov_path}; "
+                            f"train it first: fpga-flow train CONFIG --stage qat --variant {variant}")
+        q.update(rec["rescale"])
     QuantSpec.from_dict(q)
     return q
+
+
+def rescale_variant(cfg: dict, variant: str) -> bool:
+    return bool(cfg["train"]["variants"][variant].get("rescale", False))
 
 
 def tag_of(cfg: dict) -> str:
@@ -254,10 +276,20 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
         prov.setdefault("qat", {})
         for v in variants:
             _seed(t["seed"])
-            q = QuantSpec.from_dict(variant_quant(cfg, v))
-            qmodel = build(name, margs, q, quantized=True)
+            q = QuantSpec.from_dict(variant_quant(cfg, v, calibrated=False))
             fresh_f = build(name, margs, q, quantized=False)
             copy_weights(trained_f, fresh_f)
+            rescale = None
+            if rescale_variant(cfg, v):
+                if not hasattr(fam, "rescale_for_quantization"):
+                    raise FlowError(f"train.variants.{v}.rescale is supported for SqueezeNet only; remove it for {name}")
+                from .verify.inputs import to_model_input
+
+                rescale = fam.rescale_for_quantization(fresh_f, q, to_model_input(xtr[:2000]))
+                q = QuantSpec.from_dict({**q.to_dict(), **rescale})
+                log(f"[qat {v}] power-of-two rescaled; calibrated integer bits: score_int {rescale['score_int']}, "
+                    f"layers {min(rescale['layer_int'].values())}..{max(rescale['layer_int'].values())}")
+            qmodel = build(name, margs, q, quantized=True)
             if hasattr(fam, "fold_batchnorm"):
                 fam.fold_batchnorm(fresh_f, qmodel)  # QAT trains the folded (deployed) weights
             else:
@@ -272,6 +304,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
             prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
+                              **({"rescale": rescale} if rescale else {}),
                               "epochs": t["qat_epochs"], "lr": t["qat_lr"], "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                               "params": int(qmodel.count_params())}

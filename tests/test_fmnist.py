@@ -100,7 +100,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     text = (CONFIGS / "fmnist_squeezenet1_1.yml").read_text()
     text = text.split("train:")[0] + (
         f"train:\n  out: {out}\n  checkpoint_dir: {tmp_path / 'ck'}\n  tag: tiny\n  epochs: 1\n  qat_epochs: 1\n"
-        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2}\n")
+        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2, head_bits: 8, rescale: true}\n")
     cfg = tmp_path / "train.yml"
     cfg.write_text(text)
     r = run("train", cfg, "--data-dir", fake_dir)
@@ -110,6 +110,14 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     assert prov["qat"]["w4"]["quantization"]["weight_bits"] == 4 and prov["train_images"] == 256
     assert 0.0 <= prov["qat"]["w4"]["test_top1"] <= 1.0 and prov["float"]["n_test"] == 10000
     assert json.loads((tmp_path / "ck" / "tiny_w4.json").read_text())["epoch"] == 1
+    # rescale: per-layer integer bits calibrated, recorded, and built into the saved model
+    cal = prov["qat"]["w4"]["rescale"]
+    assert set(cal) == {"layer_int", "score_int"} and "fire9_relu_expand3x3" in cal["layer_int"]
+    assert prov["qat"]["w4"]["quantization"]["layer_int"] == cal["layer_int"]
+    from fpga_flow import flow
+
+    saved = flow.quantizers(flow.load_qmodel(out / "tiny_w4.h5"))
+    assert saved["fire5_relu_squeeze1x1"]["activation"] == f"quantized_relu(4,{cal['layer_int']['fire5_relu_squeeze1x1']})"
     r = run("accuracy", cfg, "--data-dir", fake_dir, "--csim-images", 12, "--jobs", 2, "--out", tmp_path / "rep",
             "--build-dir", tmp_path / "builds")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -125,7 +133,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
                  "quantization: {weight_bits: 4, act_bits: 4, act_int: 3}\n"
                  f"weights: {{source: {out / 'tiny_w4.h5'}}}\n")
     r = run("build", b, "--out", tmp_path / "b2")
-    assert_one_line_error(r, "was trained with", "quantized_relu(4,2)")
+    assert_one_line_error(r, "was trained with", "layer_int")
     assert not (tmp_path / "b2").exists()
 
 
@@ -181,3 +189,43 @@ def test_head_bits_keeps_the_classifier_wider():
     s = build("shufflenet_v1", {"input_shape": [32, 32, 1], "classes": 10, "groups": 3}, q)
     assert s.get_layer("fc").get_config()["kernel_quantizer"]["config"]["bits"] == 8
     assert s.get_layer("stage4_unit4_gconv2").get_config()["kernel_quantizer"] == "quantized_bits(4,0,alpha=1)"
+
+
+def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
+    """models.squeezenet.rescale_for_quantization: the scaled float model computes exactly the same
+    class scores times one power of two; weights end up in [-1, 1); the quantized build carries the
+    calibrated per-layer integer bits; layer_int is validated."""
+    import tensorflow as tf
+
+    from fpga_flow.models import build, squeezenet as sq
+    from fpga_flow.models.init import copy_weights
+    from fpga_flow.models.quant import QuantSpec
+
+    margs = {"input_shape": [32, 32, 1], "classes": 10, "stem_stride": 1}
+    q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8)
+    tf.keras.utils.set_random_seed(3)
+    f = build("squeezenet1_1", margs, q, quantized=False)
+    f.get_layer("conv1").set_weights([f.get_layer("conv1").get_weights()[0] * 3, np.full(64, 0.2, np.float32)])
+    g = build("squeezenet1_1", margs, q, quantized=False)
+    copy_weights(f, g)
+    x, _ = fm.load_sample()
+    xm = (fm.to_model(x[:64]).astype(np.float32) / 128 - 1)
+    over = sq.rescale_for_quantization(g, q, xm)
+    a, b = f.predict(xm, verbose=0), g.predict(xm, verbose=0)
+    k = np.log2(b[a > 0] / a[a > 0])
+    assert np.all(k == k[0]) and k[0] == int(k[0]) and np.array_equal(b, a * 2.0 ** k[0])
+    wmax = {layer.name: np.abs(layer.get_weights()[0]).max() for layer in g.layers if layer.weights}
+    for n in [n for n in wmax if "expand" not in n] + [f"fire{i}_expand" for i in range(2, 10)]:
+        w = max(v for m, v in wmax.items() if m.startswith(n))  # a fire's two expands share one scale
+        assert 0.5 <= w <= 1.0, (n, w)  # the largest power of two that clips no weight
+    assert g.get_layer("conv1").get_weights()[0].max() < f.get_layer("conv1").get_weights()[0].max()  # halved or less
+    qs = QuantSpec.from_dict({**q.to_dict(), **over})
+    qm = build("squeezenet1_1", margs, qs)
+    lay = over["layer_int"]
+    assert qm.get_layer("fire4_relu_expand3x3").get_config()["activation"] == f"quantized_relu(4,{lay['fire4_relu_expand3x3']})"
+    assert qm.get_layer("fire4_squeeze1x1").bias_quantizer_internal.integer == lay["fire4_squeeze1x1"]
+    assert qm.get_layer("relu_conv10").get_config()["activation"] == f"quantized_relu(8,{over['score_int']})"
+    with pytest.raises(FlowError, match="does not have"):
+        build("squeezenet1_1", margs, QuantSpec(layer_int={"fire99_relu": 2}))
+    with pytest.raises(FlowError, match="layer_int"):
+        QuantSpec(layer_int={"relu_conv1": -1})

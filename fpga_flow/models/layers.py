@@ -31,7 +31,7 @@ class LayerFactory:
 
         return QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias, groups=groups,
                        kernel_quantizer=self.quant.weight_q(),
-                       bias_quantizer=self.quant.bias_q() if use_bias else None,
+                       bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                        kernel_initializer="he_normal", name=name)(x)
 
     def group_conv1x1(self, x, filters, groups, name=None, use_bias=True):
@@ -41,7 +41,7 @@ class LayerFactory:
         q = self.quant
         return QGroupedConv1x1(filters, groups, use_bias=use_bias, name=name,
                                kernel_quantizer=q.weight_q() if q else None,
-                               bias_quantizer=q.bias_q() if (q and use_bias) else None)(x)
+                               bias_quantizer=q.bias_q(name) if (q and use_bias) else None)(x)
 
     def depthwise(self, x, kernel, strides=1, padding="same", name=None, use_bias=True):
         if not self.quantized:
@@ -51,7 +51,7 @@ class LayerFactory:
 
         return QDepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=use_bias,
                                 depthwise_quantizer=self.quant.weight_q(),
-                                bias_quantizer=self.quant.bias_q() if use_bias else None,
+                                bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                                 depthwise_initializer="he_normal", name=name)(x)
 
     def dense(self, x, units, name=None, use_bias=True):
@@ -60,7 +60,7 @@ class LayerFactory:
         from qkeras import QDense
 
         return QDense(units, use_bias=use_bias, kernel_quantizer=self.quant.weight_q(),
-                      bias_quantizer=self.quant.bias_q() if use_bias else None,
+                      bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                       kernel_initializer="he_normal", name=name)(x)
 
     def channel_shuffle(self, x, groups, name=None):
@@ -82,7 +82,7 @@ class LayerFactory:
             return L.ReLU(name=name)(x)
         from qkeras import QActivation
 
-        return QActivation(self.quant.act_q(integer), name=name)(x)
+        return QActivation(self.quant.act_q(integer, layer=name), name=name)(x)
 
     def linear_act(self, x, name):
         """Quantize a signed (no ReLU) tensor; identity in the float twin."""

@@ -5,11 +5,12 @@ ap_fixed/ap_ufixed type with AP_RND_CONV, AP_SAT (see fpga_flow.hls.precision).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import FlowError
 
 BITS_RANGE = (2, 16)
+LAYER_INT_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class QuantSpec:
     # weights). None: weight_bits/act_bits. Low-bit networks usually keep the last layer at 8 bits;
     # at 4 bits its 512 -> 10 weights (std ~0.07) would mostly round to 0 on the 1/8 grid.
     head_bits: int | None = None
+    # Per-layer integer bits by layer name: a quantized_relu's ``integer`` (activation range
+    # [0, 2**int)), or a convolution's bias quantizer ``integer``. Written by training's power-of-two
+    # rescaling (train.variants.*.rescale), which moves each layer's weights onto the low-bit grid
+    # and lets the activation ranges follow (ReLU is positively homogeneous). Empty: act_int/bias_int.
+    layer_int: dict = field(default_factory=dict)
 
     def __post_init__(self):
         lo, hi = BITS_RANGE
@@ -51,6 +57,11 @@ class QuantSpec:
         score_bits = max(self.act_bits, self.head_bits or 0)  # the class scores' width (see head())
         if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= score_bits):
             raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{score_bits}")
+        if not isinstance(self.layer_int, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= LAYER_INT_MAX
+                for k, v in self.layer_int.items()):
+            raise FlowError(f"quantization.layer_int must map layer names to integers 0..{LAYER_INT_MAX}, "
+                            f"got {self.layer_int!r}")
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
             bits = getattr(self, name.replace("_int", "_bits"))
@@ -82,11 +93,12 @@ class QuantSpec:
     def weight_q(self) -> str:
         return f"quantized_bits({self.weight_bits},{self.weight_int},alpha=1)"
 
-    def bias_q(self) -> str:
-        return f"quantized_bits({self.bias_bits},{self.bias_int},alpha=1)"
+    def bias_q(self, layer: str | None = None) -> str:
+        return f"quantized_bits({self.bias_bits},{self.layer_int.get(layer, self.bias_int)},alpha=1)"
 
-    def act_q(self, integer: int | None = None) -> str:
-        return f"quantized_relu({self.act_bits},{self.act_int if integer is None else integer})"
+    def act_q(self, integer: int | None = None, layer: str | None = None) -> str:
+        integer = self.act_int if integer is None else integer
+        return f"quantized_relu({self.act_bits},{self.layer_int.get(layer, integer)})"
 
     def signed_act_q(self) -> str:
         return f"quantized_bits({self.act_bits},{self.act_int},alpha=1)"

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.keras import layers as L
 
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
-from .quant import QuantSpec
+from .quant import LAYER_INT_MAX, QuantSpec
 
 BYPASS = ("none", "simple", "complex")
 VERSIONS = ("1.0", "1.1")
@@ -183,3 +184,69 @@ def init_from_deployed(trained, qmodel, fmodel) -> None:
 
     copy_weights(trained, qmodel)
     copy_weights(qmodel, fmodel)
+
+
+# ------------------------------------------------------------------ power-of-two rescaling for QAT
+
+def _relu_grid(bits: int, integer: int):
+    step = 2.0 ** (integer - bits)  # quantized_relu(bits, integer): [0, 2**integer - step]
+    return lambda v: np.clip(np.round(v / step), 0, 2 ** bits - 1) * step
+
+
+def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> dict:
+    """Scale each layer of a trained float SqueezeNet by a power of two so its weights fill the
+    ``weight_bits`` grid, and pick every activation's integer bits for the scaled model.
+
+    ReLU is positively homogeneous and SqueezeNet has no batch-norm, so multiplying a convolution's
+    weights by 2**e (and its bias by the running scale) multiplies all later activations by 2**e
+    and leaves the prediction unchanged; the class scores end up scaled by a power of two (argmax is
+    unchanged). Each exponent is the largest that clips no weight on the signed
+    ``quantized_bits(weight_bits, 0)`` grid [-1, 1) (a layer with max |w| 0.45 is doubled; one
+    with 1.46, clipped before, is halved); the two expand convolutions of a fire module share one
+    exponent (their outputs are concatenated). Then each quantized_relu's integer bits minimise its
+    quantization error on ``x_calib`` through the scaled float model (the float activations' 99th
+    percentile ranges from 1.5 to 11 across layers: one act_int for all fits none at 4 bits); the
+    class scores' range covers their calibration maximum (score_int, at most the scores' width), and
+    each bias gets the integer bits its scaled values need. Measured on the trained Fashion-MNIST
+    model, 4-bit post-training top-1 (2,000 test images) goes from 0.65 to 0.83; minimising the
+    weights' squared error instead (clipping outliers) gave 0.56. Modifies ``fmodel`` in place;
+    returns the quantization overrides ``{"layer_int": {...}, "score_int": n}``. Bypass variants are refused (the add would
+    need equal scales on both operands).
+    """
+    names = {layer.name for layer in fmodel.layers}
+    if any("bypass" in n for n in names):
+        raise FlowError("rescale supports SqueezeNet without bypass; drop train.variants.*.rescale for bypass models")
+    head = quant.head()
+    fires = sorted({n.split("_")[0] for n in names if n.endswith("_squeeze1x1")}, key=lambda s: int(s[4:]))
+    # group: layers that must share one exponent, in order of the data flow
+    groups = [["conv1"]]
+    for fire in fires:
+        groups += [[f"{fire}_squeeze1x1"], [f"{fire}_expand1x1", f"{fire}_expand3x3"]]
+    groups.append(["conv10"])
+    scale = 1.0  # of the tensor entering the current group
+    layer_int: dict[str, int] = {}
+    for grp in groups:
+        bits = head.weight_bits if grp == ["conv10"] else quant.weight_bits
+        w = np.concatenate([fmodel.get_layer(n).get_weights()[0].ravel() for n in grp])
+        e = int(np.floor(np.log2(1.0 / max(float(np.abs(w).max()), 1e-9))))  # largest 2**e that clips none
+        out_scale = scale * 2.0 ** e
+        for n in grp:
+            k, b = fmodel.get_layer(n).get_weights()
+            k, b = k * 2.0 ** e, b * out_scale
+            fmodel.get_layer(n).set_weights([k, b])
+            need = int(np.ceil(np.log2(max(float(np.abs(b).max()), 1e-9) * (1 + 2.0 ** -quant.bias_bits))))
+            layer_int[n] = int(np.clip(max(quant.bias_int + int(np.log2(out_scale)), need), 0, LAYER_INT_MAX))
+        scale = out_scale
+    # activation ranges of the scaled model
+    relus = [layer for layer in fmodel.layers if isinstance(layer, L.ReLU)]
+    acts = tf.keras.Model(fmodel.input, [r.output for r in relus]).predict(x_calib, verbose=0, batch_size=256)
+    for r, a in zip(relus, acts):
+        bits = max(head.act_bits, quant.act_bits) if r.name == "relu_conv10" else quant.act_bits
+        a = a.ravel()
+        if r.name == "relu_conv10":  # class scores: the winner must not clip (ties at the maximum)
+            layer_int[r.name] = int(np.clip(np.ceil(np.log2(max(float(a.max()), 1e-9))), 0, bits))
+            continue
+        layer_int[r.name] = min(range(0, LAYER_INT_MAX + 1),
+                                key=lambda i: float(np.mean((_relu_grid(bits, i)(a) - a) ** 2)))
+    score_int = layer_int.pop("relu_conv10")
+    return {"layer_int": layer_int, "score_int": score_int}
