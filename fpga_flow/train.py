@@ -12,11 +12,12 @@ keys as a build) and its ``train`` section:
   QAT trains the folded integers that the FPGA stores) and is fine-tuned with straight-through
   gradients through every quantizer and the exact pooling layers. Saved as ``<out>/<tag>_<variant>.h5``
   (a QKeras model that ``weights.source`` of a build config loads).
-  A variant with ``rescale: true`` (SqueezeNet) first scales each float layer by a power of two so
-  its weights fill the low-bit grid and calibrates every activation's integer bits on 2,000
-  training images (``models.squeezenet.rescale_for_quantization``); the resulting per-layer
-  ``layer_int`` / ``score_int`` are recorded in the provenance, and builds of that variant
-  (``fpga-flow accuracy``) read them from there.
+  A variant with ``rescale: true`` first applies the family's ``rescale_for_quantization``: exact
+  power-of-two rescaling of the float layers so the weights fill the low-bit grid, and per-layer
+  integer bits of weights, biases and activations calibrated on the first 2,000 training images
+  (SqueezeNet: ``models.squeezenet``; ShuffleNet, on the batch-norm-folded weights:
+  ``models.shufflenet``). The resulting ``layer_int`` / ``layer_weight_int`` / ``score_int`` are
+  recorded in the provenance, and builds of that variant (``fpga-flow accuracy``) read them there.
 * provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch, test top-1 of the
   float model and of each QKeras model on the full 10,000-image test set, file hashes.
 
@@ -67,11 +68,19 @@ def validate(t: dict) -> dict:
             raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
         if not isinstance(over.get("rescale", False), bool):
             raise FlowError(f"train.variants.{name}.rescale={over['rescale']!r} is invalid; use true or false")
+        for k in ("qat_epochs", "qat_lr"):
+            if k in over and (not isinstance(over[k], (int, float)) or isinstance(over[k], bool) or over[k] < 0
+                              or (k == "qat_epochs" and not isinstance(over[k], int))):
+                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use a non-negative number")
     aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
     if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
         raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
     t["augment"] = aug
     return t
+
+
+# keys of a train.variants entry that steer training, not quantization
+VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr")
 
 
 def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
@@ -80,8 +89,8 @@ def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
     recorded in the provenance (an error if it was not trained yet)."""
     from .models.quant import QuantSpec
 
-    over = dict(cfg["train"]["variants"][variant])
-    rescale = over.pop("rescale", False)
+    over = {k: v for k, v in cfg["train"]["variants"][variant].items() if k not in VARIANT_TRAIN_KEYS}
+    rescale = cfg["train"]["variants"][variant].get("rescale", False)
     q = {**cfg["quantization"], **over}
     if rescale and calibrated:
         prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
@@ -282,30 +291,32 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             rescale = None
             if rescale_variant(cfg, v):
                 if not hasattr(fam, "rescale_for_quantization"):
-                    raise FlowError(f"train.variants.{v}.rescale is supported for SqueezeNet only; remove it for {name}")
+                    raise FlowError(f"train.variants.{v}.rescale is not supported for {name}; remove it")
                 from .verify.inputs import to_model_input
 
                 rescale = fam.rescale_for_quantization(fresh_f, q, to_model_input(xtr[:2000]))
                 q = QuantSpec.from_dict({**q.to_dict(), **rescale})
-                log(f"[qat {v}] power-of-two rescaled; calibrated integer bits: score_int {rescale['score_int']}, "
-                    f"layers {min(rescale['layer_int'].values())}..{max(rescale['layer_int'].values())}")
+                log(f"[qat {v}] power-of-two rescaled; calibrated integer bits per layer: "
+                    f"{min(rescale['layer_int'].values())}..{max(rescale['layer_int'].values())}")
             qmodel = build(name, margs, q, quantized=True)
             if hasattr(fam, "fold_batchnorm"):
                 fam.fold_batchnorm(fresh_f, qmodel)  # QAT trains the folded (deployed) weights
             else:
                 copy_weights(fresh_f, qmodel)
             before = top1(qmodel, xte, yte)
+            epochs = t["variants"][v].get("qat_epochs", t["qat_epochs"])
+            lr = t["variants"][v].get("qat_lr", t["qat_lr"])
             ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"] + 1, augment=t["augment"], shuffle=True)
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
-                f"post-training-quantized top-1 {before:.4f}; {t['qat_epochs']} epochs")
-            secs = _fit(qmodel, ds, epochs=t["qat_epochs"], lr=t["qat_lr"], steps=steps, ckpt=ck / f"{tag}_{v}.h5",
+                f"post-training-quantized top-1 {before:.4f}; {epochs} epochs")
+            secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
                         resume=resume, log=log)
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
             prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
                               **({"rescale": rescale} if rescale else {}),
-                              "epochs": t["qat_epochs"], "lr": t["qat_lr"], "epoch_seconds": secs,
+                              "epochs": epochs, "lr": lr, "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                               "params": int(qmodel.count_params())}
             log(f"[qat {v}] test top-1 {acc:.4f} (float {prov.get('float', {}).get('test_top1', float('nan')):.4f}); "

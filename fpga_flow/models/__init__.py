@@ -42,9 +42,9 @@ def build(name: str, model_args: dict, quant, *, quantized=True):
     if unknown:
         raise FlowError(f"unknown model option(s) {unknown} for {name}; valid: {sorted(keys)}")
     model = builder(name)(quant=quant, quantized=quantized, **model_args)
-    layer_int = getattr(quant, "layer_int", None) or {}
-    missing = sorted(set(layer_int) - {layer.name for layer in model.layers})
-    if missing:
-        raise FlowError(f"quantization.layer_int names layer(s) {missing} that {name} does not have; "
-                        "use the layer names of 'fpga-flow build' reports")
+    for key in ("layer_int", "layer_weight_int"):
+        missing = sorted(set(getattr(quant, key, None) or {}) - {layer.name for layer in model.layers})
+        if missing:
+            raise FlowError(f"quantization.{key} names layer(s) {missing} that {name} does not have; "
+                            "use the layer names of 'fpga-flow build' reports")
     return model

@@ -30,7 +30,7 @@ class LayerFactory:
         from qkeras import QConv2D
 
         return QConv2D(filters, kernel, strides=strides, padding=padding, use_bias=use_bias, groups=groups,
-                       kernel_quantizer=self.quant.weight_q(),
+                       kernel_quantizer=self.quant.weight_q(name),
                        bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                        kernel_initializer="he_normal", name=name)(x)
 
@@ -40,7 +40,7 @@ class LayerFactory:
 
         q = self.quant
         return QGroupedConv1x1(filters, groups, use_bias=use_bias, name=name,
-                               kernel_quantizer=q.weight_q() if q else None,
+                               kernel_quantizer=q.weight_q(name) if q else None,
                                bias_quantizer=q.bias_q(name) if (q and use_bias) else None)(x)
 
     def depthwise(self, x, kernel, strides=1, padding="same", name=None, use_bias=True):
@@ -50,7 +50,7 @@ class LayerFactory:
         from qkeras import QDepthwiseConv2D
 
         return QDepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=use_bias,
-                                depthwise_quantizer=self.quant.weight_q(),
+                                depthwise_quantizer=self.quant.weight_q(name),
                                 bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                                 depthwise_initializer="he_normal", name=name)(x)
 
@@ -59,7 +59,7 @@ class LayerFactory:
             return L.Dense(units, use_bias=use_bias, kernel_initializer="he_normal", name=name)(x)
         from qkeras import QDense
 
-        return QDense(units, use_bias=use_bias, kernel_quantizer=self.quant.weight_q(),
+        return QDense(units, use_bias=use_bias, kernel_quantizer=self.quant.weight_q(name),
                       bias_quantizer=self.quant.bias_q(name) if use_bias else None,
                       kernel_initializer="he_normal", name=name)(x)
 
@@ -74,7 +74,7 @@ class LayerFactory:
             return L.AveragePooling2D(pool, stride, padding=padding, name=name)(x)
         from ..hls.extensions.avgpool import ExactAveragePooling2D
 
-        return ExactAveragePooling2D(pool, stride, padding=padding, quantizer=self.quant.act_q(), name=name)(x)
+        return ExactAveragePooling2D(pool, stride, padding=padding, quantizer=self.quant.act_q(layer=name), name=name)(x)
 
     def relu(self, x, name, integer=None):
         """ReLU / quantized_relu(act_bits, integer or act_int)."""
@@ -90,7 +90,7 @@ class LayerFactory:
             return x
         from qkeras import QActivation
 
-        return QActivation(self.quant.signed_act_q(), name=name)(x)
+        return QActivation(self.quant.signed_act_q(name), name=name)(x)
 
     def maxpool(self, x, pool=3, stride=2, padding="valid", name=None):
         if not self.quantized:
@@ -106,7 +106,7 @@ class LayerFactory:
             return L.GlobalAveragePooling2D(name=name)(x)
         from ..hls.extensions.gap import ExactGlobalAveragePooling2D
 
-        return ExactGlobalAveragePooling2D(self.quant.gap_q(default_bits, integer), name=name)(x)
+        return ExactGlobalAveragePooling2D(self.quant.gap_q(default_bits, integer, layer=name), name=name)(x)
 
 
 def input_layer(input_shape, name="image"):

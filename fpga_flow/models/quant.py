@@ -43,6 +43,9 @@ class QuantSpec:
     # rescaling (train.variants.*.rescale), which moves each layer's weights onto the low-bit grid
     # and lets the activation ranges follow (ReLU is positively homogeneous). Empty: act_int/bias_int.
     layer_int: dict = field(default_factory=dict)
+    # Per-layer weight integer bits by layer name (quantized_bits(weight_bits, n)): ShuffleNet's
+    # batch-norm-folded depthwise weights reach 2-20, its grouped 1x1 weights stay below 1.
+    layer_weight_int: dict = field(default_factory=dict)
 
     def __post_init__(self):
         lo, hi = BITS_RANGE
@@ -62,6 +65,11 @@ class QuantSpec:
                 for k, v in self.layer_int.items()):
             raise FlowError(f"quantization.layer_int must map layer names to integers 0..{LAYER_INT_MAX}, "
                             f"got {self.layer_int!r}")
+        if not isinstance(self.layer_weight_int, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v < self.weight_bits
+                for k, v in self.layer_weight_int.items()):
+            raise FlowError(f"quantization.layer_weight_int must map layer names to integers 0..{self.weight_bits - 1}, "
+                            f"got {self.layer_weight_int!r}")
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
             bits = getattr(self, name.replace("_int", "_bits"))
@@ -90,8 +98,8 @@ class QuantSpec:
         return asdict(self)
 
     # QKeras quantizer strings (strings keep saved models loadable with QKeras' own deserializer)
-    def weight_q(self) -> str:
-        return f"quantized_bits({self.weight_bits},{self.weight_int},alpha=1)"
+    def weight_q(self, layer: str | None = None) -> str:
+        return f"quantized_bits({self.weight_bits},{self.layer_weight_int.get(layer, self.weight_int)},alpha=1)"
 
     def bias_q(self, layer: str | None = None) -> str:
         return f"quantized_bits({self.bias_bits},{self.layer_int.get(layer, self.bias_int)},alpha=1)"
@@ -100,12 +108,12 @@ class QuantSpec:
         integer = self.act_int if integer is None else integer
         return f"quantized_relu({self.act_bits},{self.layer_int.get(layer, integer)})"
 
-    def signed_act_q(self) -> str:
-        return f"quantized_bits({self.act_bits},{self.act_int},alpha=1)"
+    def signed_act_q(self, layer: str | None = None) -> str:
+        return f"quantized_bits({self.act_bits},{self.layer_int.get(layer, self.act_int)},alpha=1)"
 
     def input_q(self) -> str:
         return f"quantized_bits({self.input_bits},{self.input_int},alpha=1)"
 
-    def gap_q(self, default_bits: int = 16, integer: int | None = None) -> str:
+    def gap_q(self, default_bits: int = 16, integer: int | None = None, layer: str | None = None) -> str:
         bits = self.gap_bits if self.gap_bits is not None else max(default_bits, self.act_bits)
-        return f"quantized_relu({bits},{self.act_int if integer is None else integer})"
+        return f"quantized_relu({bits},{self.layer_int.get(layer, self.act_int if integer is None else integer)})"
