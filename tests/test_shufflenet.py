@@ -207,3 +207,37 @@ def test_shipped_configs_are_the_published_models(cfg, published):
     c = config.load(CONFIGS / cfg)
     margs = {k: v for k, v in c["model"].items() if k != "name"}
     assert _trainable(build(c["model"]["name"], margs, QuantSpec.from_dict(c["quantization"]), quantized=False)) == published
+
+
+def test_rescale_for_quantization_is_exact_and_bit_exact_in_csim(tmp_path):
+    """ShuffleNet's per-layer calibration: the power-of-two equalization leaves the float function
+    unchanged; the deployed model carries per-layer weight/bias/activation ranges (concatenated
+    tensors share theirs); hls4ml C-sim of it is bit-exact."""
+    from fpga_flow.models import build
+    from fpga_flow.models.quant import QuantSpec
+
+    margs = {"input_shape": [32, 32, 1], "classes": 10, "groups": 3, "width": 0.5}
+    q = QuantSpec(weight_bits=8, act_bits=8, act_int=3)
+    from fpga_flow.data import fashion_mnist as fm
+
+    imgs = fm.to_model(fm.load_sample()[0][:64])
+    x = inputs.to_model_input(imgs)
+    f = build("shufflenet_v1", margs, q, quantized=False)
+    sn.calibrate_bn(f, x, seed=1)
+    bn = f.get_layer("stage3_unit2_dwconv_bn")  # a large folded depthwise kernel, as after training
+    g, b, m, v = bn.get_weights()
+    bn.set_weights([g * 6, b, m, v])
+    y0 = f.predict(x, verbose=0)
+    over = sn.rescale_for_quantization(f, q, x)
+    np.testing.assert_allclose(f.predict(x, verbose=0), y0, rtol=1e-5, atol=1e-5 * np.abs(y0).max())
+    wi, li = over["layer_weight_int"], over["layer_int"]
+    assert wi["stage3_unit2_dwconv"] >= 1 and wi["stage3_unit2_gconv1"] == 0
+    assert li["stage2_unit1_shortcut_pool"] == li["stage2_unit1_relu"]
+    assert {"stage3_unit2_dwconv_quant", "stage3_unit2_gconv2_quant", "global_pool"} <= set(li)
+    qs = QuantSpec.from_dict({**q.to_dict(), **over})
+    qm = build("shufflenet_v1", margs, qs)
+    sn.fold_batchnorm(f, qm)
+    assert qm.get_layer("stage3_unit2_dwconv").depthwise_quantizer_internal.integer == wi["stage3_unit2_dwconv"]
+    flow.build_keras(qm, tmp_path / "prj")
+    res = csim.verify(tmp_path / "prj", imgs[:6])
+    assert res["exact_fraction"] == 1.0 and res["n_values"] == 60, res
