@@ -214,21 +214,30 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     need equal scales on both operands).
     """
     names = {layer.name for layer in fmodel.layers}
-    if any("bypass" in n for n in names):
-        raise FlowError("rescale supports SqueezeNet without bypass; drop train.variants.*.rescale for bypass models")
+    if any(n.endswith("_bypass_conv") for n in names):
+        raise FlowError("rescale supports SqueezeNet without bypass or with simple bypass; drop "
+                        "train.variants.*.rescale for complex bypass")
     head = quant.head()
     fires = sorted({n.split("_")[0] for n in names if n.endswith("_squeeze1x1")}, key=lambda s: int(s[4:]))
-    # group: layers that must share one exponent, in order of the data flow
-    groups = [["conv1"]]
+
+    def no_clip(layers) -> int:  # the largest 2**e that clips no weight of these layers
+        w = max(float(np.abs(fmodel.get_layer(n).get_weights()[0]).max()) for n in layers)
+        return int(np.floor(np.log2(1.0 / max(w, 1e-9))))
+
+    # (layers sharing one exponent, exponent) in data-flow order
+    steps = [(["conv1"], no_clip(["conv1"]))]
     for fire in fires:
-        groups += [[f"{fire}_squeeze1x1"], [f"{fire}_expand1x1", f"{fire}_expand3x3"]]
-    groups.append(["conv10"])
-    scale = 1.0  # of the tensor entering the current group
+        sq, ex = [f"{fire}_squeeze1x1"], [f"{fire}_expand1x1", f"{fire}_expand3x3"]
+        r_sq, r_ex = no_clip(sq), no_clip(ex)
+        if f"{fire}_bypass_add" in names:  # simple bypass: the fire must keep its input's scale
+            t = r_sq if r_sq >= -r_ex else -r_ex
+            steps += [(sq, t), (ex, -t)]
+        else:
+            steps += [(sq, r_sq), (ex, r_ex)]
+    steps.append((["conv10"], no_clip(["conv10"])))
+    scale = 1.0  # of the tensor entering the current step
     layer_int: dict[str, int] = {}
-    for grp in groups:
-        bits = head.weight_bits if grp == ["conv10"] else quant.weight_bits
-        w = np.concatenate([fmodel.get_layer(n).get_weights()[0].ravel() for n in grp])
-        e = int(np.floor(np.log2(1.0 / max(float(np.abs(w).max()), 1e-9))))  # largest 2**e that clips none
+    for grp, e in steps:
         out_scale = scale * 2.0 ** e
         for n in grp:
             k, b = fmodel.get_layer(n).get_weights()
