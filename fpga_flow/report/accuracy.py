@@ -74,6 +74,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     row = {
         "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
         "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"), "n_test": int(len(x_u8)),
+        "per_layer_ranges": bool(q.get("layer_int") or q.get("layer_weight_int")),
         "float_top1": float_top1,
         "qkeras_top1": qkeras_top1,
         "csim_top1": res["csim_top1"],
@@ -120,7 +121,9 @@ def to_markdown(rows: list[dict]) -> str:
         "float = the trained float model (SqueezeNet: no BN; ShuffleNet: with BN); QKeras = the QAT model "
         "(ShuffleNet: BN folded); C-sim = the hls4ml C++ of that QKeras model, compiled and run in worker "
         "processes. exact = share of C-sim output codes equal to QKeras' (all 10 logits of every simulated "
-        "image); disagree = images whose C-sim top-1 differs from QKeras'. Weight MB at the deployed widths "
+        "image); disagree = images whose C-sim top-1 differs from QKeras'. per-layer ranges = trained with "
+        "`rescale: true` (power-of-two rescaling and per-layer integer bits calibrated before QAT, "
+        "recorded in the weights' provenance). Weight MB at the deployed widths "
         "(weights + biases). Made by `make accuracy` (fpga-flow accuracy).",
         "",
         "| model | variant | W/A bits | float top-1 | QKeras top-1 | QKeras - float (pt) | C-sim images "
@@ -129,6 +132,7 @@ def to_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         head = f", classifier {r['head_bits']}" if r.get("head_bits") else ""
+        head += ", per-layer ranges" if r.get("per_layer_ranges") else ""
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['bits']}/{r['act_bits']}{head} | {100 * r['float_top1']:.2f}% "
             f"| {100 * r['qkeras_top1']:.2f}% | {100 * (r['qkeras_top1'] - r['float_top1']):+.2f} | {r['n_csim']:,} "
