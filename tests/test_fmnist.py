@@ -126,7 +126,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     assert row["exact_fraction"] == 1.0 and row["n_values"] == 120 and row["top1_disagreements"] == 0
     assert row["csim_top1"] == row["qkeras_top1_on_csim_images"]
     assert abs(row["qkeras_top1"] - prov["qat"]["w4"]["test_top1"]) < 1e-9  # same model, same images
-    assert "| tiny | w4 | 4/4 |" in (tmp_path / "rep" / "accuracy.md").read_text()
+    assert "| tiny | w4 | 4/4, classifier 8, per-layer ranges |" in (tmp_path / "rep" / "accuracy.md").read_text()
     # the same weights with other activation quantizers: refused before anything is written
     b = tmp_path / "b.yml"
     b.write_text("model: {name: squeezenet1_1, input_shape: [32, 32, 1], classes: 10, stem_stride: 1}\n"
