@@ -38,6 +38,9 @@ class QuantSpec:
     # weights). None: weight_bits/act_bits. Low-bit networks usually keep the last layer at 8 bits;
     # at 4 bits its 512 -> 10 weights (std ~0.07) would mostly round to 0 on the 1/8 grid.
     head_bits: int | None = None
+    # Width of the first convolution and its activation (conv1, relu_conv1). None: weight_bits /
+    # act_bits. Low-bit networks usually keep the first layer at 8 bits as well: it sees raw pixels.
+    stem_bits: int | None = None
     # Per-layer integer bits by layer name: a quantized_relu's ``integer`` (activation range
     # [0, 2**int)), or a convolution's bias quantizer ``integer``. Written by training's power-of-two
     # rescaling (train.variants.*.rescale), which moves each layer's weights onto the low-bit grid
@@ -57,6 +60,8 @@ class QuantSpec:
             raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
         if self.head_bits is not None and (not isinstance(self.head_bits, int) or not lo <= self.head_bits <= hi):
             raise FlowError(f"quantization.head_bits={self.head_bits!r} is out of range; use an integer in {lo}..{hi}")
+        if self.stem_bits is not None and (not isinstance(self.stem_bits, int) or not lo <= self.stem_bits <= hi):
+            raise FlowError(f"quantization.stem_bits={self.stem_bits!r} is out of range; use an integer in {lo}..{hi}")
         score_bits = max(self.act_bits, self.head_bits or 0)  # the class scores' width (see head())
         if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= score_bits):
             raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{score_bits}")
@@ -84,6 +89,15 @@ class QuantSpec:
             return self
         return replace(self, weight_bits=self.head_bits, act_bits=max(self.head_bits, self.act_bits),
                        head_bits=None)
+
+    def stem(self) -> "QuantSpec":
+        """The spec of the first convolution and its activation (stem_bits)."""
+        from dataclasses import replace
+
+        if self.stem_bits is None:
+            return self
+        return replace(self, weight_bits=self.stem_bits, act_bits=max(self.stem_bits, self.act_bits),
+                       stem_bits=None, head_bits=None, score_int=None)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "QuantSpec":

@@ -92,8 +92,9 @@ def shufflenet_v1(*, groups=3, width=1.0, input_shape=(224, 224, 3), classes=100
 
     inp = input_layer(input_shape)
     x = f.input_quant(inp)
-    x = _conv_bn(f, x, c1, 3, 2, "conv1")
-    x = f.relu(x, "relu_conv1")
+    stem = LayerFactory(f.quant.stem() if f.quantized else None)  # first layer: quantization.stem_bits
+    x = _conv_bn(stem, x, c1, 3, 2, "conv1")
+    x = stem.relu(x, "relu_conv1")
     x = f.maxpool(x, 3, 2, padding="same", name="pool1")
     for stage, (out, repeats) in enumerate(zip((c2, c3, c4), STAGE_REPEATS), start=2):
         for unit in range(1, repeats + 1):
@@ -335,7 +336,7 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         if not layer.weights or isinstance(layer, L.BatchNormalization):
             continue
         k, b = folded_weights(layer, bns[layer.name]) if layer.name in bns else layer.get_weights()
-        bits = head.weight_bits if layer.name == "fc" else quant.weight_bits
+        bits = {"fc": head.weight_bits, "conv1": quant.stem().weight_bits}.get(layer.name, quant.weight_bits)
         wmax = float(np.abs(k).max())
         weight_int[layer.name] = int(np.clip(np.ceil(np.log2(max(wmax / (1 - 2.0 ** (1 - bits)), 1e-9))), 0, bits - 1))
         need = int(np.ceil(np.log2(max(float(np.abs(b).max()), 1e-9) * (1 + 2.0 ** -quant.bias_bits))))
@@ -359,8 +360,8 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         if taps[n][1] == "signed":
             layer_int[n] = _best_int(a, lambda i: _signed_grid(quant.act_bits, i), LAYER_INT_MAX)
         else:
-            layer_int[n] = _best_int(a, lambda i: _relu_grid(gap_bits if n == "global_pool" else quant.act_bits, i),
-                                     LAYER_INT_MAX)
+            bits = {"global_pool": gap_bits, "relu_conv1": quant.stem().act_bits}.get(n, quant.act_bits)
+            layer_int[n] = _best_int(a, lambda i: _relu_grid(bits, i), LAYER_INT_MAX)
     for n in [n for n in names if n.endswith("_shortcut_pool")]:  # concatenated with the unit's ReLU
         unit = n[: -len("_shortcut_pool")]
         layer_int[n] = layer_int[f"{unit}_relu"] = max(layer_int[n], layer_int[f"{unit}_relu"])

@@ -114,11 +114,12 @@ def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass
 
     inp = input_layer(input_shape)
     x = f.input_quant(inp)
+    stem = LayerFactory(f.quant.stem() if f.quantized else None)  # first layer: quantization.stem_bits
     if version == "1.0":
-        x = f.conv(x, 96, 7, strides=stem_stride, name="conv1")
+        x = stem.conv(x, 96, 7, strides=stem_stride, name="conv1")
     else:
-        x = f.conv(x, 64, 3, strides=stem_stride, name="conv1")
-    x = f.relu(x, "relu_conv1")
+        x = stem.conv(x, 64, 3, strides=stem_stride, name="conv1")
+    x = stem.relu(x, "relu_conv1")
     x = f.maxpool(x, padding=pool_padding, name="pool1")
 
     pools = _POOLS_AFTER[version]
@@ -250,7 +251,8 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     relus = [layer for layer in fmodel.layers if isinstance(layer, L.ReLU)]
     acts = tf.keras.Model(fmodel.input, [r.output for r in relus]).predict(x_calib, verbose=0, batch_size=256)
     for r, a in zip(relus, acts):
-        bits = max(head.act_bits, quant.act_bits) if r.name == "relu_conv10" else quant.act_bits
+        bits = {"relu_conv10": max(head.act_bits, quant.act_bits), "relu_conv1": quant.stem().act_bits}.get(
+            r.name, quant.act_bits)
         a = a.ravel()
         if r.name == "relu_conv10":  # class scores: the winner must not clip (ties at the maximum)
             layer_int[r.name] = int(np.clip(np.ceil(np.log2(max(float(a.max()), 1e-9))), 0, bits))

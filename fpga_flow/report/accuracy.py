@@ -73,7 +73,8 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     q = vcfg["quantization"]
     row = {
         "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
-        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"), "n_test": int(len(x_u8)),
+        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"),
+        "stem_bits": q.get("stem_bits"), "n_test": int(len(x_u8)),
         "per_layer_ranges": bool(q.get("layer_int") or q.get("layer_weight_int")),
         "float_top1": float_top1,
         "qkeras_top1": qkeras_top1,
@@ -132,6 +133,7 @@ def to_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         head = f", classifier {r['head_bits']}" if r.get("head_bits") else ""
+        head += f", first layer {r['stem_bits']}" if r.get("stem_bits") else ""
         head += ", per-layer ranges" if r.get("per_layer_ranges") else ""
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['bits']}/{r['act_bits']}{head} | {100 * r['float_top1']:.2f}% "
