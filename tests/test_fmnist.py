@@ -176,19 +176,25 @@ def test_score_int_widens_class_scores_and_stays_exact(build_dir, photos32):
         QuantSpec(act_bits=4, score_int=5)
 
 
-def test_head_bits_keeps_the_classifier_wider():
+def test_head_and_stem_bits_keep_the_classifier_and_first_layer_wider():
     from fpga_flow.models import build
     from fpga_flow.models.quant import QuantSpec
 
-    q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8, score_int=6)
+    q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8, stem_bits=8, score_int=6)
     m = build("squeezenet1_1", {"input_shape": [32, 32, 1], "classes": 10, "stem_stride": 1}, q)
     assert m.get_layer("conv10").get_config()["kernel_quantizer"]["config"]["bits"] == 8
+    assert m.get_layer("conv1").get_config()["kernel_quantizer"]["config"]["bits"] == 8
+    assert m.get_layer("relu_conv1").get_config()["activation"] == "quantized_relu(8,2)"
+    assert m.get_layer("fire2_squeeze1x1").get_config()["kernel_quantizer"]["config"]["bits"] == 4
     assert m.get_layer("fire9_expand3x3").get_config()["kernel_quantizer"]["config"]["bits"] == 4
     assert m.get_layer("relu_conv10").get_config()["activation"] == "quantized_relu(8,6)"
     assert m.get_layer("fire9_relu_expand3x3").get_config()["activation"] == "quantized_relu(4,2)"
     s = build("shufflenet_v1", {"input_shape": [32, 32, 1], "classes": 10, "groups": 3}, q)
     assert s.get_layer("fc").get_config()["kernel_quantizer"]["config"]["bits"] == 8
     assert s.get_layer("stage4_unit4_gconv2").get_config()["kernel_quantizer"] == "quantized_bits(4,0,alpha=1)"
+    assert s.get_layer("conv1").get_config()["kernel_quantizer"]["config"]["bits"] == 8
+    with pytest.raises(FlowError, match="stem_bits"):
+        QuantSpec(stem_bits=1)
 
 
 def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
