@@ -42,7 +42,7 @@ def build(name: str, model_args: dict, quant, *, quantized=True):
     if unknown:
         raise FlowError(f"unknown model option(s) {unknown} for {name}; valid: {sorted(keys)}")
     model = builder(name)(quant=quant, quantized=quantized, **model_args)
-    for key in ("layer_int", "layer_weight_int"):
+    for key in ("layer_int", "layer_weight_int") if quantized else ():  # the float twin has no quantizer layers
         missing = sorted(set(getattr(quant, key, None) or {}) - {layer.name for layer in model.layers})
         if missing:
             raise FlowError(f"quantization.{key} names layer(s) {missing} that {name} does not have; "
