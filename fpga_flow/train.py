@@ -66,8 +66,9 @@ def validate(t: dict) -> dict:
     for name, over in t["variants"].items():
         if not isinstance(over, dict):
             raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
-        if not isinstance(over.get("rescale", False), bool):
-            raise FlowError(f"train.variants.{name}.rescale={over['rescale']!r} is invalid; use true or false")
+        for k in ("rescale", "distill"):
+            if not isinstance(over.get(k, False), bool):
+                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use true or false")
         for k in ("qat_epochs", "qat_lr"):
             if k in over and (not isinstance(over[k], (int, float)) or isinstance(over[k], bool) or over[k] < 0
                               or (k == "qat_epochs" and not isinstance(over[k], int))):
@@ -80,7 +81,9 @@ def validate(t: dict) -> dict:
 
 
 # keys of a train.variants entry that steer training, not quantization
-VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr")
+VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr", "distill")
+# knowledge distillation from the float model during QAT (variant key distill: true)
+DISTILL_ALPHA, DISTILL_T = 0.5, 2.0
 
 
 def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
@@ -185,7 +188,37 @@ def _epoch_clock():
     return EpochClock()
 
 
-def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print):
+def _distill_loss(n_classes: int):
+    """Loss on labels packed as [label, teacher scores...]: (1 - a) * cross-entropy(label) +
+    a * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015)."""
+    import tensorflow as tf
+
+    def loss(packed, scores):
+        y = tf.cast(packed[:, 0], tf.int32)
+        t = packed[:, 1:]
+        ce = tf.keras.losses.sparse_categorical_crossentropy(y, scores, from_logits=True)
+        p_t = tf.nn.softmax(t / DISTILL_T)
+        kl = tf.reduce_sum(p_t * (tf.nn.log_softmax(t / DISTILL_T) - tf.nn.log_softmax(scores / DISTILL_T)), -1)
+        return (1 - DISTILL_ALPHA) * ce + DISTILL_ALPHA * DISTILL_T ** 2 * kl
+
+    def acc(packed, scores):
+        return tf.cast(tf.equal(tf.cast(packed[:, 0], tf.int64), tf.argmax(scores, -1)), tf.float32)
+
+    return loss, acc
+
+
+def _with_teacher(ds, teacher):
+    """(x, label) batches -> (x, [label, teacher scores]) for _distill_loss."""
+    import tensorflow as tf
+
+    def pack(x, y):
+        t = tf.reshape(teacher(x, training=False), [tf.shape(x)[0], -1])
+        return x, tf.concat([tf.cast(y[:, None], tf.float32), t], axis=1)
+
+    return ds.map(pack, num_parallel_calls=1, deterministic=True)
+
+
+def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill_classes: int = 0):
     import tensorflow as tf
 
     start = 0
@@ -200,8 +233,12 @@ def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print):
     opt = tf.keras.optimizers.Adam(sched)
     if start:
         opt.iterations.assign(start * steps)
-    model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    if distill_classes:
+        loss, acc = _distill_loss(distill_classes)
+        model.compile(optimizer=opt, loss=loss, metrics=[acc])
+    else:
+        model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
     clock = _epoch_clock()
     ckpt.parent.mkdir(parents=True, exist_ok=True)
 
@@ -307,15 +344,20 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             epochs = t["variants"][v].get("qat_epochs", t["qat_epochs"])
             lr = t["variants"][v].get("qat_lr", t["qat_lr"])
             ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"] + 1, augment=t["augment"], shuffle=True)
+            distill = bool(t["variants"][v].get("distill", False))
+            if distill:  # teacher: the float model (rescaled with the student: same score scale)
+                ds = _with_teacher(ds, fresh_f)
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
-                f"post-training-quantized top-1 {before:.4f}; {epochs} epochs")
+                f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else ""))
             secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
-                        resume=resume, log=log)
+                        resume=resume, log=log, distill_classes=int(qmodel.output_shape[-1]) if distill else 0)
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
             prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
                               **({"rescale": rescale} if rescale else {}),
+                              **({"distill": {"teacher": "float model", "alpha": DISTILL_ALPHA, "temperature": DISTILL_T}}
+                                 if distill else {}),
                               "epochs": epochs, "lr": lr, "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                               "params": int(qmodel.count_params())}
