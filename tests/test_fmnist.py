@@ -100,7 +100,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     text = (CONFIGS / "fmnist_squeezenet1_1.yml").read_text()
     text = text.split("train:")[0] + (
         f"train:\n  out: {out}\n  checkpoint_dir: {tmp_path / 'ck'}\n  tag: tiny\n  epochs: 1\n  qat_epochs: 1\n"
-        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2, head_bits: 8, rescale: true}\n")
+        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2, head_bits: 8, rescale: true, distill: true}\n")
     cfg = tmp_path / "train.yml"
     cfg.write_text(text)
     r = run("train", cfg, "--data-dir", fake_dir)
@@ -114,6 +114,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     cal = prov["qat"]["w4"]["rescale"]
     assert set(cal) == {"layer_int", "score_int"} and "fire9_relu_expand3x3" in cal["layer_int"]
     assert prov["qat"]["w4"]["quantization"]["layer_int"] == cal["layer_int"]
+    assert prov["qat"]["w4"]["distill"]["teacher"] == "float model"
     from fpga_flow import flow
 
     saved = flow.quantizers(flow.load_qmodel(out / "tiny_w4.h5"))
