@@ -236,3 +236,24 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
         build("squeezenet1_1", margs, QuantSpec(layer_int={"fire99_relu": 2}))
     with pytest.raises(FlowError, match="layer_int"):
         QuantSpec(layer_int={"relu_conv1": -1})
+
+
+@pytest.mark.parametrize("config,variant", [("fmnist_squeezenet1_1.yml", "w4"), ("fmnist_shufflenet_g3_w1.0.yml", "w8")])
+def test_shipped_calibrated_variants_build_from_their_provenance(config, variant):
+    """Shipped weights trained with per-layer ranges: the build reads the calibration from the
+    provenance, the quantizers match the saved model's (else the build refuses), the file is the
+    recorded one, and it classifies the shipped sample."""
+    import hashlib
+
+    from fpga_flow import config as fconfig, flow
+    from fpga_flow.report.accuracy import variant_config
+    from fpga_flow.verify.inputs import to_model_input
+
+    cfg = variant_config(fconfig.load(CONFIGS / config), variant)
+    prov = json.loads((ROOT / "weights" / "fmnist" / f"{cfg['train']['tag']}.json").read_text())["qat"][variant]
+    assert hashlib.sha256(open(cfg["weights"]["source"], "rb").read()).hexdigest() == prov["sha256"]
+    assert cfg["quantization"]["layer_int"] == prov["rescale"]["layer_int"]
+    q, _ = flow.build_models(cfg)
+    x, y = fm.load_sample()
+    acc = float(np.mean(np.argmax(q.predict(to_model_input(fm.to_model(x)), batch_size=250, verbose=0), 1) == y))
+    assert acc >= 0.87, acc  # the full 10k test set: reports/accuracy.md
