@@ -131,3 +131,36 @@ class QuantSpec:
     def gap_q(self, default_bits: int = 16, integer: int | None = None, layer: str | None = None) -> str:
         bits = self.gap_bits if self.gap_bits is not None else max(default_bits, self.act_bits)
         return f"quantized_relu({bits},{self.layer_int.get(layer, self.act_int if integer is None else integer)})"
+
+
+# ------------------------------------------------- range calibration (train.variants.*.rescale)
+
+def relu_grid(bits: int, integer: int):
+    """numpy twin of quantized_relu(bits, integer): [0, 2**integer - step], step 2**(integer - bits)."""
+    import numpy as np
+
+    step = 2.0 ** (integer - bits)
+    return lambda v: np.clip(np.round(v / step), 0, 2 ** bits - 1) * step
+
+
+def signed_grid(bits: int, integer: int):
+    """numpy twin of quantized_bits(bits, integer): [-2**integer, 2**integer - step]."""
+    import numpy as np
+
+    step = 2.0 ** (integer - bits + 1)
+    return lambda v: np.clip(np.round(v / step), -2 ** (bits - 1), 2 ** (bits - 1) - 1) * step
+
+
+def best_int(a, grid) -> int:
+    """The integer bits (0..LAYER_INT_MAX) whose grid ``grid(i)`` has the least squared error on ``a``."""
+    import numpy as np
+
+    return min(range(0, LAYER_INT_MAX + 1), key=lambda i: float(np.mean((grid(i)(a) - a) ** 2)))
+
+
+def bias_int_for(b, bias_bits: int, at_least: int) -> int:
+    """Integer bits that hold every bias value of ``b`` (and at least ``at_least``), 0..LAYER_INT_MAX."""
+    import numpy as np
+
+    need = int(np.ceil(np.log2(max(float(np.abs(b).max()), 1e-9) * (1 + 2.0 ** -bias_bits))))
+    return int(np.clip(max(at_least, need), 0, LAYER_INT_MAX))

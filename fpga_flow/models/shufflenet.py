@@ -51,7 +51,7 @@ from tensorflow.keras import layers as L
 
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
-from .quant import LAYER_INT_MAX, QuantSpec
+from .quant import QuantSpec, best_int, bias_int_for, relu_grid, signed_grid
 
 GROUPS = (1, 2, 3, 4, 8)
 WIDTHS = (0.25, 0.5, 1.0, 1.5, 2.0)
@@ -282,21 +282,6 @@ def init_from_deployed(trained, qmodel, fmodel) -> None:
 
 # ------------------------------------------------------- power-of-two equalization and calibration
 
-def _relu_grid(bits: int, integer: int):
-    step = 2.0 ** (integer - bits)  # quantized_relu(bits, integer): [0, 2**integer - step]
-    return lambda v: np.clip(np.round(v / step), 0, 2 ** bits - 1) * step
-
-
-def _signed_grid(bits: int, integer: int):
-    step = 2.0 ** (integer - bits + 1)  # quantized_bits(bits, integer): [-2**integer, 2**integer - step]
-    return lambda v: np.clip(np.round(v / step), -2 ** (bits - 1), 2 ** (bits - 1) - 1) * step
-
-
-def _best_int(a: np.ndarray, grid, top: int) -> int:
-    """The integer bits whose quantization grid has the least squared error on the values ``a``."""
-    return min(range(0, top + 1), key=lambda i: float(np.mean((grid(i)(a) - a) ** 2)))
-
-
 def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> dict:
     """Per-layer quantization ranges for the deployed (batch-norm-folded) model of the trained
     training model ``fmodel``; returns overrides ``{"layer_int", "layer_weight_int"}``.
@@ -339,8 +324,7 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         bits = {"fc": head.weight_bits, "conv1": quant.stem().weight_bits}.get(layer.name, quant.weight_bits)
         wmax = float(np.abs(k).max())
         weight_int[layer.name] = int(np.clip(np.ceil(np.log2(max(wmax / (1 - 2.0 ** (1 - bits)), 1e-9))), 0, bits - 1))
-        need = int(np.ceil(np.log2(max(float(np.abs(b).max()), 1e-9) * (1 + 2.0 ** -quant.bias_bits))))
-        layer_int[layer.name] = int(np.clip(max(quant.bias_int, need), 0, LAYER_INT_MAX))
+        layer_int[layer.name] = bias_int_for(b, quant.bias_bits, quant.bias_int)
     # the deployed model's quantized tensors, by the training model's layer producing them
     taps, all_names = {}, {layer.name for layer in fmodel.layers}
     for layer in fmodel.layers:
@@ -358,10 +342,10 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     for n, a in zip(names, outs):
         a = a.ravel()
         if taps[n][1] == "signed":
-            layer_int[n] = _best_int(a, lambda i: _signed_grid(quant.act_bits, i), LAYER_INT_MAX)
+            layer_int[n] = best_int(a, lambda i: signed_grid(quant.act_bits, i))
         else:
             bits = {"global_pool": gap_bits, "relu_conv1": quant.stem().act_bits}.get(n, quant.act_bits)
-            layer_int[n] = _best_int(a, lambda i: _relu_grid(bits, i), LAYER_INT_MAX)
+            layer_int[n] = best_int(a, lambda i: relu_grid(bits, i))
     for n in [n for n in names if n.endswith("_shortcut_pool")]:  # concatenated with the unit's ReLU
         unit = n[: -len("_shortcut_pool")]
         layer_int[n] = layer_int[f"{unit}_relu"] = max(layer_int[n], layer_int[f"{unit}_relu"])

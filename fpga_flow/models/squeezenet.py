@@ -40,7 +40,7 @@ from tensorflow.keras import layers as L
 
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
-from .quant import LAYER_INT_MAX, QuantSpec
+from .quant import QuantSpec, best_int, bias_int_for, relu_grid
 
 BYPASS = ("none", "simple", "complex")
 VERSIONS = ("1.0", "1.1")
@@ -189,11 +189,6 @@ def init_from_deployed(trained, qmodel, fmodel) -> None:
 
 # ------------------------------------------------------------------ power-of-two rescaling for QAT
 
-def _relu_grid(bits: int, integer: int):
-    step = 2.0 ** (integer - bits)  # quantized_relu(bits, integer): [0, 2**integer - step]
-    return lambda v: np.clip(np.round(v / step), 0, 2 ** bits - 1) * step
-
-
 def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> dict:
     """Scale each layer of a trained float SqueezeNet by a power of two so its weights fill the
     ``weight_bits`` grid, and pick every activation's integer bits for the scaled model.
@@ -244,8 +239,7 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
             k, b = fmodel.get_layer(n).get_weights()
             k, b = k * 2.0 ** e, b * out_scale
             fmodel.get_layer(n).set_weights([k, b])
-            need = int(np.ceil(np.log2(max(float(np.abs(b).max()), 1e-9) * (1 + 2.0 ** -quant.bias_bits))))
-            layer_int[n] = int(np.clip(max(quant.bias_int + int(np.log2(out_scale)), need), 0, LAYER_INT_MAX))
+            layer_int[n] = bias_int_for(b, quant.bias_bits, quant.bias_int + int(np.log2(out_scale)))
         scale = out_scale
     # activation ranges of the scaled model
     relus = [layer for layer in fmodel.layers if isinstance(layer, L.ReLU)]
@@ -257,7 +251,6 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         if r.name == "relu_conv10":  # class scores: the winner must not clip (ties at the maximum)
             layer_int[r.name] = int(np.clip(np.ceil(np.log2(max(float(a.max()), 1e-9))), 0, bits))
             continue
-        layer_int[r.name] = min(range(0, LAYER_INT_MAX + 1),
-                                key=lambda i: float(np.mean((_relu_grid(bits, i)(a) - a) ** 2)))
+        layer_int[r.name] = best_int(a, lambda i: relu_grid(bits, i))
     score_int = layer_int.pop("relu_conv10")
     return {"layer_int": layer_int, "score_int": score_int}
