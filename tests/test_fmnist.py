@@ -171,10 +171,35 @@ def test_score_int_widens_class_scores_and_stays_exact(build_dir, photos32):
     assert q.get_layer("pool10").get_config()["quantizer"] == "quantized_relu(16,6)"
     res = csim.verify(out, photos32)
     assert res["exact_fraction"] == 1.0 and res["distinct_output_codes"] > 10
-    with pytest.raises(FlowError, match="score_int"):
-        from fpga_flow.models.quant import QuantSpec
+    from fpga_flow.models.quant import LAYER_INT_MAX, QuantSpec
 
-        QuantSpec(act_bits=4, score_int=5)
+    with pytest.raises(FlowError, match="score_int"):
+        QuantSpec(act_bits=4, score_int=LAYER_INT_MAX + 1)
+
+
+def test_score_int_above_the_width_coarsens_the_step_and_stays_exact(tmp_path, photos32):
+    """score_int may exceed the class scores' width (a calibrated SqueezeNet 1.0 + bypass has scores
+    above 2**6): quantized_relu(6,7) holds 0..126 in steps of 2, ap_ufixed<6,7> in the C++, bit-exact."""
+    from conftest import small_cfg
+
+    from fpga_flow import flow
+    from fpga_flow.verify import csim
+
+    cfg = small_cfg(weight_bits=6, act_bits=6, act_int=2, score_int=7)
+    q, _ = flow.build_models(cfg)
+    assert q.get_layer("relu_conv10").get_config()["activation"] == "quantized_relu(6,7)"
+    conv10 = q.get_layer("conv10")
+    k, b = conv10.get_weights()
+    k = np.random.default_rng(0).uniform(0, 0.8, k.shape)  # positive: scores ~90, above the 6-bit width
+    conv10.set_weights([k, b])
+    out = tmp_path / "out"
+    flow.build_keras(q, out, cfg=cfg)
+    s = q.predict(photos32, verbose=0)
+    assert s.max() > 2 ** 6 and np.all(s % 2 == 0) and len(np.unique(s)) > 3
+    assert "ap_ufixed<6,7" in (out / "hls4ml_prj" / "firmware" / "parameters.h").read_text() + \
+        (out / "hls4ml_prj" / "firmware" / "defines.h").read_text()
+    res = csim.verify(out, photos32)
+    assert res["exact_fraction"] == 1.0 and res["first_divergent_layer"] is None
 
 
 def test_head_and_stem_bits_keep_the_classifier_and_first_layer_wider():
@@ -206,7 +231,7 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
 
     from fpga_flow.models import build, squeezenet as sq
     from fpga_flow.models.init import copy_weights
-    from fpga_flow.models.quant import QuantSpec
+    from fpga_flow.models.quant import LAYER_INT_MAX, QuantSpec
 
     margs = {"input_shape": [32, 32, 1], "classes": 10, "stem_stride": 1}
     q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8)
@@ -232,6 +257,9 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
     assert qm.get_layer("fire4_relu_expand3x3").get_config()["activation"] == f"quantized_relu(4,{lay['fire4_relu_expand3x3']})"
     assert qm.get_layer("fire4_squeeze1x1").bias_quantizer_internal.integer == lay["fire4_squeeze1x1"]
     assert qm.get_layer("relu_conv10").get_config()["activation"] == f"quantized_relu(8,{over['score_int']})"
+    # the winning class score does not clip: score_int follows the scores, not capped at their width (8)
+    # (this untrained net's rescaled scores reach ~6e5: score_int stops at LAYER_INT_MAX)
+    assert over["score_int"] >= min(LAYER_INT_MAX, np.ceil(np.log2(b.max()))) and over["score_int"] > 8
     with pytest.raises(FlowError, match="does not have"):
         build("squeezenet1_1", margs, QuantSpec(layer_int={"fire99_relu": 2}))
     with pytest.raises(FlowError, match="layer_int"):

@@ -32,7 +32,8 @@ class QuantSpec:
     gap_bits: int | None = None
     # Integer bits of the class scores (SqueezeNet's relu_conv10 and the global pool after it).
     # None: act_int. Trained class scores reach ~20 while quantized_relu(8,3) ends at 8; a wider
-    # score range keeps them from tying at the maximum (same width, coarser step).
+    # score range keeps them from tying at the maximum (same width, coarser step). It may exceed the
+    # scores' width: quantized_relu(6,8) holds 0..252 in steps of 4 (ap_ufixed<6,8> in the C++).
     score_int: int | None = None
     # Width of the classifier (SqueezeNet: conv10 weights and its class scores; ShuffleNet: the FC
     # weights). None: weight_bits/act_bits. Low-bit networks usually keep the last layer at 8 bits;
@@ -63,8 +64,10 @@ class QuantSpec:
         if self.stem_bits is not None and (not isinstance(self.stem_bits, int) or not lo <= self.stem_bits <= hi):
             raise FlowError(f"quantization.stem_bits={self.stem_bits!r} is out of range; use an integer in {lo}..{hi}")
         score_bits = max(self.act_bits, self.head_bits or 0)  # the class scores' width (see head())
-        if self.score_int is not None and (not isinstance(self.score_int, int) or not 0 <= self.score_int <= score_bits):
-            raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in 0..{score_bits}")
+        if self.score_int is not None and (not isinstance(self.score_int, int) or isinstance(self.score_int, bool)
+                                           or not 0 <= self.score_int <= LAYER_INT_MAX):
+            raise FlowError(f"quantization.score_int={self.score_int!r} is out of range; use an integer in "
+                            f"0..{LAYER_INT_MAX} (above the scores' width {score_bits} the step grows)")
         if not isinstance(self.layer_int, dict) or not all(
                 isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= LAYER_INT_MAX
                 for k, v in self.layer_int.items()):
