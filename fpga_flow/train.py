@@ -188,7 +188,7 @@ def _epoch_clock():
     return EpochClock()
 
 
-def _distill_loss(n_classes: int):
+def _distill_loss():
     """Loss on labels packed as [label, teacher scores...]: (1 - a) * cross-entropy(label) +
     a * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015)."""
     import tensorflow as tf
@@ -218,7 +218,7 @@ def _with_teacher(ds, teacher):
     return ds.map(pack, num_parallel_calls=1, deterministic=True)
 
 
-def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill_classes: int = 0):
+def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill: bool = False):
     import tensorflow as tf
 
     start = 0
@@ -233,8 +233,8 @@ def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, d
     opt = tf.keras.optimizers.Adam(sched)
     if start:
         opt.iterations.assign(start * steps)
-    if distill_classes:
-        loss, acc = _distill_loss(distill_classes)
+    if distill:
+        loss, acc = _distill_loss()
         model.compile(optimizer=opt, loss=loss, metrics=[acc])
     else:
         model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -350,7 +350,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
                 f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else ""))
             secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
-                        resume=resume, log=log, distill_classes=int(qmodel.output_shape[-1]) if distill else 0)
+                        resume=resume, log=log, distill=bool(distill))
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
