@@ -350,7 +350,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
                 f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else ""))
             secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
-                        resume=resume, log=log, distill=bool(distill))
+                        resume=resume, log=log, distill=distill)
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)

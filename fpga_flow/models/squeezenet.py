@@ -215,7 +215,6 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     if any(n.endswith("_bypass_conv") for n in names):
         raise FlowError("rescale supports SqueezeNet without bypass or with simple bypass; drop "
                         "train.variants.*.rescale for complex bypass")
-    head = quant.head()
     fires = sorted({n.split("_")[0] for n in names if n.endswith("_squeeze1x1")}, key=lambda s: int(s[4:]))
 
     def no_clip(layers) -> int:  # the largest 2**e that clips no weight of these layers
@@ -247,12 +246,11 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     relus = [layer for layer in fmodel.layers if isinstance(layer, L.ReLU)]
     acts = tf.keras.Model(fmodel.input, [r.output for r in relus]).predict(x_calib, verbose=0, batch_size=256)
     for r, a in zip(relus, acts):
-        bits = {"relu_conv10": max(head.act_bits, quant.act_bits), "relu_conv1": quant.stem().act_bits}.get(
-            r.name, quant.act_bits)
         a = a.ravel()
         if r.name == "relu_conv10":  # class scores: the winner must not clip (ties at the maximum)
             layer_int[r.name] = int(np.clip(np.ceil(np.log2(max(float(a.max()), 1e-9))), 0, LAYER_INT_MAX))
             continue
+        bits = quant.stem().act_bits if r.name == "relu_conv1" else quant.act_bits
         layer_int[r.name] = best_int(a, lambda i: relu_grid(bits, i))
     score_int = layer_int.pop("relu_conv10")
     return {"layer_int": layer_int, "score_int": score_int}
