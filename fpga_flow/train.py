@@ -188,14 +188,16 @@ def _epoch_clock():
     return EpochClock()
 
 
-def _distill_loss():
+def _distill_loss(score_scale: float = 1.0):
     """Loss on labels packed as [label, teacher scores...]: (1 - a) * cross-entropy(label) +
-    a * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015)."""
+    a * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015), on the scores
+    divided by ``score_scale`` (the power of two a rescale multiplied them by; see _ce_loss)."""
     import tensorflow as tf
 
     def loss(packed, scores):
         y = tf.cast(packed[:, 0], tf.int32)
-        t = packed[:, 1:]
+        t = packed[:, 1:] / score_scale
+        scores = scores / score_scale
         ce = tf.keras.losses.sparse_categorical_crossentropy(y, scores, from_logits=True)
         p_t = tf.nn.softmax(t / DISTILL_T)
         kl = tf.reduce_sum(p_t * (tf.nn.log_softmax(t / DISTILL_T) - tf.nn.log_softmax(scores / DISTILL_T)), -1)
@@ -205,6 +207,19 @@ def _distill_loss():
         return tf.cast(tf.equal(tf.cast(packed[:, 0], tf.int64), tf.argmax(scores, -1)), tf.float32)
 
     return loss, acc
+
+
+def _ce_loss(score_scale: float = 1.0):
+    """Cross-entropy on the class scores divided by ``score_scale``. SqueezeNet's rescale multiplies
+    the scores by a power of two (the prediction is unchanged); unscaled, softmax would see logits
+    2**k times the float model's (temperature 2**-k), and QAT would optimise a different objective
+    from the float training's."""
+    import tensorflow as tf
+
+    def loss(y, scores):
+        return tf.keras.losses.sparse_categorical_crossentropy(y, scores / score_scale, from_logits=True)
+
+    return loss
 
 
 def _with_teacher(ds, teacher):
@@ -218,7 +233,8 @@ def _with_teacher(ds, teacher):
     return ds.map(pack, num_parallel_calls=1, deterministic=True)
 
 
-def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill: bool = False):
+def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill: bool = False,
+         score_scale: float = 1.0):
     import tensorflow as tf
 
     start = 0
@@ -234,11 +250,10 @@ def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, d
     if start:
         opt.iterations.assign(start * steps)
     if distill:
-        loss, acc = _distill_loss()
+        loss, acc = _distill_loss(score_scale)
         model.compile(optimizer=opt, loss=loss, metrics=[acc])
     else:
-        model.compile(optimizer=opt, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model.compile(optimizer=opt, loss=_ce_loss(score_scale), metrics=["accuracy"])
     clock = _epoch_clock()
     ckpt.parent.mkdir(parents=True, exist_ok=True)
 
@@ -325,13 +340,14 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             q = QuantSpec.from_dict(variant_quant(cfg, v, calibrated=False))
             fresh_f = build(name, margs, q, quantized=False)
             copy_weights(trained_f, fresh_f)
-            rescale = None
+            rescale, score_log2 = None, 0
             if rescale_variant(cfg, v):
                 if not hasattr(fam, "rescale_for_quantization"):
                     raise FlowError(f"train.variants.{v}.rescale is not supported for {name}; remove it")
                 from .verify.inputs import to_model_input
 
                 rescale = fam.rescale_for_quantization(fresh_f, q, to_model_input(xtr[:2000]))
+                score_log2 = rescale.pop("score_log2", 0)  # the loss undoes it (_ce_loss)
                 q = QuantSpec.from_dict({**q.to_dict(), **rescale})
                 log(f"[qat {v}] power-of-two rescaled; calibrated integer bits per layer: "
                     f"{min(rescale['layer_int'].values())}..{max(rescale['layer_int'].values())}")
@@ -350,12 +366,13 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
                 f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else ""))
             secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
-                        resume=resume, log=log, distill=distill)
+                        resume=resume, log=log, distill=distill,
+                        score_scale=2.0 ** score_log2)
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
             prov["qat"][v] = {"file": path.name, "sha256": _sha(path), "quantization": q.to_dict(),
-                              **({"rescale": rescale} if rescale else {}),
+                              **({"rescale": rescale, "loss_score_divisor": 2 ** score_log2} if rescale else {}),
                               **({"distill": {"teacher": "float model", "alpha": DISTILL_ALPHA, "temperature": DISTILL_T}}
                                  if distill else {}),
                               "epochs": epochs, "lr": lr, "epoch_seconds": secs,

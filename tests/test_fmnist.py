@@ -115,6 +115,8 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     assert set(cal) == {"layer_int", "score_int"} and "fire9_relu_expand3x3" in cal["layer_int"]
     assert prov["qat"]["w4"]["quantization"]["layer_int"] == cal["layer_int"]
     assert prov["qat"]["w4"]["distill"]["teacher"] == "float model"
+    d = prov["qat"]["w4"]["loss_score_divisor"]  # the rescale's power of two on the scores, divided out in the loss
+    assert d > 0 and np.log2(d) == int(np.log2(d))
     from fpga_flow import flow
 
     saved = flow.quantizers(flow.load_qmodel(out / "tiny_w4.h5"))
@@ -251,6 +253,15 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
         w = max(v for m, v in wmax.items() if m.startswith(n))  # a fire's two expands share one scale
         assert 0.5 <= w <= 1.0, (n, w)  # the largest power of two that clips no weight
     assert g.get_layer("conv1").get_weights()[0].max() < f.get_layer("conv1").get_weights()[0].max()  # halved or less
+    # the scores' scale is reported, and QAT's losses divide it out: the same loss as the float model's
+    assert over.pop("score_log2") == k[0]
+    from fpga_flow import train as tr
+
+    y = np.arange(len(a)) % 10
+    assert np.allclose(tr._ce_loss(2.0 ** k[0])(y, b), tr._ce_loss()(y, a), rtol=1e-5)
+    a_d, b_d = (np.c_[y, s[::-1]].astype(np.float32) for s in (a, b))  # teacher: the scores in reverse order
+    assert np.allclose(tr._distill_loss(2.0 ** k[0])[0](b_d, b), tr._distill_loss()[0](a_d, a), rtol=1e-5)
+    assert not np.allclose(tr._ce_loss()(y, b), tr._ce_loss()(y, a), rtol=1e-2)  # k != 0: it matters here
     qs = QuantSpec.from_dict({**q.to_dict(), **over})
     qm = build("squeezenet1_1", margs, qs)
     lay = over["layer_int"]

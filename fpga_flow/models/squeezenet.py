@@ -208,7 +208,8 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     each bias gets the integer bits its scaled values need. Measured on the trained Fashion-MNIST
     model, 4-bit post-training top-1 (2,000 test images) goes from 0.65 to 0.83; minimising the
     weights' squared error instead (clipping outliers) gave 0.56. Modifies ``fmodel`` in place;
-    returns the quantization overrides ``{"layer_int": {...}, "score_int": n}``. Complex bypass is refused (its
+    returns the quantization overrides ``{"layer_int": {...}, "score_int": n}`` plus ``score_log2``:
+    the scores' power of two, which QAT's loss divides out (``train._ce_loss``). Complex bypass is refused (its
     bypass convolutions would need scales of their own); simple bypass keeps each bypassed fire's scale.
     """
     names = {layer.name for layer in fmodel.layers}
@@ -253,4 +254,4 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         bits = quant.stem().act_bits if r.name == "relu_conv1" else quant.act_bits
         layer_int[r.name] = best_int(a, lambda i: relu_grid(bits, i))
     score_int = layer_int.pop("relu_conv10")
-    return {"layer_int": layer_int, "score_int": score_int}
+    return {"layer_int": layer_int, "score_int": score_int, "score_log2": int(np.log2(scale))}
