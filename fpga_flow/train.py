@@ -333,6 +333,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
         from .flow import load_qmodel
 
         trained_f = load_qmodel(fpath)
+        float_sha = _sha(fpath)  # which float model each variant was fine-tuned from
         fam = family(name)
         prov.setdefault("qat", {})
         for v in variants:
@@ -375,7 +376,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
                               **({"rescale": rescale, "loss_score_divisor": 2 ** score_log2} if rescale else {}),
                               **({"distill": {"teacher": "float model", "alpha": DISTILL_ALPHA, "temperature": DISTILL_T}}
                                  if distill else {}),
-                              "epochs": epochs, "lr": lr, "epoch_seconds": secs,
+                              "float_sha256": float_sha, "epochs": epochs, "lr": lr, "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                               "params": int(qmodel.count_params())}
             log(f"[qat {v}] test top-1 {acc:.4f} (float {prov.get('float', {}).get('test_top1', float('nan')):.4f}); "

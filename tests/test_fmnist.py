@@ -108,6 +108,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     prov = json.loads((out / "tiny.json").read_text())
     assert prov["float"]["epochs"] == 1 and len(prov["float"]["epoch_seconds"]) == 1
     assert prov["qat"]["w4"]["quantization"]["weight_bits"] == 4 and prov["train_images"] == 256
+    assert prov["qat"]["w4"]["float_sha256"] == prov["float"]["sha256"]  # fine-tuned from that float model
     assert 0.0 <= prov["qat"]["w4"]["test_top1"] <= 1.0 and prov["float"]["n_test"] == 10000
     assert json.loads((tmp_path / "ck" / "tiny_w4.json").read_text())["epoch"] == 1
     # rescale: per-layer integer bits calibrated, recorded, and built into the saved model
