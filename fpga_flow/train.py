@@ -18,6 +18,8 @@ keys as a build) and its ``train`` section:
   (SqueezeNet: ``models.squeezenet``; ShuffleNet, on the batch-norm-folded weights:
   ``models.shufflenet``). The resulting ``layer_int`` / ``layer_weight_int`` / ``score_int`` are
   recorded in the provenance, and builds of that variant (``fpga-flow accuracy``) read them there.
+  SqueezeNet's rescale multiplies the class scores by a power of two; QAT's losses divide it out
+  (``loss_score_divisor``). ``qat_temperature`` (default 1) divides the scores further in the losses.
 * provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch, test top-1 of the
   float model and of each QKeras model on the full 10,000-image test set, file hashes.
 
@@ -73,6 +75,9 @@ def validate(t: dict) -> dict:
             if k in over and (not isinstance(over[k], (int, float)) or isinstance(over[k], bool) or over[k] < 0
                               or (k == "qat_epochs" and not isinstance(over[k], int))):
                 raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use a non-negative number")
+        tq = over.get("qat_temperature", 1)
+        if not isinstance(tq, (int, float)) or isinstance(tq, bool) or not tq > 0:
+            raise FlowError(f"train.variants.{name}.qat_temperature={tq!r} is invalid; use a positive number (1: plain softmax)")
     aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
     if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
         raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
@@ -81,7 +86,7 @@ def validate(t: dict) -> dict:
 
 
 # keys of a train.variants entry that steer training, not quantization
-VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr", "distill")
+VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr", "distill", "qat_temperature")
 # knowledge distillation from the float model during QAT (variant key distill: true)
 DISTILL_ALPHA, DISTILL_T = 0.5, 2.0
 
@@ -213,7 +218,8 @@ def _ce_loss(score_scale: float = 1.0):
     """Cross-entropy on the class scores divided by ``score_scale``. SqueezeNet's rescale multiplies
     the scores by a power of two (the prediction is unchanged); unscaled, softmax would see logits
     2**k times the float model's (temperature 2**-k), and QAT would optimise a different objective
-    from the float training's."""
+    from the float training's. A variant's ``qat_temperature`` T multiplies ``score_scale`` (softmax
+    of scores / T: T > 1 gives softer targets)."""
     import tensorflow as tf
 
     def loss(y, scores):
@@ -362,13 +368,15 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             lr = t["variants"][v].get("qat_lr", t["qat_lr"])
             ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"] + 1, augment=t["augment"], shuffle=True)
             distill = bool(t["variants"][v].get("distill", False))
+            temperature = float(t["variants"][v].get("qat_temperature", 1))
             if distill:  # teacher: the float model (rescaled with the student: same score scale)
                 ds = _with_teacher(ds, fresh_f)
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "
-                f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else ""))
+                f"post-training-quantized top-1 {before:.4f}; {epochs} epochs" + (", distilled from float" if distill else "")
+                + (f", softmax temperature {temperature:g}" if temperature != 1 else ""))
             secs = _fit(qmodel, ds, epochs=epochs, lr=lr, steps=steps, ckpt=ck / f"{tag}_{v}.h5",
                         resume=resume, log=log, distill=distill,
-                        score_scale=2.0 ** score_log2)
+                        score_scale=2.0 ** score_log2 * temperature)
             path = out / f"{tag}_{v}.h5"
             qmodel.save(path, include_optimizer=False)
             acc = top1(qmodel, xte, yte)
@@ -376,7 +384,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
                               **({"rescale": rescale, "loss_score_divisor": 2 ** score_log2} if rescale else {}),
                               **({"distill": {"teacher": "float model", "alpha": DISTILL_ALPHA, "temperature": DISTILL_T}}
                                  if distill else {}),
-                              "float_sha256": float_sha, "epochs": epochs, "lr": lr, "epoch_seconds": secs,
+                              "qat_temperature": temperature, "float_sha256": float_sha, "epochs": epochs, "lr": lr, "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                               "params": int(qmodel.count_params())}
             log(f"[qat {v}] test top-1 {acc:.4f} (float {prov.get('float', {}).get('test_top1', float('nan')):.4f}); "

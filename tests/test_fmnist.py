@@ -100,7 +100,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     text = (CONFIGS / "fmnist_squeezenet1_1.yml").read_text()
     text = text.split("train:")[0] + (
         f"train:\n  out: {out}\n  checkpoint_dir: {tmp_path / 'ck'}\n  tag: tiny\n  epochs: 1\n  qat_epochs: 1\n"
-        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2, head_bits: 8, rescale: true, distill: true}\n")
+        "  subset: 256\n  variants:\n    w4: {weight_bits: 4, act_bits: 4, act_int: 2, head_bits: 8, rescale: true, distill: true, qat_temperature: 2}\n")
     cfg = tmp_path / "train.yml"
     cfg.write_text(text)
     r = run("train", cfg, "--data-dir", fake_dir)
@@ -109,6 +109,7 @@ def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     assert prov["float"]["epochs"] == 1 and len(prov["float"]["epoch_seconds"]) == 1
     assert prov["qat"]["w4"]["quantization"]["weight_bits"] == 4 and prov["train_images"] == 256
     assert prov["qat"]["w4"]["float_sha256"] == prov["float"]["sha256"]  # fine-tuned from that float model
+    assert prov["qat"]["w4"]["qat_temperature"] == 2.0
     assert 0.0 <= prov["qat"]["w4"]["test_top1"] <= 1.0 and prov["float"]["n_test"] == 10000
     assert json.loads((tmp_path / "ck" / "tiny_w4.json").read_text())["epoch"] == 1
     # rescale: per-layer integer bits calibrated, recorded, and built into the saved model
@@ -224,6 +225,18 @@ def test_head_and_stem_bits_keep_the_classifier_and_first_layer_wider():
     assert s.get_layer("conv1").get_config()["kernel_quantizer"]["config"]["bits"] == 8
     with pytest.raises(FlowError, match="stem_bits"):
         QuantSpec(stem_bits=1)
+
+
+def test_train_variant_keys_are_validated():
+    """qat_temperature: a positive number, a training key (not a quantizer); anything else refused."""
+    from fpga_flow import train as tr
+
+    t = tr.validate({"variants": {"w4": {"weight_bits": 4, "act_bits": 4, "qat_temperature": 16}}})
+    q = tr.variant_quant({"quantization": {"act_int": 2}, "train": t}, "w4", calibrated=False)
+    assert q == {"act_int": 2, "weight_bits": 4, "act_bits": 4}
+    for bad in (0, -1, "hot", True):
+        with pytest.raises(FlowError, match="qat_temperature"):
+            tr.validate({"variants": {"w4": {"qat_temperature": bad}}})
 
 
 def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
