@@ -196,7 +196,7 @@ def _epoch_clock():
 def _distill_loss(score_scale: float = 1.0):
     """Loss on labels packed as [label, teacher scores...]: (1 - a) * cross-entropy(label) +
     a * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015), on the scores
-    divided by ``score_scale`` (the power of two a rescale multiplied them by; see _ce_loss)."""
+    divided by ``score_scale`` (the rescale's power of two times ``qat_temperature``; see _ce_loss)."""
     import tensorflow as tf
 
     def loss(packed, scores):
