@@ -35,8 +35,16 @@ def _quiet():
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the flow's error format: one line on stderr, exit 2."""
+
+    def error(self, message):
+        hint = f"{self.prog} --help"
+        self.exit(2, f"fpga-flow: error: {message.strip().splitlines()[0]}; see '{hint}'\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fpga-flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="fpga-flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     sub.add_parser("models", help="list the model zoo, one model per line (name first)")
@@ -50,7 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output directory")
     b.add_argument("--part", help="FPGA part number or board name (ZCU104, zcu102, xc7z020clg400-1, ...); "
                                   "overrides hls.part")
-    b.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    b.add_argument("--force", action="store_true",
+                   help="replace DIR if it is a build directory made by fpga-flow (holds its flow.json); "
+                        "any other existing directory is refused")
+    b.add_argument("--check", action="store_true",
+                   help="only check: the config against the schema, the part, the weights file, --out, and that "
+                        "the QKeras model builds; writes nothing")
     b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set model.bypass=simple --set quantization.weight_bits=6")
 
@@ -111,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--source", default=None,
                    help="fmnist-sample for 32x32x1 models (default), photos otherwise; any verify --source")
     d.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel C-sim processes (default: all cores)")
-    d.add_argument("--force", action="store_true")
+    d.add_argument("--force", action="store_true",
+                   help="replace --out if it is a directory made by fpga-flow (holds its flow.json)")
     return p
 
 
@@ -124,12 +138,19 @@ def cmd_models(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from . import config, flow
+    from . import config, flow, outdir
+    from .resources.parts import label as part_label
 
     cfg = config.load(args.config, args.set, args.part)
     out = Path(args.out)
+    if args.check:
+        target = outdir.check_target(out, force=args.force)
+        qmodel = flow.check_models(cfg)
+        print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {part_label(cfg['hls']['part'])}; "
+              f"would write {target}/")
+        return 0
     m = flow.build(cfg, out, force=args.force)
-    print(f"built {m['keras_name']} ({m['params']:,} params) for {cfg['hls']['part']} in {out}/ "
+    print(f"built {m['keras_name']} ({m['params']:,} params) for {part_label(cfg['hls']['part'])} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
     print(f"  hls4ml project: {out / flow.PROJECT}/  (synthesize with build_prj.tcl)")
     return 0
@@ -142,6 +163,8 @@ def cmd_verify(args) -> int:
     m = flow.load_manifest(args.dir)
     if args.jobs < 1:
         raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
+    if args.seed < 0:
+        raise FlowError(f"--seed {args.seed} is invalid; use a non-negative integer")
     imgs, labels = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
     res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels)
     if args.json:
@@ -156,7 +179,9 @@ def cmd_verify(args) -> int:
         print(f"  top-1 accuracy on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}")
     if res["first_divergent_layer"]:
         print(f"  FIRST DIVERGENT LAYER: {res['first_divergent_layer']}")
-    return 0 if res["exact_fraction"] == 1.0 else 1
+    if res["degenerate"]:
+        print(f"  NOT VERIFIED: {res['degenerate_reason']}")
+    return 0 if res["passed"] else 1
 
 
 def cmd_report(args) -> int:
@@ -198,15 +223,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_accuracy(args) -> int:
-    from . import config
+    from . import config, outdir
     from .report import accuracy
     from .train import weights_path
 
     if args.jobs < 1 or (args.csim_images is not None and args.csim_images < 1):
         raise FlowError("--jobs and --csim-images must be positive numbers")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cfgs = [config.load(c) for c in args.configs]
+    accuracy.check_out(out)
+    outdir.probe_writable(out)
     for c, path in zip(cfgs, args.configs):
         if not c["train"]:
             raise FlowError(f"{path} has no train section; pass training configs such as hls_configs/fmnist_squeezenet1_1.yml")
@@ -215,6 +241,7 @@ def cmd_accuracy(args) -> int:
         raise FlowError(f"--variant {unknown[0]} is in none of the configs; they define "
                         f"{sorted({v for c in cfgs for v in c['train']['variants']})}")
     rows_path = out / "accuracy.json"
+    failed = []
     for cfg in cfgs:
         variants = args.variant or [v for v in cfg["train"]["variants"] if weights_path(cfg, v).is_file()]
         if not variants:
@@ -225,11 +252,16 @@ def cmd_accuracy(args) -> int:
                 continue
             row = accuracy.measure(cfg, v, Path(args.build_dir), n_csim=args.csim_images, jobs=args.jobs,
                                    data_dir=args.data_dir)
+            if not row["passed"]:
+                failed.append(f"{row['model']} {row['variant']}")
             rows = accuracy.merge(rows_path, [row])
             _write_atomic(rows_path, json.dumps(rows, indent=1) + "\n")
             _write_atomic(out / "accuracy.md", accuracy.to_markdown(rows))
     print(f"wrote {rows_path} and {out / 'accuracy.md'}")
-    return 0
+    if failed:
+        print(f"fpga-flow: C-sim not verified exact for {', '.join(failed)} (see exact_fraction/degenerate in "
+              f"{rows_path})", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -239,14 +271,17 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_demo(args) -> int:
-    from . import config, flow
+    from . import config, flow, outdir
     from .report import basic
     from .verify import csim, inputs
 
+    if args.images < 1 or args.jobs < 1:
+        raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
     out = Path(args.out)
+    outdir.check_target(out, force=args.force)  # before any work or output
     print(f"[1/3] build {args.config} -> {out}/ (QKeras model, hls4ml project, C-sim library)", flush=True)
-    m = flow.build(cfg, out, force=True)
+    m = flow.build(cfg, out, force=args.force)
     print(f"      {m['keras_name']}: {m['params']:,} params; {m['timings_s']}", flush=True)
     shape = m["input_shape"]
     source = args.source or ("fmnist-sample" if list(shape) == [32, 32, 1] else "photos")
@@ -257,6 +292,8 @@ def cmd_demo(args) -> int:
     (out / "verify.json").write_text(json.dumps(res, indent=1))
     print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values of {res['n_images']} images; "
           f"C-sim {res['csim_seconds_per_image']} s/image", flush=True)
+    if res["degenerate"]:
+        print(f"      NOT VERIFIED: {res['degenerate_reason']}", flush=True)
     if labels is not None:
         print(f"      top-1 on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}", flush=True)
     print("[3/3] report", flush=True)
@@ -270,7 +307,7 @@ def cmd_demo(args) -> int:
           f"DSP {mem['dsp']}/{mem['dsp_available']}, fits={mem['fits']}, {mem['fps']} frames/s")
     print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json, "
           "report/report.html (+ PNG plots)")
-    return 0 if res["exact_fraction"] == 1.0 else 1
+    return 0 if res["passed"] else 1
 
 
 COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
@@ -287,7 +324,7 @@ def main(argv=None) -> int:
             rc = COMMANDS[args.cmd](args)
         if want_json:
             print(json.dumps(rc))
-            return 0 if rc["exact_fraction"] == 1.0 else 1
+            return 0 if rc["passed"] else 1
         return rc
     except FlowError as e:
         print(f"fpga-flow: error: {e}", file=sys.stderr)

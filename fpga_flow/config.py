@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, conlist
 
 from .errors import FlowError
 
@@ -39,6 +41,8 @@ def load(path: str | Path, overrides: list[str] | None = None, part: str | None 
         raise FlowError(f"config file {p} not found; pass a YAML file such as hls_configs/squeezenet1_1_224_w8_zcu104.yml")
     try:
         raw = yaml.safe_load(p.read_text())
+    except (UnicodeDecodeError, OSError) as e:
+        raise FlowError(f"cannot read {p} as a text file ({type(e).__name__}); pass a YAML config") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""
@@ -80,51 +84,195 @@ def apply_set(cfg: dict, item: str) -> None:
     cfg[parts[0]][parts[1]] = value
 
 
+# ------------------------------------------------------------------ schema
+# One schema for every key of a flow config: type, range or allowed values, and the fix to print.
+# Defaults of the model options live in the builders (fpga_flow/models/), the rest in DEFAULTS;
+# the validated config is the same nested dict as before (only keys the user set are kept).
+
+Number = Union[StrictInt, StrictFloat]
+
+
+def _fix(text: str):
+    return {"fix": text}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ModelCommon(_Section):
+    name: StrictStr
+    input_shape: Optional[conlist(Annotated[StrictInt, Field(ge=1, le=8192)], min_length=3, max_length=3)] = Field(
+        None, json_schema_extra=_fix("use [height, width, channels], e.g. [224, 224, 3]"))
+    classes: Optional[Annotated[StrictInt, Field(ge=2, le=100_000)]] = Field(
+        None, json_schema_extra=_fix("use the number of classes, an integer >= 2, e.g. 10"))
+
+
+class SqueezeNetOptions(_ModelCommon):
+    """model: section of squeezenet1_0 / squeezenet1_1 (see fpga_flow/models/squeezenet.py)."""
+
+    bypass: Optional[Literal["none", "simple", "complex"]] = Field(None, json_schema_extra=_fix("use none, simple or complex"))
+    base_e: Optional[Annotated[StrictInt, Field(ge=2)]] = Field(None, json_schema_extra=_fix("use an integer >= 2 (paper: 128)"))
+    incr_e: Optional[Annotated[StrictInt, Field(ge=0)]] = Field(None, json_schema_extra=_fix("use an integer >= 0 (paper: 128)"))
+    freq: Optional[Annotated[StrictInt, Field(ge=1)]] = Field(None, json_schema_extra=_fix("use an integer >= 1 (paper: 2)"))
+    sr: Optional[Annotated[Number, Field(gt=0, le=1)]] = Field(None, json_schema_extra=_fix("use a number in (0, 1] (paper: 0.125)"))
+    pct3x3: Optional[Annotated[Number, Field(gt=0, lt=1)]] = Field(None, json_schema_extra=_fix("use a number in (0, 1) (paper: 0.5)"))
+    dropout: Optional[Annotated[Number, Field(ge=0, lt=1)]] = Field(None, json_schema_extra=_fix("use a number in [0, 1) (paper: 0.5)"))
+    stem_stride: Optional[Annotated[StrictInt, Field(ge=1, le=4)]] = Field(
+        None, json_schema_extra=_fix("use 1 or 2 (2 as in the paper; 1 for inputs below 64x64)"))
+    pool_padding: Optional[Literal["valid", "same"]] = Field(None, json_schema_extra=_fix("use valid or same"))
+
+
+class ShuffleNetOptions(_ModelCommon):
+    """model: section of shufflenet_v1 (see fpga_flow/models/shufflenet.py)."""
+
+    groups: Optional[Literal[1, 2, 3, 4, 8]] = Field(None, json_schema_extra=_fix("use one of 1, 2, 3, 4, 8 (the paper's)"))
+    width: Optional[Literal[0.25, 0.5, 1.0, 1.5, 2.0]] = Field(
+        None, json_schema_extra=_fix("use one of 0.25, 0.5, 1.0, 1.5, 2.0 (the paper's)"))
+
+
+FAMILY_OPTIONS = {"squeezenet": SqueezeNetOptions, "shufflenet": ShuffleNetOptions}
+
+
+class WeightsSection(_Section):
+    source: StrictStr = Field("random", json_schema_extra=_fix("use 'random' or the path of a saved QKeras model (.h5)"))
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = Field(0, json_schema_extra=_fix("use an integer >= 0"))
+    calibration_images: Annotated[StrictInt, Field(ge=1, le=10_000)] = Field(
+        4, json_schema_extra=_fix("use a number of images in 1..10000 (default 4)"))
+
+
+_NameMap = Optional[dict[StrictStr, Annotated[StrictInt, Field(ge=1)]]]
+
+
+class HlsSection(_Section):
+    backend: Literal["Vitis", "Vivado"] = Field("Vitis", json_schema_extra=_fix("use Vitis or Vivado"))
+    part: Union[StrictStr, dict] = Field(
+        "xczu7ev-ffvc1156-2-e", json_schema_extra=_fix("use a part number, a board name (ZCU104) or a custom part mapping"))
+    clock_period_ns: Annotated[Number, Field(ge=0.5, le=100)] = Field(
+        5.0, json_schema_extra=_fix("use a number of nanoseconds in 0.5..100"))
+    reuse_factor: Union[Literal["auto"], Annotated[StrictInt, Field(ge=1)]] = Field(
+        "auto", json_schema_extra=_fix("use 'auto' (fit to the part) or a positive integer"))
+    strategy: Literal["Resource", "Latency"] = Field("Resource", json_schema_extra=_fix("use Resource or Latency"))
+    io_type: Literal["io_stream"] = Field(
+        "io_stream", json_schema_extra=_fix("use io_stream (the flow streams whole feature maps)"))
+    memory_budget: Annotated[Number, Field(ge=0.05, le=1.0)] = Field(
+        0.9, json_schema_extra=_fix("use a fraction in 0.05..1.0 (e.g. 0.9)"))
+    min_packing: Annotated[Number, Field(ge=0.0, le=1.0)] = Field(
+        0.8, json_schema_extra=_fix("use a fraction in 0..1 (0 = fastest plan)"))
+    reuse_factors: _NameMap = Field(
+        None, json_schema_extra=_fix("map layer names to positive integers, e.g. {conv10: 2048}"))
+    fifo_depths: _NameMap = Field(
+        None, json_schema_extra=_fix("map stream names to positive integers, e.g. {fire2_concat_in0: 64}"))
+
+
+class FlowConfig(_Section):
+    """A whole flow config (the YAML files in hls_configs/)."""
+
+    model: dict
+    quantization: dict = {}  # fpga_flow.models.quant.QuantSpec (a dataclass with its own checks)
+    weights: WeightsSection = WeightsSection()
+    hls: HlsSection = HlsSection()
+    train: dict = {}  # fpga_flow.train.validate
+
+
+def _schema_error(e: ValidationError, root: type[BaseModel], prefix: str = "") -> FlowError:
+    err = e.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    # drop pydantic's union/literal branch tags (e.g. 'constrained-int', 'literal['auto']')
+    path = [x for x in loc if not (x.startswith(("function-", "constrained-", "literal[")) or x in (
+        "int", "float", "str", "dict", "list", "StrictInt", "StrictFloat", "StrictStr"))]
+    key = ".".join([prefix] + path if prefix else path)
+    fix = None
+    model = root
+    for part in path:
+        f = getattr(model, "model_fields", {}).get(part)
+        if f is None:
+            break
+        extra = f.json_schema_extra or {}
+        fix = extra.get("fix", fix) if isinstance(extra, dict) else fix
+        ann = f.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            break
+    if err["type"] == "extra_forbidden":
+        valid = sorted(getattr(model, "model_fields", {}) if model is not None else [])
+        parent = ".".join([prefix] + path[:-1] if prefix else path[:-1])
+        return FlowError(f"unknown key {key!r}; valid keys of {parent or 'the config'}: {valid}")
+    if err["type"] == "missing":
+        return FlowError(f"{key} is missing; {fix or 'add it'}")
+    # a union (e.g. 'auto' or an integer >= 1) fails once per branch: say every branch's reason
+    msgs = []
+    for other in e.errors():
+        if [x for x in map(str, other["loc"]) if x in path] == path and other["msg"] not in msgs:
+            msgs.append(other["msg"])
+    err = dict(err, msg=" or ".join(m[0].lower() + m[1:] for m in msgs) or err["msg"])
+    val = err.get("input")
+    shown = repr(val) if len(repr(val)) <= 60 else repr(val)[:57] + "..."
+    return FlowError(f"{key}={shown} is invalid ({err['msg']}); {fix or 'see the commented example hls_configs/squeezenet1_1_224_w8_zcu104.yml'}")
+
+
 def validate(cfg: dict) -> dict:
+    """Check every key of ``cfg`` against the schema (FlowError naming the key and the fix) and
+    return it as a nested dict (model options: only those set; other sections: with defaults)."""
     from .models import MODELS
     from .models.quant import QuantSpec
     from .resources.parts import resolve
 
-    name = cfg["model"].get("name")
-    if name not in MODELS:
-        raise FlowError(f"unknown model {name!r}; run 'fpga-flow models' for the list")
-    QuantSpec.from_dict(cfg["quantization"])  # raises on bad bits
-    hls = cfg["hls"]
-    if hls["backend"] not in ("Vitis", "Vivado"):
-        raise FlowError(f"hls.backend {hls['backend']!r} is unknown; use Vitis or Vivado")
-    if hls["io_type"] != "io_stream":
-        raise FlowError("hls.io_type must be io_stream (the flow streams whole feature maps)")
-    if hls["strategy"] not in ("Resource", "Latency"):
-        raise FlowError(f"hls.strategy {hls['strategy']!r} is unknown; use Resource or Latency")
-    rf = hls["reuse_factor"]
-    if rf != "auto" and (not isinstance(rf, int) or isinstance(rf, bool) or rf < 1):
-        raise FlowError(f"hls.reuse_factor={rf!r} is invalid; use 'auto' (fit to the part) or a positive integer")
-    b = hls["memory_budget"]
-    if not isinstance(b, (int, float)) or not 0.05 <= float(b) <= 1.0:
-        raise FlowError(f"hls.memory_budget={b!r} is invalid; use a fraction in 0.05..1.0 (e.g. 0.9)")
-    mp = hls["min_packing"]
-    if not isinstance(mp, (int, float)) or not 0.0 <= float(mp) <= 1.0:
-        raise FlowError(f"hls.min_packing={mp!r} is invalid; use a fraction in 0..1 (0 = fastest plan)")
+    try:
+        top = FlowConfig.model_validate(cfg)
+    except ValidationError as e:
+        raise _schema_error(e, FlowConfig) from None
+    name = top.model.get("name")
+    if not isinstance(name, str) or name not in MODELS:
+        raise FlowError(f"model.name={name!r} is unknown; use one of {sorted(MODELS)} ('fpga-flow models' lists them)")
+    options_model = FAMILY_OPTIONS[MODELS[name][0]]
+    try:
+        opts = options_model.model_validate(top.model)
+    except ValidationError as e:
+        if e.errors()[0]["type"] == "extra_forbidden":
+            bad = e.errors()[0]["loc"][0]
+            raise FlowError(f"unknown model option {bad!r} for {name}; valid: "
+                            f"{sorted(set(options_model.model_fields) - {'name'})}") from None
+        raise _schema_error(e, options_model, "model") from None
+    QuantSpec.from_dict(top.quantization)  # raises on bad bits
+    hls = top.hls.model_dump()
     for key in ("reuse_factors", "fifo_depths"):
-        d = hls[key]
-        if d is None:
-            hls[key] = {}
-        elif not isinstance(d, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                                for v in d.values()):
-            raise FlowError(f"hls.{key} must map layer/stream names to positive integers, e.g. {{conv10: 2048}}")
-    cp = hls["clock_period_ns"]
-    if not isinstance(cp, (int, float)) or not 0.5 <= float(cp) <= 100:
-        raise FlowError(f"hls.clock_period_ns={cp!r} is invalid; use a number of nanoseconds in 0.5..100")
+        hls[key] = hls[key] or {}
     part = resolve(hls["part"])
-    hls["part"] = part.name
-    if cfg["train"]:
+    hls["part"] = part.to_dict() if isinstance(hls["part"], dict) else part.name
+    out = {"model": opts.model_dump(exclude_unset=True), "quantization": dict(top.quantization),
+           "weights": top.weights.model_dump(), "hls": hls, "train": dict(top.train)}
+    if out["model"].get("input_shape") is not None:
+        out["model"]["input_shape"] = list(out["model"]["input_shape"])
+    if out["train"]:
         from .train import validate as validate_train, variant_quant
 
-        cfg["train"] = validate_train(cfg["train"])
-        for v in cfg["train"]["variants"]:
-            variant_quant(cfg, v, calibrated=False)
-    w = cfg["weights"]
-    src = w.get("source", "random")
-    if src != "random" and not Path(str(src)).is_file():
+        out["train"] = validate_train(out["train"])
+        for v in out["train"]["variants"]:
+            variant_quant(out, v, calibrated=False)
+    src = out["weights"]["source"]
+    if src != "random":
+        check_weights_file(src)
+    return out
+
+
+def check_weights_file(src: str) -> None:
+    """A weights file must be a complete Keras HDF5 model (read every dataset: a truncated or
+    corrupt file fails here, before any work)."""
+    p = Path(src)
+    if not p.is_file():
         raise FlowError(f"weights.source {src!r}: file not found; use 'random' or a saved QKeras model (.h5)")
-    return cfg
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            if "model_config" not in f.attrs:
+                raise FlowError(f"weights.source {src}: not a saved Keras model (no model_config); save the whole "
+                                "QKeras model with model.save('NAME.h5')")
+            f.visititems(lambda _n, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+    except FlowError:
+        raise
+    except Exception as e:  # h5py raises OSError, KeyError, RuntimeError... on damaged files
+        raise FlowError(f"weights.source {src}: cannot be read as an HDF5 model ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:80] if str(e) else 'damaged'}); the file is truncated or corrupt: "
+                        "copy or re-export it") from None

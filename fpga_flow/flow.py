@@ -8,16 +8,14 @@ renamed into place, so a failed build leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, outdir
 from .errors import FlowError
 
 MANIFEST = "flow.json"
@@ -59,6 +57,21 @@ def build_models(cfg: dict):
     return qmodel, fmodel
 
 
+def check_models(cfg: dict):
+    """``build --check``: the configured QKeras model (architecture only, no weights initialised)
+    and, for a weights file, that it loads and was trained with the configured quantizers."""
+    from .models import build
+    from .models.quant import QuantSpec
+
+    quant = QuantSpec.from_dict(cfg["quantization"])
+    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    qmodel = build(cfg["model"]["name"], margs, quant, quantized=True)
+    src = cfg["weights"].get("source", "random")
+    if src != "random":
+        check_quantizers(load_qmodel(src), qmodel, src)
+    return qmodel
+
+
 def quantizers(model) -> dict[str, dict[str, str]]:
     """{layer: {config key: quantizer}} of every quantizer in ``model`` (QKeras and fpga_flow layers)."""
     out = {}
@@ -90,7 +103,12 @@ def load_qmodel(path):
 
     from .hls.extensions import custom_objects
 
-    return _load(str(path), custom_objects=custom_objects(), compile=False)
+    try:
+        return _load(str(path), custom_objects=custom_objects(), compile=False)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise FlowError(f"{path}: cannot be loaded as a QKeras model ({type(e).__name__}: {first}); "
+                        "use a model saved with model.save('NAME.h5') from QKeras and fpga_flow layers") from None
 
 
 def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
@@ -103,12 +121,9 @@ def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool 
 
 
 def _check_out(out, force) -> Path:
-    out = Path(out).resolve()
-    if out.exists() and not force:
-        raise FlowError(f"{out} already exists; pass --force to replace it or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise FlowError(f"{out} exists and is not a directory; remove it or choose another --out")
-    return out
+    """The output directory, checked before any work (see fpga_flow.outdir: only a build directory
+    made by fpga-flow is replaced, and only with ``force``; the location must be writable)."""
+    return outdir.check_target(out, force=force)
 
 
 def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
@@ -120,8 +135,7 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
 
     cfg = cfg or {**DEFAULTS, "model": {"name": model_name or qmodel.name}}
     out = _check_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = outdir.make_tmp(out)
     try:
         hls = cfg["hls"]
         t0 = time.perf_counter()
@@ -163,7 +177,7 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
             compile_library(tmp)
             manifest["timings_s"]["compile"] = round(time.perf_counter() - t0, 2)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _replace_dir(tmp, out)
+        outdir.replace_dir(tmp, out)
         return manifest
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -185,20 +199,10 @@ def _layer_row(e) -> dict:
             "luts": e.mult_luts + e.extra_luts, "memories": [m.to_dict() for m in e.memories]}
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
 def load_manifest(out: str | Path) -> dict:
     out = Path(out)
     m = out / MANIFEST
-    if not m.is_file():
+    if not m.is_file() or not out.is_dir():
         raise FlowError(f"{out} is not a built flow directory ({MANIFEST} missing); run 'fpga-flow build CONFIG --out {out}' first")
     try:
         return json.loads(m.read_text())

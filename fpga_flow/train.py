@@ -57,7 +57,7 @@ def validate(t: dict) -> dict:
     for k in ("batch_size", "epochs", "qat_epochs"):
         v = t[k]
         if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "batch_size" else 0):
-            raise FlowError(f"train.{k}={v!r} is invalid; use a non-negative integer")
+            raise FlowError(f"train.{k}={v!r} is invalid; use a {'positive' if k == 'batch_size' else 'non-negative'} integer")
     for k in ("lr", "qat_lr"):
         if not isinstance(t[k], (int, float)) or t[k] < 0:
             raise FlowError(f"train.{k}={t[k]!r} is invalid; use a non-negative number")

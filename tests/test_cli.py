@@ -46,7 +46,7 @@ def test_help_documents_commands():
 
 
 @pytest.mark.parametrize("yaml_text,needles", [
-    ("model: {name: alexnet}\n", ["unknown model 'alexnet'", "fpga-flow models"]),
+    ("model: {name: alexnet}\n", ["model.name='alexnet' is unknown", "fpga-flow models"]),
     ("model: {name: squeezenet1_1\n  bad", ["malformed YAML"]),
     ("model: {name: squeezenet1_1}\nquantization: {weight_bits: 40}\n", ["weight_bits=40", "2..16"]),
     ("model: {name: squeezenet1_1}\nhls: {part: xc9zz999}\n", ["unknown part or board 'xc9zz999'"]),

@@ -55,13 +55,13 @@ class QuantSpec:
         lo, hi = BITS_RANGE
         for name in ("weight_bits", "bias_bits", "act_bits", "input_bits"):
             v = getattr(self, name)
-            if not isinstance(v, int) or not lo <= v <= hi:
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in {lo}..{hi}")
-        if self.gap_bits is not None and (not isinstance(self.gap_bits, int) or not self.act_bits <= self.gap_bits <= 32):
+        if self.gap_bits is not None and (not isinstance(self.gap_bits, int) or isinstance(self.gap_bits, bool) or not self.act_bits <= self.gap_bits <= 32):
             raise FlowError(f"quantization.gap_bits={self.gap_bits!r} is out of range; use act_bits..32")
-        if self.head_bits is not None and (not isinstance(self.head_bits, int) or not lo <= self.head_bits <= hi):
+        if self.head_bits is not None and (not isinstance(self.head_bits, int) or isinstance(self.head_bits, bool) or not lo <= self.head_bits <= hi):
             raise FlowError(f"quantization.head_bits={self.head_bits!r} is out of range; use an integer in {lo}..{hi}")
-        if self.stem_bits is not None and (not isinstance(self.stem_bits, int) or not lo <= self.stem_bits <= hi):
+        if self.stem_bits is not None and (not isinstance(self.stem_bits, int) or isinstance(self.stem_bits, bool) or not lo <= self.stem_bits <= hi):
             raise FlowError(f"quantization.stem_bits={self.stem_bits!r} is out of range; use an integer in {lo}..{hi}")
         score_bits = max(self.act_bits, self.head_bits or 0)  # the class scores' width (see head())
         if self.score_int is not None and (not isinstance(self.score_int, int) or isinstance(self.score_int, bool)
@@ -81,7 +81,7 @@ class QuantSpec:
         for name in ("weight_int", "bias_int", "act_int", "input_int"):
             v = getattr(self, name)
             bits = getattr(self, name.replace("_int", "_bits"))
-            if not isinstance(v, int) or not 0 <= v < bits:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < bits:
                 raise FlowError(f"quantization.{name}={v!r} is out of range; use an integer in 0..{bits - 1}")
 
     def head(self) -> "QuantSpec":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FlowError
+from ..resources.parts import label as part_label
 
 
 def variant_config(cfg: dict, variant: str) -> dict:
@@ -82,6 +83,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
         "n_csim": int(n),
         "qkeras_top1_on_csim_images": res["qkeras_top1"],
         "exact_fraction": res["exact_fraction"], "n_values": res["n_values"],
+        "degenerate": res["degenerate"], "passed": res["passed"],
         "top1_disagreements": res["top1_disagreements"], "first_divergent_layer": res["first_divergent_layer"],
         "params": int(rep["params"]), "float_params": rep.get("float_params"),
         "weight_mb": rep["weight_megabytes"], "float_weight_mb": round(4 * (rep.get("float_params") or 0) / 1e6, 4),
@@ -92,7 +94,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
         "qat_epochs": prov.get("qat", {}).get(variant, {}).get("epochs"),
         "qat_epoch_seconds": _mean(prov.get("qat", {}).get(variant, {}).get("epoch_seconds")),
         "weights": str(weights_path(cfg, variant)),
-        "part": m["config"]["hls"]["part"],
+        "part": part_label(m["config"]["hls"]["part"]),
         "bram18k": rep["memory"]["bram18k"], "uram": rep["memory"]["uram"], "dsp": rep["memory"]["dsp"],
         "fits": rep["memory"]["fits"],
     }
@@ -103,6 +105,24 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
 
 def _mean(v):
     return round(float(np.mean(v)), 1) if v else None
+
+
+def check_out(out: Path) -> None:
+    """--out may hold accuracy.json/accuracy.md only as written by this command (rows are merged
+    into them); anything else there under those names is the user's and is not overwritten."""
+    rows_path, md = Path(out) / "accuracy.json", Path(out) / "accuracy.md"
+    if rows_path.exists():
+        try:
+            rows = json.loads(rows_path.read_text())
+            ok = isinstance(rows, list) and all(isinstance(r, dict) and {"model", "variant", "exact_fraction"} <= set(r)
+                                                 for r in rows)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            raise FlowError(f"{rows_path} exists and is not an accuracy table written by fpga-flow; "
+                            "choose another --out (nothing was changed)")
+    elif md.exists():
+        raise FlowError(f"{md} exists without accuracy.json (not written by fpga-flow); choose another --out")
 
 
 def merge(rows_path: Path, new: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ import numpy as np
 from .. import flow
 from ..hls.fixed import quantizer_spec
 from ..hls.precision import WEIGHTED, kernel_quantizer
+from ..resources.parts import label as part_label
 
 
 def collect(out) -> dict:
@@ -46,10 +47,25 @@ def collect(out) -> dict:
     for row in rows:
         if row["layer"] in rf:
             row["reuse_factor"] = rf[row["layer"]]
+    # each layer's weight memory: the C++ array holding it and where the plan puts it (bound so in
+    # myproject.cpp; fpga-flow audit checks the written project against it)
+    design = {r["name"]: r for r in m.get("design", [])}
+    by_layer = {r["layer"]: r for r in res.get("layers", [])}
+    for r in res.get("layers", []):
+        for mem in r.get("memories", []):
+            key = {"weights": "weight_var", "bias": "bias_var"}.get(mem.get("kind"))
+            if key and not mem.get("var") and design.get(r["layer"], {}).get(key):
+                mem["var"] = design[r["layer"]][key]
+    for row in rows:
+        w = next((mem for mem in by_layer.get(row["layer"], {}).get("memories", []) if mem.get("kind") == "weights"),
+                 None)
+        if w is not None:
+            row["weight_memory"] = {"var": w.get("var"), "impl": w.get("impl"), "depth": w.get("depth"),
+                                    "width": w.get("width")}
     from . import vendor
 
     return {
-        "model": m["model"], "keras_name": m["keras_name"], "part": m["config"]["hls"]["part"],
+        "model": m["model"], "keras_name": m["keras_name"], "part": part_label(m["config"]["hls"]["part"]),
         "clock_period_ns": m["config"]["hls"]["clock_period_ns"],
         "memory": res.get("memory"), "resource_layers": res.get("layers", []), "fifos": res.get("fifos", []),
         "part_resources": res.get("part"),
@@ -164,16 +180,19 @@ def to_html(d: dict, out_dir: Path) -> Path:
     """report.html + utilisation.png + memory_by_layer.png into ``out_dir`` (written in a temp dir,
     then renamed into place)."""
     import shutil
-    import tempfile
 
     import jinja2
 
     from . import plots
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    from .. import outdir
+
+    # only a report folder this writer made (its marker file) or an empty one is replaced
+    out_dir = outdir.check_target(out_dir, force=True, owned=outdir.is_report_dir, what="report")
+    tmp = outdir.make_tmp(out_dir)
     try:
+        (tmp / outdir.REPORT_MARKER).write_text("written by fpga-flow report --format html; the folder is "
+                                                "replaced on the next html report into it\n")
         if d.get("memory"):
             plots.utilisation(d, tmp / "utilisation.png")
             plots.memory_by_layer(d, tmp / "memory_by_layer.png")
@@ -185,9 +204,7 @@ def to_html(d: dict, out_dir: Path) -> Path:
                                "uram": sum(m["uram"] for m in r["memories"]), "dsp": r["dsp"], "cycles": r["cycles"]}
         html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), est=est)
         (tmp / "report.html").write_text(html)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -122,6 +122,25 @@ def first_divergent_layer(out, model, manifest, x1) -> tuple[str | None, list[di
     return first, rows
 
 
+def degenerate_reason(codes: np.ndarray, x: np.ndarray) -> str | None:
+    """Why a comparison of these output codes (images x values) proves nothing, or None.
+
+    Equal codes on both sides only show that the C++ computes the model if the outputs carry
+    information: a network whose every output is the same value (all zero: dead activations or
+    wrong weights; all saturated) or whose output does not change between different inputs would
+    'match' a broken C++ just as well."""
+    codes = np.asarray(codes).reshape(len(codes), -1)
+    values = np.unique(codes)
+    if len(values) == 1:
+        return (f"every output value of all {len(codes)} image(s) is the same code ({values[0]:g}): the outputs carry "
+                "no information (dead or saturated activations, or wrong weights), so agreement proves nothing")
+    flat = np.asarray(x).reshape(len(x), -1)
+    if len(codes) >= 2 and np.all(codes == codes[0]) and not np.all(flat == flat[0]):
+        return (f"all {len(codes)} images give the same output vector although the inputs differ: the outputs do not "
+                "depend on the input, so agreement proves nothing")
+    return None
+
+
 def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "", labels=None) -> dict:
     """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs); with ``labels``
     also the top-1 accuracy of both."""
@@ -171,6 +190,9 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
         labels = np.asarray(labels)[:len(x)]
         res["qkeras_top1"] = float(np.mean(np.argmax(kc, 1) == labels))
         res["csim_top1"] = float(np.mean(np.argmax(cc, 1) == labels))
+    res["degenerate_reason"] = degenerate_reason(kc, x)
+    res["degenerate"] = res["degenerate_reason"] is not None
+    res["passed"] = res["exact_fraction"] == 1.0 and not res["degenerate"]
     if res["n_mismatched_values"]:
         i = int(np.argmin(np.all(same, axis=1)))
         first, rows = first_divergent_layer(out, model, m, x[i:i + 1])
