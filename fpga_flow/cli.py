@@ -117,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="reports", help="folder for accuracy.json/accuracy.md (default reports)")
     a.add_argument("--build-dir", default="build/accuracy", help="where the variant builds go (default build/accuracy)")
 
+    e = sub.add_parser("estimate", help="HLS BRAM18K of any Keras/QKeras model converted by stock hls4ml",
+                       description="Convert MODEL with stock hls4ml 1.3.0 and exactly the given hls4ml config (the "
+                                   "hls4ml_config.yml hls4ml writes, or one in its format: Backend, Part, IOType, "
+                                   "HLSConfig) and print every memory (FIFOs, weight ROMs, lookup tables) with the "
+                                   "BRAM18K a Vitis HLS C-synthesis report would count, by the rules of "
+                                   "fpga_flow/resources/hls_count.py (calibrated on real csynth reports). An ESTIMATE: "
+                                   "no vendor tool runs. Nothing is written.")
+    e.add_argument("model", help="a saved Keras/QKeras model (.h5 or .keras)")
+    e.add_argument("--hls4ml-config", required=True, help="hls4ml config YAML (Backend, Part, IOType, HLSConfig, ...)")
+    e.add_argument("--part", help="part number or board for 'fits' (default: the config's Part)")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
     d.add_argument("--config", default=DEFAULT_CONFIG)
     d.add_argument("--out", default="build/demo")
@@ -310,8 +322,48 @@ def cmd_demo(args) -> int:
     return 0 if res["passed"] else 1
 
 
+def cmd_estimate(args):
+    from .resources import parts, stock_estimate
+
+    for f, what in ((args.model, "model"), (args.hls4ml_config, "--hls4ml-config")):
+        if not Path(f).is_file():
+            raise FlowError(f"{what} {f}: file not found")
+    try:
+        cfg = stock_estimate.read_hls4ml_yml(args.hls4ml_config)
+    except Exception as e:
+        raise FlowError(f"--hls4ml-config {args.hls4ml_config}: not a readable YAML mapping ({type(e).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise FlowError(f"--hls4ml-config {args.hls4ml_config}: must be a YAML mapping (Backend, Part, IOType, HLSConfig)")
+    try:
+        stock_estimate._load_keras(args.model)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise FlowError(f"{args.model}: cannot be loaded as a Keras/QKeras model ({type(e).__name__}: {first})") from None
+    res = stock_estimate.estimate_stock(args.model, args.hls4ml_config, part=args.part)
+    name = args.part or cfg.get("Part")
+    res["part"] = name
+    try:
+        p = parts.resolve(name) if name else None
+    except FlowError:
+        p = None  # a part this flow does not know: no 'fits'
+    res["bram18k_available"] = p.bram18k if p else None
+    res["dsp_available"] = p.dsp if p else None
+    res["fits"] = (res["hls_bram18k"] <= p.bram18k and res["dsp"] <= p.dsp) if p else None
+    res["estimate"] = ("HLS C-synthesis BRAM18K count by fpga_flow/resources/hls_count.py rules, calibrated on the "
+                       "csynth reports of public hls4ml projects; DSP rough; no vendor tool ran")
+    if args.json:
+        return res
+    print(f"{'memory':40s} {'kind':8s} {'depth':>7s} {'width':>7s} {'BRAM18K':>8s}")
+    for r in res["memories"]:
+        print(f"{r['name'][:40]:40s} {r['kind']:8s} {r['depth']:7d} {r['width']:7d} {r['hls_bram18k']:8d}")
+    avail = f" of {p.bram18k} on {p.name}, fits: {'yes' if res['fits'] else 'no'}" if p else ""
+    print(f"total HLS BRAM18K (estimate) {res['hls_bram18k']} (FIFOs {res['fifo_hls_bram18k']}, ROMs/tables "
+          f"{res['rom_hls_bram18k']}){avail}; DSP (rough) {res['dsp']}")
+    return 0
+
+
 COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
-            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo}
+            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate}
 
 
 def main(argv=None) -> int:
@@ -324,7 +376,7 @@ def main(argv=None) -> int:
             rc = COMMANDS[args.cmd](args)
         if want_json:
             print(json.dumps(rc))
-            return 0 if rc["passed"] else 1
+            return 0 if rc.get("passed", True) else 1
         return rc
     except FlowError as e:
         print(f"fpga-flow: error: {e}", file=sys.stderr)

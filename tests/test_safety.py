@@ -261,3 +261,11 @@ def test_verify_refuses_to_call_an_all_zero_network_exact(build_dir, tmp_path):
     assert "carry no information" in res["degenerate_reason"]
     r = run("verify", out, "--images", 2)
     assert r.returncode == 1 and "NOT VERIFIED" in r.stdout
+
+
+def test_estimate_input_errors(tmp_path):
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("Backend: Vitis\nIOType: io_stream\nHLSConfig: {Model: {Precision: ap_fixed<16,6>, ReuseFactor: 1}}\n")
+    assert_one_line_error(run("estimate", tmp_path / "none.h5", "--hls4ml-config", cfg), "file not found")
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    assert_one_line_error(run("estimate", tmp_path / "junk.h5", "--hls4ml-config", cfg), "cannot be loaded")
