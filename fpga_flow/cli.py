@@ -43,6 +43,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"fpga-flow: error: {message.strip().splitlines()[0]}; see '{hint}'\n")
 
 
+def _dask_args(p) -> None:
+    p.add_argument("--scheduler", metavar="local[:N]|tcp://HOST:PORT",
+                   help="run the C-simulation on a Dask cluster: local (a LocalCluster, one worker per core), local:N, "
+                        "or the address of a running 'dask scheduler' (default: --jobs local processes, no Dask)")
+    p.add_argument("--project", choices=("ship", "shared"), default="ship",
+                   help="with --scheduler: ship the project to every worker (default), or shared: the build "
+                        "directory is at the same path on every worker")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fpga-flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -81,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                         "of the model's input shape)")
     v.add_argument("--jobs", type=int, default=1, help="parallel C-sim processes (default 1)")
     v.add_argument("--seed", type=int, default=0, help="seed for --source random")
+    _dask_args(v)
     v.add_argument("--json", action="store_true",
                    help="print one JSON object (exact_fraction, n_values, first_divergent_layer, ...) on stdout")
 
@@ -116,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--data-dir", help="folder with the four Fashion-MNIST *-ubyte(.gz) files")
     a.add_argument("--out", default="reports", help="folder for accuracy.json/accuracy.md (default reports)")
     a.add_argument("--build-dir", default="build/accuracy", help="where the variant builds go (default build/accuracy)")
+    _dask_args(a)
 
     e = sub.add_parser("estimate", help="HLS BRAM18K of any Keras/QKeras model converted by stock hls4ml",
                        description="Convert MODEL with stock hls4ml 1.3.0 and exactly the given hls4ml config (the "
@@ -129,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--part", help="part number or board for 'fits' (default: the config's Part)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    w = sub.add_parser("sweep", help="build (and verify) every point of a grid of config values, on Dask workers",
+                       description="Build every combination of the --grid values (and verify each on --verify N images), "
+                                   "on Dask workers with --scheduler or one after another here; write DIR/sweep.json, "
+                                   "sweep.md and sweep.png (HLS BRAM18K vs frames/s per part). A failing point is a row "
+                                   "with its reason.")
+    w.add_argument("config", help="base YAML flow config")
+    w.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...", required=True,
+                   help="values of one key, e.g. --grid quantization.weight_bits=8,6,4 --grid hls.part=zcu104,zcu102")
+    w.add_argument("--verify", type=int, default=0, metavar="N", help="verify each point on N images (default 0: build only)")
+    w.add_argument("--scheduler", metavar="local[:N]|tcp://HOST:PORT", help="Dask cluster for the points (default: here)")
+    w.add_argument("--out", required=True, help="output folder (sweep.json, sweep.md, sweep.png)")
+    w.add_argument("--force", action="store_true", help="replace --out if it holds a sweep made by fpga-flow")
+
     d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
     d.add_argument("--config", default=DEFAULT_CONFIG)
     d.add_argument("--out", default="build/demo")
@@ -136,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--source", default=None,
                    help="fmnist-sample for 32x32x1 models (default), photos otherwise; any verify --source")
     d.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel C-sim processes (default: all cores)")
+    _dask_args(d)
     d.add_argument("--force", action="store_true",
                    help="replace --out if it is a directory made by fpga-flow (holds its flow.json)")
     return p
@@ -178,7 +203,8 @@ def cmd_verify(args) -> int:
     if args.seed < 0:
         raise FlowError(f"--seed {args.seed} is invalid; use a non-negative integer")
     imgs, labels = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
-    res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels)
+    res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels, scheduler=args.scheduler,
+                      project=args.project)
     if args.json:
         return res
     print(f"{res['model']}: {res['n_images']} images from {args.source}, {res['n_values']} output values")
@@ -187,6 +213,9 @@ def cmd_verify(args) -> int:
     print(f"  top-1 agreement: C-sim vs QKeras {res['top1_agreement_qkeras']:.3f}, "
           f"vs float twin {res.get('top1_agreement_float', float('nan')):.3f}")
     print(f"  C-sim {res['csim_seconds_per_image']} s/image, QKeras {res['qkeras_seconds_per_image']} s/image")
+    if res.get("workers"):
+        print(f"  Dask: {res['workers']} workers ({res['scheduler']}), {res['images_per_second']} images/s, "
+              f"{res['tasks']} tasks of {res['batch']} images, project {res['project']}")
     if "csim_top1" in res:
         print(f"  top-1 accuracy on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}")
     if res["first_divergent_layer"]:
@@ -263,7 +292,7 @@ def cmd_accuracy(args) -> int:
             if v not in cfg["train"]["variants"]:
                 continue
             row = accuracy.measure(cfg, v, Path(args.build_dir), n_csim=args.csim_images, jobs=args.jobs,
-                                   data_dir=args.data_dir)
+                                   data_dir=args.data_dir, scheduler=args.scheduler, project=args.project)
             if not row["passed"]:
                 failed.append(f"{row['model']} {row['variant']}")
             rows = accuracy.merge(rows_path, [row])
@@ -300,7 +329,8 @@ def cmd_demo(args) -> int:
     what = {"fmnist-sample": "shipped Fashion-MNIST test images", "photos": "scikit-image photos"}.get(source, source)
     print(f"[2/3] verify on {args.images} {what} (C-sim vs QKeras, integer codes; {args.jobs} processes)", flush=True)
     imgs, labels = inputs.load_labelled(source, args.images, shape)
-    res = csim.verify(out, imgs, source=source, jobs=args.jobs, labels=labels)
+    res = csim.verify(out, imgs, source=source, jobs=args.jobs, labels=labels, scheduler=args.scheduler,
+                      project=args.project)
     (out / "verify.json").write_text(json.dumps(res, indent=1))
     print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values of {res['n_images']} images; "
           f"C-sim {res['csim_seconds_per_image']} s/image", flush=True)
@@ -362,8 +392,21 @@ def cmd_estimate(args):
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.verify < 0:
+        raise FlowError(f"--verify {args.verify} is invalid; use 0 (build only) or a number of images")
+    rows = sweep.sweep(args.config, args.grid, args.out, n_verify=args.verify, scheduler=args.scheduler,
+                       force=args.force, log=lambda msg: print(msg, flush=True))
+    ok = sum(r["status"] == "ok" for r in rows)
+    print(f"{ok} of {len(rows)} points ok; wrote {Path(args.out).resolve()}/sweep.json, sweep.md, sweep.png")
+    return 0
+
+
 COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
-            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate}
+            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:
@@ -371,6 +414,10 @@ def main(argv=None) -> int:
     _quiet()
     want_json = getattr(args, "json", False)
     try:
+        if getattr(args, "scheduler", None):
+            from .verify.distributed import parse_scheduler
+
+            parse_scheduler(args.scheduler)
         # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
         with contextlib.redirect_stdout(sys.stderr) if want_json else contextlib.nullcontext():
             rc = COMMANDS[args.cmd](args)

@@ -38,7 +38,7 @@ def variant_config(cfg: dict, variant: str) -> dict:
 
 
 def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = None, jobs: int | None = None,
-            data_dir=None, log=print) -> dict:
+            data_dir=None, log=print, scheduler: str | None = None, project: str = "ship") -> dict:
     import tensorflow as tf
 
     from .. import flow
@@ -68,7 +68,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     n = len(x_u8) if n_csim is None else min(int(n_csim), len(x_u8))
     log(f"[{tag_of(cfg)} {variant}] C-sim on {n} test images with {jobs} processes")
     # the flow's own comparison (integer codes, per-layer trace of the first mismatching image)
-    res = csim.verify(out, x_u8[:n], jobs=jobs, source="fmnist", labels=yte[:n])
+    res = csim.verify(out, x_u8[:n], jobs=jobs, source="fmnist", labels=yte[:n], scheduler=scheduler, project=project)
     qkeras_top1 = res["qkeras_top1"] if n == len(x_u8) else top1(flow.load_qmodel(out / flow.QMODEL), x_u8, yte)
     rep = basic.collect(out)
     q = vcfg["quantization"]
@@ -88,7 +88,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
         "params": int(rep["params"]), "float_params": rep.get("float_params"),
         "weight_mb": rep["weight_megabytes"], "float_weight_mb": round(4 * (rep.get("float_params") or 0) / 1e6, 4),
         "output_type": res["output_type"],
-        "csim_seconds": res["csim_seconds"], "csim_jobs": int(jobs), "csim_images_per_s": round(n / res["csim_seconds"], 2),
+        "csim_seconds": res["csim_seconds"], "csim_jobs": int(res.get("workers") or jobs), "csim_images_per_s": round(n / res["csim_seconds"], 2),
         "float_epochs": prov.get("float", {}).get("epochs"),
         "float_epoch_seconds": _mean(prov.get("float", {}).get("epoch_seconds")),
         "qat_epochs": prov.get("qat", {}).get(variant, {}).get("epochs"),

@@ -141,9 +141,11 @@ def degenerate_reason(codes: np.ndarray, x: np.ndarray) -> str | None:
     return None
 
 
-def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "", labels=None) -> dict:
+def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = "", labels=None,
+           scheduler: str | None = None, project: str = "ship") -> dict:
     """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs); with ``labels``
-    also the top-1 accuracy of both."""
+    also the top-1 accuracy of both. With ``scheduler`` (local, local:N, tcp://HOST:PORT) the C-sim
+    runs on a Dask cluster (fpga_flow.verify.distributed), else in ``jobs`` local processes."""
     from .inputs import to_model_input
 
     m = flow.load_manifest(out)
@@ -157,7 +159,14 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     yk = model.predict(x, batch_size=8, verbose=0).astype(np.float64)
     t_keras = time.perf_counter() - t0
     t0 = time.perf_counter()
-    yc = run_csim(out, x, jobs=jobs)
+    dask_stats = None
+    if scheduler:
+        from .distributed import Cluster, run_csim_dask
+
+        with Cluster(scheduler) as client:
+            yc, dask_stats = run_csim_dask(client, out, x, mode=project)
+    else:
+        yc = run_csim(out, x, jobs=jobs)
     t_csim = time.perf_counter() - t0
 
     kc = np.rint(yk * 2.0**out_spec.frac).reshape(len(x), -1)
@@ -175,6 +184,9 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
         "csim_seconds_per_image": round(t_csim / len(x), 3), "qkeras_seconds_per_image": round(t_keras / len(x), 4),
         "jobs": jobs,
     }
+    if dask_stats:
+        res.update(dask_stats, scheduler=scheduler)
+        res.pop("jobs")
     fpath = out / flow.FMODEL
     if fpath.is_file():
         import tensorflow as tf
