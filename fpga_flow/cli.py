@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                         "of the model's input shape)")
     v.add_argument("--jobs", type=int, default=1, help="parallel C-sim processes (default 1)")
     v.add_argument("--seed", type=int, default=0, help="seed for --source random")
+    v.add_argument("--dataflow", action="store_true",
+                   help="dataflow C-simulation instead: the written firmware with bounded blocking FIFOs of the "
+                        "planned depths, every process in its own thread, image after image; reports deadlock "
+                        "(and the streams on the wait-for cycle), FIFO occupancies and exactness "
+                        "(fpga_flow/verify/dataflow.py)")
+    v.add_argument("--depth", action="append", default=[], metavar="STREAM=N",
+                   help="with --dataflow: run with this FIFO depth (C++ stream name, e.g. layer15_out, or the "
+                        "plan's stream name) for this run only; repeatable")
     _dask_args(v)
     v.add_argument("--json", action="store_true",
                    help="print one JSON object (exact_fraction, n_values, first_divergent_layer, ...) on stdout")
@@ -99,6 +107,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("md", "json", "html"), default="md",
                    help="md/json to stdout; html writes report.html and PNG plots into --out (default DIR/report)")
     r.add_argument("--out", help="output folder for --format html")
+    fs = sub.add_parser("fifo-search", help="per FIFO, the smallest depth that does not deadlock (dataflow C-sim)",
+                        description="For every stream planned deeper than 2 (the join inputs; --all: every stream), "
+                                    "binary-search the smallest depth with which the dataflow C-simulation of --images "
+                                    "images completes, the other streams at their planned depths. Prints analytic "
+                                    "(planned) vs minimal depth per stream and in bits. Not a joint minimum, and no "
+                                    "RTL read-ahead margin: the planned depths are what the project uses.")
+    fs.add_argument("dir")
+    fs.add_argument("--images", type=int, default=2)
+    fs.add_argument("--all", action="store_true", help="search every stream, not only the join inputs")
+    fs.add_argument("--json", action="store_true")
+    au = sub.add_parser("audit", help="check the written project's memories against the plan (storage pragmas, depths)",
+                        description="Read the written project (myproject.cpp, parameters.h, the kernels each layer "
+                                    "instantiates, with their pragmas) and list every memory: C++ variable, depth x "
+                                    "width, binding and the pragma that decides it; compare with the plan in flow.json. "
+                                    "Exit 1 naming the layer on any disagreement (also run at the end of build). "
+                                    "What a vendor tool then does with the pragmas is not checked here.")
+    au.add_argument("dir")
+    au.add_argument("--json", action="store_true", help="print one JSON object (ok, disagreements, memories)")
     sy = sub.add_parser("synth", help="C synthesis with vitis_hls/vivado_hls when on PATH (else exit 2)")
     sy.add_argument("dir")
 
@@ -198,6 +224,10 @@ def cmd_verify(args) -> int:
     from .verify import csim, inputs
 
     m = flow.load_manifest(args.dir)
+    if args.dataflow:
+        return _verify_dataflow(args, m)
+    if args.depth:
+        raise FlowError("--depth works with --dataflow only (plain C-simulation has unbounded streams)")
     if args.jobs < 1:
         raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
     if args.seed < 0:
@@ -225,6 +255,75 @@ def cmd_verify(args) -> int:
     return 0 if res["passed"] else 1
 
 
+def _depth_overrides(args_depth, build_dir) -> dict[str, int]:
+    from .verify import dataflow
+
+    names = dataflow.stream_names(build_dir)  # C++ var -> plan stream name
+    by_plan = {v: k for k, v in names.items()}
+    planned = dataflow.planned_depths(build_dir)
+    out = {}
+    for item in args_depth:
+        key, _, val = item.partition("=")
+        key = key.strip()
+        if not val.strip().isdigit() or int(val) < 1:
+            raise FlowError(f"--depth {item!r}: use STREAM=N with N >= 1, e.g. --depth layer15_out=2")
+        var = key if key in planned else by_plan.get(key)
+        if var is None:
+            raise FlowError(f"--depth {item!r}: no stream {key!r} in this project; streams: "
+                            f"{', '.join(sorted(planned)[:6])}, ... (fpga-flow audit lists them)")
+        out[var] = int(val)
+    return out
+
+
+def _verify_dataflow(args, m):
+    from .verify import dataflow, inputs
+
+    if args.scheduler:
+        raise FlowError("--dataflow runs on this machine; drop --scheduler")
+    overrides = _depth_overrides(args.depth, args.dir)
+    imgs, _ = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
+    res = dataflow.run_dataflow(args.dir, imgs, overrides)
+    res = dict(res, source=args.source, model=m["model"])
+    if args.json:
+        return res
+    print(f"{m['model']}: dataflow C-simulation of {res['n_images']} images from {args.source}, "
+          f"{res['processes']} processes, {len(res['depths'])} bounded FIFOs"
+          + (f", overrides {res['overrides']}" if res["overrides"] else ""))
+    if res["deadlock"]:
+        print(f"  DEADLOCK: full FIFOs on the wait-for cycle: {', '.join(res['blocked']) or '?'}")
+        for w in res["waits"][:12]:
+            print(f"    {w['process']} waits to {w['op']} {w['stream']}")
+    else:
+        print(f"  no deadlock; exact_fraction {res['exact_fraction']} over {res['n_values']} values")
+        deep = sorted(res["max_occupancy"].items(), key=lambda kv: -kv[1])[:5]
+        print("  fullest FIFOs (items / depth): " + ", ".join(f"{k} {v}/{res['depths'].get(k, '?')}" for k, v in deep))
+    print(f"  compile {res['compile_seconds']} s, run {res['run_seconds']} s")
+    return 0 if res["passed"] else 1
+
+
+def cmd_fifo_search(args):
+    from . import flow
+    from .verify import dataflow, inputs
+
+    m = flow.load_manifest(args.dir)
+    if args.images < 1:
+        raise FlowError(f"--images {args.images} is invalid; use a positive number")
+    imgs = inputs.load("random", args.images, m["input_shape"])
+    streams = list(dataflow.planned_depths(args.dir)) if args.all else None
+    res = dataflow.minimal_depths(args.dir, imgs, streams)
+    if args.json:
+        return dict(res, passed=not res.get("planned_deadlock", False))
+    if res.get("planned_deadlock"):
+        print(f"the planned depths deadlock: {', '.join(res['blocked'])}")
+        return 1
+    print(f"{'stream':24s} {'plan name':36s} {'analytic':>8s} {'minimal':>8s} {'bits':>8s}")
+    for var, r in res["streams"].items():
+        print(f"{var:24s} {str(r['name'])[:36]:36s} {r['planned']:8d} {r['minimal']:8d} {r['word_bits']:8d}")
+    print(f"searched streams: analytic {res['planned_bits']:,} bits, minimal {res['minimal_bits']:,} bits "
+          f"(all FIFOs at analytic depths: {res['total_planned_bits']:,} bits); {res['runs']} runs, {res['seconds']} s")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import basic
 
@@ -236,6 +335,18 @@ def cmd_report(args) -> int:
     else:
         print(basic.to_json(d) if args.format == "json" else basic.to_markdown(d))
     return 0
+
+
+def cmd_audit(args):
+    from . import flow
+    from .verify import audit
+
+    flow.load_manifest(args.dir)
+    r = audit.audit(args.dir)
+    if args.json:
+        return dict(r, passed=r["ok"])
+    print(audit.to_text(r))
+    return 0 if r["ok"] else 1
 
 
 def cmd_synth(args) -> int:
@@ -404,7 +515,7 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "build": cmd_build, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
+COMMANDS = {"models": cmd_models, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
             "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate,
             "sweep": cmd_sweep}
 
@@ -434,7 +545,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fpga-flow: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a flow bug or a C-sim crash: one line unless debugging
+    except Exception as e:
+        if getattr(e, "exit_code", None) == 1:  # e.g. StorageAuditFailed: the answer is "no", with the reasons
+            print(f"fpga-flow: {e}", file=sys.stderr)
+            return 1
+        # a flow bug or a C-sim crash: one line unless debugging
         if os.environ.get("FPGA_FLOW_DEBUG"):
             raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -9,10 +9,13 @@ import re
 from pathlib import Path
 
 from ..errors import FitError, FlowError
-from . import extensions, precision
+from . import extensions, precision, storage
 from .reuse import closest_valid, layer_fan
 
 BACKENDS = ("Vitis", "Vivado")
+# what the fitter may move to URAM per backend (never weight ROMs: URAM has no bitstream contents;
+# Vivado HLS has no URAM FIFO core to bind, line buffers are not bound: see hls/storage.py)
+URAM_ROLES = {"Vitis": ("fifo",), "Vivado": ()}
 PROJECT_NAME = "myproject"
 
 
@@ -107,16 +110,21 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     def _convert(reuse):
         cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
                           strategy=strategy, reuse=reuse)
-        return hls4ml.converters.convert_from_keras_model(
-            model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
-            io_type="io_stream", backend=backend, part=the_part.name, clock_period=clock_period)
+        with storage.no_pointwise_rewrite():  # 1x1 convs keep the Resource line-buffer kernel (a ROM)
+            hls_model = hls4ml.converters.convert_from_keras_model(
+                model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
+                io_type="io_stream", backend=backend, part=the_part.name, clock_period=clock_period)
+        pw = [n.name for n in hls_model.get_layers() if n.class_name.startswith("Pointwise")]
+        if pw:
+            raise RuntimeError(f"hls4ml rewrote 1x1 convolutions into PointwiseConv (weights partitioned): {pw[:4]}")
+        return hls_model
 
     # pass 1: the real graph (with hls4ml's Clone / ZeroPadding2D nodes) to plan on
     hls_model = _convert(fixed_rf)
     nodes = design.describe(hls_model)
     plan = fit.plan(nodes, the_part, budget=budget, clock_ns=clock_period,
                     uniform_rf=None if reuse_factor == "auto" else int(reuse_factor), fixed_rf=fixed_rf,
-                    fixed_depths=fifo_depths, min_packing=min_packing)
+                    fixed_depths=fifo_depths, min_packing=min_packing, uram_roles=URAM_ROLES[backend])
     if not plan.fits:
         how = ("even at the largest reuse factors" if reuse_factor == "auto" and not fixed_rf
                else f"with the reuse factors set in the config (hls.reuse_factor={reuse_factor}"
@@ -136,8 +144,19 @@ def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis",
     # Per-layer trace hooks for the C-sim library (as ModelGraph.trace does). They are emitted inside
     # #ifndef __SYNTHESIS__ and do nothing unless the worker turns tracing on.
     hls_model.config.trace_output = True
-    hls_model.write()
+    with storage.no_pointwise_rewrite():
+        hls_model.write()
     _relocatable_weights(Path(output_dir))
+    # every weight array's and FIFO's storage as planned, then the audit of what was written
+    from ..verify.audit import StorageAuditFailed, audit_project, summary
+
+    layers = [{"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor,
+               "memories": [m.to_dict() for m in e.memories]} for e in plan.layers]
+    fifos = [dict(m.to_dict(), stream=m.note) for m in plan.fifos]
+    storage.write(Path(output_dir), layers, fifos, nodes, backend)
+    result = audit_project(Path(output_dir), nodes, layers, fifos, backend, plan.depths)
+    if not result["ok"]:
+        raise StorageAuditFailed(summary(result))
     return hls_model, info, plan, nodes
 
 

@@ -76,8 +76,10 @@ def collect(out) -> dict:
         "max_accumulator_bits": m.get("max_accumulator_bits"), "timings_s": m.get("timings_s", {}),
         "layers": rows,
         "note": ("params and bits are counted from the QKeras model (measured); memory, DSP, LUT, cycles and FPS "
-                 "are estimates of fpga_flow.resources (post-implementation mapping; 'hls_bram18k' is what an HLS "
-                 "C-synthesis report would count)"),
+                 "are estimates of fpga_flow.resources: 'hls_bram18k' (decides fits) is what a Vitis HLS C-synthesis "
+                 "report would count for the memories as bound in the written project (rules calibrated on real csynth "
+                 "reports of public hls4ml projects), 'bram18k' an uncalibrated post-implementation guess; no vendor "
+                 "tool ran"),
     }
 
 
@@ -105,14 +107,20 @@ def to_markdown(d: dict) -> str:
             "",
             "| resource | used (estimate) | available | % |",
             "|---|---:|---:|---:|",
-            f"| BRAM18K | {mem['bram18k']:,} | {mem['bram18k_available']:,} | {mem['bram18k_pct']} |",
+            f"| BRAM18K, HLS C-synthesis count (decides fits) | {mem['hls_bram18k']:,} | {mem['bram18k_available']:,} | "
+            f"{mem.get('hls_bram18k_pct', '')} |",
+            f"| BRAM18K, post-implementation guess | {mem['bram18k']:,} | {mem['bram18k_available']:,} | {mem['bram18k_pct']} |",
             f"| URAM | {mem['uram']:,} | {mem['uram_available']:,} | {mem['uram_pct']} |",
             f"| DSP | {mem['dsp']:,} | {mem['dsp_available']:,} | {mem['dsp_pct']} |",
             f"| LUT (rough) | {mem['lut']:,} | {mem['lut_available']:,} | {mem['lut_pct']} |",
             f"| FF in memories (rough) | {mem.get('ff', 0):,} | {mem.get('ff_available', 0):,} | {mem.get('ff_pct', '')} |",
             "",
-            "Fits is decided on BRAM18K, URAM and DSP; LUT and FF are rough and only reported (depth-2 FIFOs "
-            "between layers are counted as flip-flops: one pixel word of all channels, twice).",
+            "Fits is decided on the BRAM18K count a Vitis HLS C-synthesis report would give for the memories as "
+            "the written project binds them (rules calibrated FIFO by FIFO and ROM by ROM on the csynth reports of "
+            "public hls4ml projects: fpga_flow/resources/hls_count.py, tests/test_calibration.py), URAM and DSP. "
+            "The post-implementation guess (FINN's block-RAM packing rule) is not calibrated. LUT and FF are rough "
+            "and only reported (every FIFO of depth <= 32 is an SRL: one LUT per bit of its pixel word). No vendor "
+            "tool ran.",
             "",
         ]
         over = [k for k in ("lut", "ff") if (mem.get(f"{k}_pct") or 0) > 100]
@@ -126,17 +134,17 @@ def to_markdown(d: dict) -> str:
             f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
             f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"
             + (" — below the 80% target: no fitting plan reaches it" if mem.get("packing_below_target") else ""),
-            f"- HLS C-synthesis style BRAM18K count (every memory deeper than 2 in BRAM): {mem['hls_bram18k']:,}",
             f"- throughput: **{mem['fps']} frames/s** at {1000 / d['clock_period_ns']:.0f} MHz "
             f"({mem['cycles_per_frame']:,} cycles/frame, slowest layer `{mem['slowest_layer']}`); "
             f"latency about {mem['latency_ms']} ms (estimate)",
             "",
-            "| memory kind | bits | BRAM18K | URAM | LUTs (LUTRAM/SRL) | FFs |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| memory kind | bits | BRAM18K (HLS count) | BRAM18K (impl. guess) | URAM | LUTs (LUTRAM/SRL) | FFs |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for k in KINDS:
             v = mem["by_kind"].get(k, {"bits": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
-            lines.append(f"| {k} | {v['bits']:,} | {v['bram18k']:,} | {v['uram']:,} | {v['luts']:,} | {v['ffs']:,} |")
+            lines.append(f"| {k} | {v['bits']:,} | {v.get('hls_bram18k', 0):,} | {v['bram18k']:,} | {v['uram']:,} | "
+                         f"{v['luts']:,} | {v['ffs']:,} |")
         syn = d.get("synthesis")
         if syn:
             lines += ["", "## Vendor C-synthesis report beside the estimate", "",
@@ -148,8 +156,8 @@ def to_markdown(d: dict) -> str:
         "",
         "## Layers",
         "",
-        "| layer | class | output | params | w bits | b bits | storage bits | RF | BRAM18K | URAM | DSP | cycles | C++ type |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| layer | class | output | params | w bits | b bits | storage bits | RF | weights (var: impl) | BRAM18K (HLS) | URAM | DSP | cycles | C++ type |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     est = {r["layer"]: r for r in d.get("resource_layers", [])}
     for r in d["layers"]:
@@ -158,18 +166,24 @@ def to_markdown(d: dict) -> str:
         lines.append(
             f"| {r['layer']} | {r['class']} | {'x'.join(map(str, r['output_shape']))} | {r['params']:,} | "
             f"{r['weight_bits'] or ''} | {r['bias_bits'] or ''} | {r['storage_bits']:,} | {r.get('reuse_factor', '')} | "
-            f"{sum(m['bram18k'] for m in mems) if mems else ''} | {sum(m['uram'] for m in mems) if mems else ''} | "
+            f"{_wmem(r)} | {sum(m.get('hls_bram18k', 0) for m in mems) if mems else ''} | "
+            f"{sum(m['uram'] for m in mems) if mems else ''} | "
             f"{e.get('dsp', '') or ''} | {e.get('cycles', '') or ''} | {r['type'] or ''} |")
     if d.get("fifos"):
         deep = [f for f in d["fifos"] if f["backlog"]]
         lines += ["", f"## FIFOs ({len(d['fifos'])} streams; depth 2 unless a branch must wait)", "",
-                  "| stream (producer) | depth | width bits | backlog | impl | BRAM18K | URAM |",
+                  "| stream (producer) | depth | width bits | backlog | impl | BRAM18K (HLS) | URAM |",
                   "|---|---:|---:|---:|---|---:|---:|"]
         for f in deep:
             lines.append(f"| {f['stream']} ({f['layer']}) | {f['depth']} | {f['width']} | {f['backlog']} | {f['impl']} | "
-                         f"{f['bram18k']} | {f['uram']} |")
+                         f"{f.get('hls_bram18k', 0)} | {f['uram']} |")
     lines += ["", d["note"], ""]
     return "\n".join(lines)
+
+
+def _wmem(r) -> str:
+    w = r.get("weight_memory")
+    return f"{w.get('var') or '?'}: {w.get('impl')}" if w else ""
 
 
 def _pct(x):

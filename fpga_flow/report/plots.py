@@ -19,10 +19,10 @@ def memory_by_layer(d: dict, path: Path) -> Path:
     for r in d["resource_layers"]:
         for m in r["memories"]:
             per.setdefault(r["layer"], {}).setdefault(m["kind"] if m["kind"] != "bias" else "weights", 0)
-            per[r["layer"]][m["kind"] if m["kind"] != "bias" else "weights"] += m["bram18k"] + 16 * m["uram"]
+            per[r["layer"]][m["kind"] if m["kind"] != "bias" else "weights"] += m.get("hls_bram18k", 0) + 16 * m["uram"]
     for f in d["fifos"]:
         per.setdefault(f["layer"], {}).setdefault("fifo", 0)
-        per[f["layer"]]["fifo"] += f["bram18k"] + 16 * f["uram"]
+        per[f["layer"]]["fifo"] += f.get("hls_bram18k", 0) + 16 * f["uram"]
     order = [r["layer"] for r in d["resource_layers"]]
     layers = [n for n in order if sum(per.get(n, {}).values()) > 0]
     fig, ax = plt.subplots(figsize=(max(8, 0.22 * len(layers)), 5))
@@ -33,7 +33,7 @@ def memory_by_layer(d: dict, path: Path) -> Path:
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers, rotation=90, fontsize=6)
-    ax.set_ylabel("BRAM18K equivalents per layer (1 URAM = 16)")
+    ax.set_ylabel("BRAM18K per layer, HLS count (1 URAM = 16)")
     ax2 = ax.twinx()
     total, run = 0, []
     for b in bottom:
@@ -62,8 +62,8 @@ def utilisation(d: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     mem = d["memory"]
-    names = ["BRAM18K", "URAM", "DSP", "LUT (rough)"]
-    pct = [mem["bram18k_pct"], mem["uram_pct"], mem["dsp_pct"], mem["lut_pct"]]
+    names = ["BRAM18K (HLS count)", "URAM", "DSP", "LUT (rough)"]
+    pct = [mem.get("hls_bram18k_pct", mem["bram18k_pct"]), mem["uram_pct"], mem["dsp_pct"], mem["lut_pct"]]
     avail = [mem["bram18k_available"], mem["uram_available"], mem["dsp_available"], mem["lut_available"]]
     fig, ax = plt.subplots(figsize=(7, 2.8))
     colors = ["#C44E52" if p > 100 * mem["budget"] else "#4C72B0" for p in pct]

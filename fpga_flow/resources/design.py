@@ -52,6 +52,10 @@ def describe(hls_model) -> list[dict]:
                 "bias_count": 0 if b is None else int(np.asarray(b.data).size),
                 "bias_bits": 0 if b is None else _bits(b.type.precision),
             }
+            # the C++ arrays holding them (global arrays in weights/*.h, bound in myproject.cpp)
+            rec["weight_var"] = str(w.name)
+            if b is not None:
+                rec["bias_var"] = str(b.name)
             rec["reuse_factor"] = int(a.get("reuse_factor", 1))
             rec["strategy"] = str(a.get("strategy", "resource")).lower()
             n_in, n_out = mult_size(rec)

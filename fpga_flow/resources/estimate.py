@@ -62,9 +62,10 @@ def weighted(rec: dict, rf: int) -> LayerEstimate:
     if rec.get("strategy") == "latency":  # weights as constants in logic: no ROM
         e.extra_luts += n_w * w["bits"] // 2
     else:
-        e.memories.append(Memory(rec["name"], "weights", rf, bf * w["bits"], "rom"))
+        e.memories.append(Memory(rec["name"], "weights", rf, bf * w["bits"], "rom", var=rec.get("weight_var", "")))
     if w["bias_count"]:
-        e.memories.append(Memory(rec["name"], "bias", 1, w["bias_count"] * w["bias_bits"], "rom"))
+        e.memories.append(Memory(rec["name"], "bias", 1, w["bias_count"] * w["bias_bits"], "rom",
+                                 var=rec.get("bias_var", "")))
     e.mults.append((rec.get("in_elem_bits", 8), w["bits"], bf))
     out_px = _pixels(rec["outputs"][0]["shape"])
     in_px = _pixels(rec["in_shape"]) if "in_shape" in rec else out_px

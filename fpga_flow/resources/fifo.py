@@ -2,26 +2,61 @@
 
 Model. Every layer reads its input stream(s) and writes its output stream(s) in a fixed order that
 does not depend on data: a conv or pool reads pixels in raster order and writes an output pixel as
-soon as the input pixel closing its window has been read; ZeroPadding2D writes padding pixels as soon
-as the previous ones are out; a Clone writes each pixel to both outputs; a Concatenate/Add reads one
-pixel from each input and writes one. So each stream's cumulative item count after the network
-input has delivered n pixels, ``c_S(n)``, follows by composing per-layer counting functions
-``out = f(in)`` (joins take the minimum of their inputs) under an as-soon-as-possible schedule with
-unbounded FIFOs.
+soon as the input pixel closing its window has been read (a 'same'-padded pool clips its window at
+the last row/column, so its last output row is written while the last input row is read);
+ZeroPadding2D writes padding pixels as soon as the previous ones are out (the top rows before its
+first read, the right/left padding of a row boundary after the last pixel of the row, the bottom rows
+after its last read: a burst); a Clone writes each pixel to both outputs; a Concatenate/Add reads one
+pixel from each input and writes one. So the cumulative item count of a stream is a counting
+function ``out = f(in)`` of its producer's input count, and these compose (joins take the minimum
+of their inputs).
 
-Depths. In that schedule only the inputs of a join (Concatenate/Add after a Clone: a Fire module's
-two expand branches, a bypass, a ShuffleNet unit's shortcut) accumulate items: the input that is
-ahead holds ``c_S(n) - min_j c_j(n)``. Its depth is the maximum of that over n (the latency
-difference of the two branches, in items: e.g. about one padded row plus a few pixels when a 3x3
-branch meets a 1x1 branch) plus a margin; every other stream gets depth 2 (a straight chain).
+Time axis. The occupancy of a join input is the difference of two branch counts, and it must be
+sampled at the granularity at which the two branches actually advance: one item of their fork (the
+Clone feeding both). Sampling after each *network input pixel* (the old analysis) is too coarse:
+an item released upstream in a burst (a stride-2 'same' layer's last row, written when the padding
+row arrives at frame end) reaches both branches at one sample, so the backlog the faster branch
+builds while the other waits for the burst is never seen (ShuffleNet stride-2 units: shortcut pool
+backlog 0 -> depth 2 at 224x224, while its last output row, 28 items, is written before the 3x3
+branch's bottom padding row lets the depthwise conv finish; the dataflow C-simulation deadlocks at
+2). So for every Clone F, the counts of all streams downstream of F are composed as functions of
+``m`` = items F has read (m = 0..M), and a join whose inputs all descend from F gets the backlog
+``max_m (c_S(m) - min_j c_j(m))`` of each input S. For nested forks (a Fire module inside a bypass)
+the nearest fork gives the finest axis; a coarser one samples a subset of the same values, so the
+maximum over all forks is the nearest fork's. Within one fork item, the lagging branch can be run
+first, so the maximum occurs at a sample.
+
+Depths. A join input gets ``backlog + margin``; every other stream depth 2 (a straight chain: one
+item being written while the previous is read). ``margin = 2 + read-ahead``: 2 for the join's own
+loop (it holds one input's item while waiting for the other's, and one more word while the write
+of its previous iteration drains), and the read-ahead of the *other* branch, from its fork to the
+join. Read-ahead is what RTL adds to the C model: a loop pipelined at II=1 whose body is L cycles
+deep has up to L iterations in flight, so it may need up to L-1 further input items before the
+output of an earlier one leaves it (a stalled read stalls the whole pipeline); the lagging branch
+then needs that many more fork items, which the leading branch must buffer. It is derived from the
+templates we instantiate (``READ_AHEAD``): the Resource-strategy convs/dense (hls4ml
+``conv_2d_buffer_resource_cl``, our ``grouped_pointwise_conv_cl``) pipeline only their inner
+reuse loop, not the pixel loop: a pixel is read, computed and written before the next is read
+(0). hls4ml's activations, clone, concatenate/add, zero-padding and our channel shuffle pipeline
+their item loop at II=1 with a read -> one operation -> write body (<= 3 cycles: 2). Our window
+pools pipeline the pixel loop at II=1 with a line-buffer RAM read and a K x K comparison/adder tree
+(+ exact divide) in the body: taken as 6 cycles (5). A Latency-strategy conv pipelines its pixel
+loop at II=reuse factor: also 5 (its depth in iterations is small because II >= 1 per pixel).
 
 Why no deadlock. Each layer is a process with a fixed sequence of reads and writes, and each FIFO
 has one writer and one reader, so an enabled action (data present to read / space to write) stays
 enabled until its process performs it: the system is persistent (conflict-free), and in such a
-system either every maximal execution completes or none does. The ASAP schedule above completes
-with every FIFO holding at most its computed depth, so with these depths every execution (whatever
-the relative speeds, reuse factors or stalls) completes. Throughput is a separate matter: depths
-only decide whether the design can run, the slowest layer sets the frame rate.
+system either every maximal execution completes or none does. The fork-by-fork schedule above
+completes with every FIFO holding at most its computed depth, so with these depths every execution
+(whatever the relative speeds, reuse factors or stalls) completes. Throughput is a separate matter:
+depths only decide whether the design can run, the slowest layer sets the frame rate.
+
+Checked, and not. ``fpga-flow verify DIR --dataflow`` (fpga_flow/verify/dataflow.py) runs the
+written C++ with every stream bounded to its planned depth and every layer in its own thread, over
+consecutive images, and reports a deadlock with its wait-for cycle; it also measures each stream's
+occupancy and can search the smallest depth per stream. It checks the counting model (the
+templates' real read/write order, padding, frame ends) but not RTL timing: the read-ahead margin
+above is an estimate of pipeline depths that only C/RTL co-simulation or hardware confirms.
 """
 from __future__ import annotations
 
@@ -30,8 +65,22 @@ import numpy as np
 from .design import streams
 
 CHAIN_DEPTH = 2
-JOIN_MARGIN = 4
+JOIN_SLACK = 2  # the join's own loop: one item held while waiting for the other input, one draining
 JOINS = ("Concatenate", "Add", "Merge")
+# items a process may read beyond what the C model has read when it writes (see the docstring)
+READ_AHEAD = {"Activation": 2, "Clone": 2, "Concatenate": 2, "Add": 2, "Merge": 2, "ZeroPadding2D": 2,
+              "HChannelShuffle": 2, "HStreamMaxPool2D": 5, "HExactAvgPool2D": 5, "HExactGlobalAvgPool2D": 2,
+              "HGroupedPointwise": 0}
+PIPELINED_CONV_READ_AHEAD = 5  # Latency-strategy conv/dense: pixel loop pipelined at II=reuse
+
+
+def read_ahead(rec: dict) -> int:
+    kind = rec["kind"]
+    if kind in READ_AHEAD:
+        return READ_AHEAD[kind]
+    if rec.get("weights") is not None or "filt_height" in rec.get("geometry", {}):
+        return 0 if rec.get("strategy", "resource").lower() == "resource" else PIPELINED_CONV_READ_AHEAD
+    return 2
 
 
 def _needs(out_h, out_w, in_w, row_of, col_of):
@@ -72,32 +121,73 @@ def counting_function(rec: dict, n_in: int) -> np.ndarray:
     return np.minimum(k, n_out)
 
 
-def analyse(nodes: list[dict]) -> dict[str, dict]:
-    """Per internal stream: required depth, and for join inputs the backlog that sets it."""
-    st = streams(nodes)
-    by_name = {r["name"]: r for r in nodes}
-    first = next(r for r in nodes if r["kind"] == "Input")
-    n0 = int(np.prod(first["outputs"][0]["shape"][:-1]))
-    counts: dict[str, np.ndarray] = {first["outputs"][0]["name"]: np.arange(n0 + 1)}
+def _n_items(shape) -> int:
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+def propagate(nodes: list[dict], source: str, n_source: int) -> dict[str, np.ndarray]:
+    """Cumulative item count of every stream downstream of ``source`` (only streams all of whose
+    producer's inputs descend from it), as a function of m = items written to ``source``, m = 0..n."""
+    counts: dict[str, np.ndarray] = {source: np.arange(n_source + 1)}
     for rec in nodes:
-        if rec["kind"] == "Input":
+        if rec["kind"] == "Input" or not rec["inputs"] or not all(i in counts for i in rec["inputs"]):
+            continue
+        if any(o["name"] in counts for o in rec["outputs"]):
             continue
         ins = [counts[i] for i in rec["inputs"]]
         consumed = np.minimum.reduce(ins) if len(ins) > 1 else ins[0]
-        n_in = int(np.prod(rec["in_shape"][:-1])) if len(rec.get("in_shape", [])) > 1 else 1
+        n_in = _n_items(rec.get("in_shape", []))
         f = counting_function(rec, n_in)
         out = f[np.minimum(consumed, n_in)]
         for o in rec["outputs"]:
             counts[o["name"]] = out
+    return counts
+
+
+def _path_read_ahead(by_name, producer_of, stream: str, stop: set[str], memo: dict) -> int:
+    """Largest total read-ahead of the processes between the fork's outputs (``stop``) and ``stream``."""
+    if stream in stop or stream not in producer_of:
+        return 0
+    if stream not in memo:
+        rec = by_name[producer_of[stream]]
+        memo[stream] = read_ahead(rec) + max((_path_read_ahead(by_name, producer_of, i, stop, memo)
+                                              for i in rec["inputs"]), default=0)
+    return memo[stream]
+
+
+def analyse(nodes: list[dict]) -> dict[str, dict]:
+    """Per internal stream: required depth; for join inputs the backlog (max over the forks' time
+    axes, see the module docstring), the read-ahead margin and the fork that sets them."""
+    st = streams(nodes)
+    by_name = {r["name"]: r for r in nodes}
+    producer_of = {o["name"]: r["name"] for r in nodes for o in r["outputs"]}
+    first = next(r for r in nodes if r["kind"] == "Input")
+    axes = [(first["name"], first["outputs"][0]["name"], set())]  # network input: the old, coarse axis
+    for rec in nodes:
+        if rec["kind"] == "Clone" and rec["inputs"]:
+            axes.append((rec["name"], rec["inputs"][0], {o["name"] for o in rec["outputs"]}))
+    found: dict[str, dict] = {}
+    for fork, src, fork_outs in axes:
+        n_src = _n_items(st[src]["shape"]) if src in st else _n_items(first["outputs"][0]["shape"])
+        counts = propagate(nodes, src, n_src)
+        memo: dict = {}
+        for rec in nodes:
+            if len(rec["inputs"]) < 2 or not all(i in counts for i in rec["inputs"]):
+                continue
+            lowest = np.minimum.reduce([counts[i] for i in rec["inputs"]])
+            for name in rec["inputs"]:
+                backlog = int((counts[name] - lowest).max())
+                others = [i for i in rec["inputs"] if i != name]
+                margin = JOIN_SLACK + max(_path_read_ahead(by_name, producer_of, i, fork_outs, memo) for i in others)
+                cur = found.get(name)  # axes are in topological order: on a tie the nearer fork wins
+                if cur is None or backlog >= cur["backlog"]:
+                    found[name] = {"backlog": backlog, "margin": margin, "fork": fork}
     result = {}
     for name, s in st.items():
-        backlog = 0
-        for cons in s["consumers"]:
-            rec = by_name[cons]
-            if len(rec["inputs"]) > 1:
-                mine = counts[name]
-                lowest = np.minimum.reduce([counts[i] for i in rec["inputs"]])
-                backlog = max(backlog, int((mine - lowest).max()))
-        depth = backlog + JOIN_MARGIN if backlog > 0 else CHAIN_DEPTH
-        result[name] = {**s, "backlog": backlog, "required_depth": depth}
+        f = found.get(name)
+        if f and f["backlog"] > 0:
+            result[name] = {**s, **f, "required_depth": f["backlog"] + f["margin"]}
+        else:
+            result[name] = {**s, "backlog": 0, "margin": 0, "fork": f["fork"] if f else None,
+                            "required_depth": CHAIN_DEPTH}
     return result

@@ -6,8 +6,12 @@ BRAM18K, URAM and DSPs within ``budget`` (default 90%).
 
 Search: for a bound T on per-layer cycles, every weighted layer takes, among its valid reuse factors
 (hls4ml's rule, hls/reuse.py) with cycles <= T, the one with the smallest normalized resource cost;
-a binary search finds the smallest T that fits. Weight ROMs, FIFOs and line buffers move from BRAM
-to URAM (best BRAM saved per URAM first) only as far as needed to fit. FIFO depths come from the
+a binary search finds the smallest T that fits. Memories move from BRAM to URAM (best BRAM saved per
+URAM first) only as far as needed to fit, and only memories of a role in ``uram_roles`` (default: FIFOs):
+UltraScale+ URAM has no initial contents from the bitstream, so a weight ROM there would need a
+weight-load path the flow does not build, and a line buffer the written project does not bind would
+land wherever HLS puts it (the written project binds every FIFO the plan puts in URAM,
+hls/storage.py; the Vivado backend has no URAM FIFO core, so convert passes no roles there). FIFO depths come from the
 dataflow analysis (fifo.py) and do not depend on reuse factors. Reuse factors or FIFO depths fixed by
 the user (``hls.reuse_factors``, ``hls.fifo_depths``) are kept and checked (a FIFO below its
 deadlock-free minimum is refused).
@@ -36,6 +40,7 @@ class Plan:
     totals: dict
     fits: bool
     streams: dict = field(default_factory=dict)
+    uram_roles: tuple = ("fifo",)
 
 
 def weighted_layers(nodes):
@@ -48,30 +53,36 @@ def candidates(rec) -> list[int]:
     return list(valid_reuse_factors(*rec["mult_size"]))
 
 
+URAM_ROLES = ("fifo",)  # roles the fitter may move to URAM (never "rom": no bitstream initialisation)
+
+
 def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
-             clock_ns: float) -> Plan:
+             clock_ns: float, uram_roles: tuple = URAM_ROLES) -> Plan:
     layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if r["kind"] != "Input"]
-    fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", note=name)
+    fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", note=name, var=s.get("var", ""))
              for name, s in stream_info.items()]
     mems = [m for e in layers for m in e.memories] + fifos
     for m in mems:
         place(m)
-    bram = sum(m.bram18k for m in mems)
+    # fits is judged on the count Vitis HLS C-synthesis would report (memory.py, hls_count.py)
+    bram = sum(m.hls_bram18k for m in mems)
     limit_b, limit_u = budget * part.bram18k, budget * part.uram
     uram = 0
     if bram > limit_b and part.uram:
         def uram_cost(m):
             return uram_count(m.depth, m.width) * m.copies
 
-        movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok),
-                         key=lambda m: -m.bram18k / max(1, uram_cost(m)))
+        if "rom" in uram_roles:
+            raise ValueError("weight ROMs cannot go to URAM: UltraScale+ URAM is not initialised by the bitstream")
+        movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok and m.role in uram_roles),
+                         key=lambda m: -m.hls_bram18k / max(1, uram_cost(m)))
         for m in movable:
             if bram <= limit_b:
                 break
             cost = uram_cost(m)
             if uram + cost > limit_u:
                 continue
-            bram -= m.bram18k
+            bram -= m.hls_bram18k
             place(m, use_uram=True)
             uram += m.uram
     dsp = sum(e.dsp for e in layers)
@@ -81,30 +92,39 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
     cycles = max((e.cycles for e in layers), default=1)
     slowest = max(layers, key=lambda e: e.cycles).layer if layers else None
     latency = cycles + sum(e.fill_cycles for e in layers)
+    # LUT is a rough estimate and not part of fits (reports warn when it exceeds the part)
     fits = bram <= limit_b and uram <= limit_u and dsp <= budget * part.dsp
     totals = {
-        "bram18k": int(bram), "uram": int(uram), "dsp": int(dsp), "lut": int(luts), "ff": int(ffs),
-        "hls_bram18k": int(sum(m.hls_bram18k for m in mems)),
+        "bram18k": int(sum(m.bram18k for m in mems)), "uram": int(uram), "dsp": int(dsp), "lut": int(luts),
+        "ff": int(ffs), "hls_bram18k": int(bram),
         "cycles_per_frame": int(cycles), "slowest_layer": slowest,
         "fps": round(1e9 / (cycles * clock_ns), 2), "latency_cycles": int(latency),
         "latency_ms": round(latency * clock_ns / 1e6, 3),
     }
-    return Plan(dict(reuse), dict(depths), layers, fifos, totals, fits, stream_info)
+    return Plan(dict(reuse), dict(depths), layers, fifos, totals, fits, stream_info, tuple(uram_roles))
 
 
-def _layer_cost(rec, rf, part):
+# weightings of (BRAM18K, DSP, LUT) in a layer's cost, each normalised by the part's total: balanced
+# first; the BRAM-heavy one finds the plans that fit when block RAM is the binding constraint
+# (a deep ROM in 1Kx18 shapes or a wide shallow one can waste blocks that another RF does not)
+COST_WEIGHTS = ((1.0, 1.0, 1.0), (8.0, 1.0, 1.0))
+
+
+def _layer_cost(rec, rf, part, weights=COST_WEIGHTS[0]):
     e = estimate_layer(rec, rf)
     bram = 0
     luts = e.mult_luts
     for m in e.memories:
         place(m)
-        bram += m.bram18k
+        bram += m.hls_bram18k
         luts += m.luts
-    return (bram / max(1, part.bram18k) + e.dsp / max(1, part.dsp) + luts / max(1, part.lut)), e.cycles
+    wb, wd, wl = weights
+    return (wb * bram / max(1, part.bram18k) + wd * e.dsp / max(1, part.dsp) + wl * luts / max(1, part.lut)), e.cycles
 
 
 def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf: int | None = None,
-         fixed_rf: dict | None = None, fixed_depths: dict | None = None, min_packing: float = 0.8) -> Plan:
+         fixed_rf: dict | None = None, fixed_depths: dict | None = None, min_packing: float = 0.8,
+         uram_roles: tuple = URAM_ROLES) -> Plan:
     """Choose reuse factors and FIFO depths; ``Plan.fits`` says whether the best plan fits.
 
     Among fitting plans, the fastest one whose weight packing efficiency (weight bits / bits of the
@@ -135,12 +155,23 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
         from ..hls.reuse import closest_valid
 
         reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))) for r in wl}
-        return evaluate(nodes, reuse, depths, info, part, budget, clock_ns)
+        return evaluate(nodes, reuse, depths, info, part, budget, clock_ns, uram_roles)
 
+    results = [_search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, min_packing, w)
+               for w in COST_WEIGHTS]
+    fitting = [p for p in results if p.fits]
+    if not fitting:
+        return results[0]
+    # the fastest fitting plan that meets the packing target, else the fastest fitting plan
+    packed = [p for p in fitting if not p.totals.get("packing_below_target", False)]
+    return max(packed or fitting, key=lambda p: p.totals["fps"])
+
+
+def _search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, min_packing, weights) -> Plan:
     table = {}
     for r in wl:
         opts = [fixed_rf[r["name"]]] if r["name"] in fixed_rf else candidates(r)
-        table[r["name"]] = [(rf, *_layer_cost(r, rf, part)) for rf in opts]
+        table[r["name"]] = [(rf, *_layer_cost(r, rf, part, weights)) for rf in opts]
     fixed_cycles = max([e.cycles for e in (estimate_layer(r) for r in nodes if r["kind"] != "Input" and "weights" not in r)]
                        + [1])
     ts = sorted({c for opts in table.values() for _, _, c in opts} | {fixed_cycles})
@@ -150,12 +181,12 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
         return {name: min((o for o in opts if o[2] <= t), key=lambda o: (o[1], -o[0]))[0] for name, opts in table.items()}
 
     lo, hi = 0, len(ts) - 1
-    best = evaluate(nodes, choose(ts[hi]), depths, info, part, budget, clock_ns)
+    best = evaluate(nodes, choose(ts[hi]), depths, info, part, budget, clock_ns, uram_roles)
     if not best.fits:
         return best
     while lo < hi:
         mid = (lo + hi) // 2
-        p = evaluate(nodes, choose(ts[mid]), depths, info, part, budget, clock_ns)
+        p = evaluate(nodes, choose(ts[mid]), depths, info, part, budget, clock_ns, uram_roles)
         if p.fits:
             best, hi = p, mid
         else:
@@ -169,7 +200,7 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
         if key in seen:
             continue
         seen.add(key)
-        p = evaluate(nodes, reuse, depths, info, part, budget, clock_ns)
+        p = evaluate(nodes, reuse, depths, info, part, budget, clock_ns, uram_roles)
         if p.fits and packing(p) >= min_packing:
             return p
     best.totals["packing_below_target"] = True
@@ -188,8 +219,9 @@ def summary(p: Plan, part, budget: float) -> dict:
     by_kind = {}
     for m in mems:
         k = by_kind.setdefault(m.kind if m.kind != "bias" else "weights",
-                               {"bits": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
+                               {"bits": 0, "hls_bram18k": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
         k["bits"] += m.bits
+        k["hls_bram18k"] += m.hls_bram18k
         k["bram18k"] += m.bram18k
         k["uram"] += m.uram
         k["luts"] += m.luts
@@ -201,13 +233,15 @@ def summary(p: Plan, part, budget: float) -> dict:
     t = p.totals
     return {
         "estimate": True,
-        "fits": p.fits, "budget": budget,
+        # fits: BRAM18K by the HLS C-synthesis count (hls_bram18k), URAM and DSP within the budget;
+        # bram18k is the post-implementation guess, shown beside it
+        "fits": p.fits, "fits_by": "hls_bram18k", "budget": budget,
         "bram18k": t["bram18k"], "bram18k_available": part.bram18k, "uram": t["uram"], "uram_available": part.uram,
         "dsp": t["dsp"], "dsp_available": part.dsp, "lut": t["lut"], "lut_available": part.lut,
         "ff": t["ff"], "ff_available": part.ff, "ff_pct": _pct(t["ff"], part.ff),
         "bram18k_pct": _pct(t["bram18k"], part.bram18k), "uram_pct": _pct(t["uram"], part.uram),
         "dsp_pct": _pct(t["dsp"], part.dsp), "lut_pct": _pct(t["lut"], part.lut),
-        "hls_bram18k": t["hls_bram18k"],
+        "hls_bram18k": t["hls_bram18k"], "hls_bram18k_pct": _pct(t["hls_bram18k"], part.bram18k),
         "by_kind": by_kind,
         "weight_bits": w_bits,
         "weight_packing_efficiency": round(w_bits_in_blocks / w_cap, 4) if w_cap else None,
@@ -225,11 +259,12 @@ def _pct(a, b):
 def consumers_table(p: Plan, n: int = 10) -> list[dict]:
     rows = {}
     for m in [m for e in p.layers for m in e.memories] + p.fifos:
-        r = rows.setdefault(m.layer, {"layer": m.layer, "bram18k": 0, "uram": 0, "bits": 0})
+        r = rows.setdefault(m.layer, {"layer": m.layer, "hls_bram18k": 0, "bram18k": 0, "uram": 0, "bits": 0})
+        r["hls_bram18k"] += m.hls_bram18k
         r["bram18k"] += m.bram18k
         r["uram"] += m.uram
         r["bits"] += m.bits
-    return sorted(rows.values(), key=lambda r: -(r["bram18k"] + 16 * r["uram"]))[:n]
+    return sorted(rows.values(), key=lambda r: -(r["hls_bram18k"] + 16 * r["uram"]))[:n]
 
 
 def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "even at the largest reuse factors") -> str:
@@ -240,22 +275,23 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "ev
 
     t = p.totals
     lines = [f"design does not fit {part.name} ({part.board}) within {budget:.0%} {how} "
-             f"(estimate): BRAM18K {t['bram18k']} of {int(budget * part.bram18k)} allowed ({part.bram18k}), "
+             f"(estimate): BRAM18K {t['hls_bram18k']} (HLS C-synthesis count) of {int(budget * part.bram18k)} allowed "
+             f"({part.bram18k}), "
              f"URAM {t['uram']} of {int(budget * part.uram)} ({part.uram}), DSP {t['dsp']} of {int(budget * part.dsp)} "
-             f"({part.dsp})",
+             f"({part.dsp}), LUT (rough) {t['lut']} of {int(budget * part.lut)} ({part.lut})",
              "largest memory consumers (estimate):",
              f"  {'layer':34s} {'BRAM18K':>8s} {'URAM':>5s} {'kbit':>8s}"]
     for r in consumers_table(p):
-        lines.append(f"  {r['layer']:34s} {r['bram18k']:8d} {r['uram']:5d} {r['bits'] / 1000:8.1f}")
+        lines.append(f"  {r['layer']:34s} {r['hls_bram18k']:8d} {r['uram']:5d} {r['bits'] / 1000:8.1f}")
     lines.append("what would fit (estimate):")
     for bits in (6, 4, 3):
         n2 = copy.deepcopy(nodes)
         for r in n2:
             if "weights" in r and r["weights"]["bits"] > bits:
                 r["weights"]["bits"] = bits
-        q = plan(n2, part, budget=budget, clock_ns=clock_ns, min_packing=0.0)
+        q = plan(n2, part, budget=budget, clock_ns=clock_ns, min_packing=0.0, uram_roles=p.uram_roles)
         verdict = "fits" if q.fits else "still does not fit"
-        lines.append(f"  weight_bits {bits} on {part.name}: BRAM18K {q.totals['bram18k']}, URAM {q.totals['uram']}, "
+        lines.append(f"  weight_bits {bits} on {part.name}: BRAM18K {q.totals['hls_bram18k']}, URAM {q.totals['uram']}, "
                      f"DSP {q.totals['dsp']} -> {verdict}")
         if q.fits:
             break
@@ -263,9 +299,9 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "ev
     for other in PARTS.values():
         if other.name == part.name or (other.bram18k + 16 * other.uram) <= (part.bram18k + 16 * part.uram):
             continue
-        q = plan(nodes, other, budget=budget, clock_ns=clock_ns, min_packing=0.0)
+        q = plan(nodes, other, budget=budget, clock_ns=clock_ns, min_packing=0.0, uram_roles=p.uram_roles)
         if q.fits:
-            bigger.append(f"{other.name} ({other.board}): BRAM18K {q.totals['bram18k']}/{other.bram18k}, "
+            bigger.append(f"{other.name} ({other.board}): BRAM18K {q.totals['hls_bram18k']}/{other.bram18k}, "
                           f"URAM {q.totals['uram']}/{other.uram}, {q.totals['fps']} fps")
     lines += [f"  part {b}" for b in bigger] or ["  no listed part is large enough"]
     lines.append("use --part with one of these, fewer weight bits (quantization.weight_bits), a larger "

@@ -1,19 +1,37 @@
 """Mapping one memory (depth x width bits) onto FPGA primitives. Estimates, not measurements.
 
-Block RAM rule (FINN's published BRAM18K estimator for its weight memories; aspect ratios 16Kx1,
-8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36 of one 18,432-bit BRAM18K):
-    w=1: ceil(d/16384); w=2: ceil(d/8192); w<=4: ceil(d/4096)*ceil(w/4); w<=9: ceil(d/2048)*ceil(w/9);
-    w<=18 or d>512: ceil(d/1024)*ceil(w/18); else ceil(d/512)*ceil(w/36).
+Two counts per memory:
+
+* ``hls_bram18k``: what a Vitis HLS C-synthesis report would count for the memory as the written
+  project binds it (fpga_flow/resources/hls_count.py: rules read off real csynth reports FIFO by
+  FIFO and ROM by ROM, tests/test_calibration.py). ``fits`` is decided on this count: a design that
+  fits by it fits after implementation (Vivado uses the same or fewer blocks: see the calibration
+  cases with both reports).
+    - weight/bias ROMs bound to BRAM (read one word per clock): rule R1, 512x36 allowed;
+    - FIFOs and RAMs bound to BRAM (read and written in the same clock): true-dual-port shapes only,
+      the width split over 16Kx1..1Kx18 columns (rule F2); e.g. 60 x 512 bits -> 29 BRAM18K;
+    - memories bound to SRL / LUTRAM / registers, and hls4ml's ap_shift_reg line buffers: 0;
+    - a memory left to HLS (none today: ``bound=False``): HLS's own choice, LUTs up to 1,024 bits
+      (rules F1/R3), else true-dual-port BRAM.
+* ``bram18k``: a post-implementation guess (FINN's published estimator for block RAM: aspect ratios
+  16Kx1 .. 512x36, packing a memory into the fewest blocks), shown beside the HLS count and labelled;
+  not calibrated (no post-implementation report of an hls4ml io_stream design with bound memories).
+  w=1: ceil(d/16384); w=2: ceil(d/8192); w<=4: ceil(d/4096)*ceil(w/4); w<=9: ceil(d/2048)*ceil(w/9);
+  w<=18 or d>512: ceil(d/1024)*ceil(w/18); else ceil(d/512)*ceil(w/36).
 UltraRAM: 4K x 72 per URAM (294,912 bits): ceil(d/4096)*ceil(w/72).
 
-What the implementation does with small memories (the number predicted here is the
-post-implementation mapping; ``hls_bram18k`` is what an HLS C-synthesis report would count, which
-puts every memory deeper than 2 in BRAM):
-* depth <= 2: registers (flip-flops);
-* FIFOs of depth <= 32 and hls4ml's conv line buffers (ap_shift_reg) of any depth: SRL32 shift
+Where the plan puts each memory (``impl``; the written project binds it so, hls/storage.py, and
+``fpga-flow audit`` checks the binding):
+* ROMs of depth <= 2: registers (flip-flops);
+* FIFOs of depth <= 32 (Vitis HLS makes every FIFO of depth <= 2 a shift register, rule F1) and hls4ml's conv line buffers (ap_shift_reg) of any depth: SRL32 shift
   registers, width * ceil(depth/32) LUTs;
-* ROMs / line-buffer RAMs of depth <= 64: distributed (LUT) memory, width * ceil(depth/64) LUTs;
-* otherwise BRAM18K (or URAM when the fitter assigns it).
+* FIFOs of depth 33..128 and our pooling row RAMs (any depth): LUTRAM (RAM64M, 4 LUTs per 3 bits
+  per 64 words): in BRAM a wide shallow memory that is written and read every clock costs one block
+  per 18 bits of width;
+* ROMs of depth <= 64: distributed (LUT) ROM, width * ceil(depth/64) LUTs;
+* otherwise BRAM18K (or URAM when the fitter assigns it: only memories the written project can bind
+  to URAM and that need no initial contents, i.e. FIFOs; UltraScale+ URAM cannot be initialised by
+  the bitstream, so a weight ROM there would need a load path, which the flow does not build).
 """
 from __future__ import annotations
 
@@ -24,6 +42,9 @@ BRAM18K_BITS = 18_432
 URAM_BITS = 294_912
 SRL_DEPTH = 32
 LUTRAM_DEPTH = 64
+# FIFOs deeper than an SRL32 but shallow: LUTRAM (a wide, shallow FIFO in BRAM costs a block per 18
+# bits of width whatever its depth, rule F2 of hls_count: 60 x 512 bits -> 29 BRAM18K)
+FIFO_LUTRAM_DEPTH = 128
 
 
 def bram18k(depth: int, width: int) -> int:
@@ -65,6 +86,8 @@ class Memory:
     ffs: int = 0
     hls_bram18k: int = 0
     note: str = ""
+    var: str = ""  # the C++ variable that holds it in the written project (weights, biases, FIFOs)
+    bound: bool = True  # the written project binds its storage (False: left to HLS, e.g. pooling row RAMs)
     uram_ok: bool = field(default=False, repr=False)
 
     @property
@@ -73,9 +96,10 @@ class Memory:
 
     @property
     def capacity_bits(self) -> int:
-        """Bits of the primitives holding it (BRAM/URAM); LUT/FF memories count as their own size."""
+        """Bits of the primitives holding it (BRAM by the HLS count, URAM); LUT/FF memories count as
+        their own size."""
         if self.impl == "bram":
-            return self.bram18k * BRAM18K_BITS
+            return self.hls_bram18k * BRAM18K_BITS
         if self.impl == "uram":
             return self.uram * URAM_BITS
         return self.bits
@@ -93,18 +117,33 @@ def place(m: Memory, use_uram: bool = False) -> Memory:
     """Decide the primitive for ``m`` (in place) and fill its counts."""
     m.bram18k = m.uram = m.luts = m.ffs = 0
     n = m.copies
-    m.hls_bram18k = bram18k(m.depth, m.width) * n if m.depth > 2 else 0
-    if m.role == "shift":
-        m.hls_bram18k = 0
-    if m.depth <= 2:
+    if m.depth <= 2 and m.role == "rom":
         m.impl, m.ffs = "ff", m.depth * m.width * n
     elif m.role == "shift" or (m.role == "fifo" and m.depth <= SRL_DEPTH):
         m.impl, m.luts = "srl", m.width * math.ceil(m.depth / SRL_DEPTH) * n
-    elif m.role != "fifo" and m.depth <= LUTRAM_DEPTH:
+    elif m.role == "ram" or (m.role == "fifo" and m.depth <= FIFO_LUTRAM_DEPTH and not use_uram):
+        # read and written every clock: RAM64M (4 LUTs: 3 bits x 64 words, simple dual port)
+        m.impl, m.luts = "lutram", 4 * math.ceil(m.width / 3) * math.ceil(m.depth / LUTRAM_DEPTH) * n
+    elif m.role == "rom" and m.depth <= LUTRAM_DEPTH:
         m.impl, m.luts = "lutram", m.width * math.ceil(m.depth / LUTRAM_DEPTH) * n
     elif use_uram:
         m.impl, m.uram = "uram", uram(m.depth, m.width) * n
     else:
         m.impl, m.bram18k = "bram", bram18k(m.depth, m.width) * n
     m.uram_ok = m.depth > LUTRAM_DEPTH
+    m.hls_bram18k = hls_count(m)
     return m
+
+
+def hls_count(m: Memory) -> int:
+    """BRAM18K that Vitis HLS C-synthesis would report for ``m`` as placed (module docstring)."""
+    from . import hls_count as hc
+
+    n = m.copies
+    if m.impl == "bram":
+        if m.role == "rom":
+            return hc.rom_bram18k(m.depth, m.width, 1, "bram") * n
+        return hc.cover_bram18k(m.depth, m.width, hc.TDP_SHAPES) * n
+    if m.role == "ram" and not m.bound and m.impl == "lutram":  # left to HLS: its own choice
+        return (0 if m.depth * m.width <= hc.SRL_MAX_BITS else hc.cover_bram18k(m.depth, m.width, hc.TDP_SHAPES)) * n
+    return 0

@@ -57,6 +57,13 @@ void stream_window2d_cl(hls::stream<data_T> &data, hls::stream<res_T> &res) {
     // line_buf[k][c] holds input row (r-1-k), column c.
     static data_T line_buf[LB_ROWS][CONFIG_T::in_width];
     #pragma HLS ARRAY_PARTITION variable=line_buf complete dim=1
+    // the plan keeps the row memories in LUTRAM (fpga_flow/resources/memory.py; fpga-flow audit checks
+    // this line): one pixel word of all channels is read and written per clock (simple dual port)
+#ifdef __VITIS_HLS__
+    #pragma HLS bind_storage variable=line_buf type=ram_s2p impl=lutram
+#else
+    #pragma HLS RESOURCE variable=line_buf core=RAM_S2P_LUTRAM
+#endif
     // col_win[j] holds the reduction down column (c-j) over the rows of the current output row.
     static acc_t col_win[KW][CONFIG_T::n_chan];
     #pragma HLS ARRAY_PARTITION variable=col_win complete dim=0
