@@ -40,6 +40,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/csim_speed.py
+	$(PY) benchmarks/dask_scaling.py
 
 clean:
 	rm -rf build .pytest_cache
@@ -60,12 +61,16 @@ reports: $(STAMP)
 	  set -e; mkdir -p reports/$$c; \
 	  $(VENV)/bin/fpga-flow build hls_configs/$$c.yml --out build/reports/$$c --force; \
 	  $(VENV)/bin/fpga-flow verify build/reports/$$c --images 4 --source photos --jobs 2 --json > reports/$$c/verify.json || true; \
+	  $(VENV)/bin/fpga-flow verify build/reports/$$c --dataflow --images 2 --source photos --json > reports/$$c/dataflow.json || true; \
+	  $(VENV)/bin/fpga-flow audit build/reports/$$c > reports/$$c/audit.txt || true; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format md > reports/$$c/report.md; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html; \
 	done
 	$(MAKE) report-default
 	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt
+	$(PY) benchmarks/fifo_depths.py $(foreach c,$(SHIPPED) $(DEFAULT),build/reports/$(c)) > reports/fifo_depths.txt
+	$(PY) benchmarks/dask_scaling.py > reports/dask_scaling.txt
 
 # The default (make demo) build of the shipped trained weights, verified on the 1,000 shipped test images.
 DEFAULT := fmnist_squeezenet1_1_w8_zcu104
@@ -73,6 +78,8 @@ report-default: $(STAMP)
 	mkdir -p reports/$(DEFAULT)
 	$(VENV)/bin/fpga-flow build hls_configs/$(DEFAULT).yml --out build/reports/$(DEFAULT) --force
 	$(VENV)/bin/fpga-flow verify build/reports/$(DEFAULT) --images 1000 --source fmnist-sample --jobs 2 --json > reports/$(DEFAULT)/verify.json
+	$(VENV)/bin/fpga-flow verify build/reports/$(DEFAULT) --dataflow --images 8 --source fmnist-sample --json > reports/$(DEFAULT)/dataflow.json
+	$(VENV)/bin/fpga-flow audit build/reports/$(DEFAULT) > reports/$(DEFAULT)/audit.txt
 	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format md > reports/$(DEFAULT)/report.md
 	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format json > reports/$(DEFAULT)/report.json
 	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format html --out reports/$(DEFAULT)/html

@@ -63,7 +63,16 @@ def _parser() -> argparse.ArgumentParser:
                                    "(io_stream, exact types, fpga_flow extensions), write the project "
                                    "(firmware/, build_prj.tcl, weights) and compile the C-simulation library. "
                                    "Written into a temporary directory and renamed to DIR at the end.")
-    b.add_argument("config", help="YAML flow config, e.g. hls_configs/squeezenet1_1_224_w8_zcu104.yml")
+    b.add_argument("config", nargs="?",
+                   help="YAML flow config, e.g. hls_configs/squeezenet1_1_224_w8_zcu104.yml (optional with --model: "
+                        "then only its hls section is used)")
+    b.add_argument("--model", metavar="PATH.h5|.keras",
+                   help="build your own saved QKeras model (functional or sequential) instead of a zoo model: its own "
+                        "quantizers are used, standard layers are rewritten into the flow's exact layers where that is "
+                        "provably exact, anything else is refused naming the layer (docs/your-own-model.md)")
+    b.add_argument("--input-bits", type=int, metavar="B",
+                   help="with --model, for a model without an input quantizer: the input grid quantized_bits(B, I, alpha=1)")
+    b.add_argument("--input-int", type=int, metavar="I", help="with --model: integer bits of that input grid")
     b.add_argument("--out", required=True, help="output directory")
     b.add_argument("--part", help="FPGA part number or board name (ZCU104, zcu102, xc7z020clg400-1, ...); "
                                   "overrides hls.part")
@@ -204,7 +213,14 @@ def cmd_build(args) -> int:
     from . import config, flow, outdir
     from .resources.parts import label as part_label
 
-    cfg = config.load(args.config, args.set, args.part)
+    if args.model:
+        cfg = config.for_model(args.model, args.set, args.part, args.input_bits, args.input_int, config=args.config)
+    elif args.config is None:
+        raise FlowError("build needs a CONFIG.yml or --model PATH.h5; e.g. 'fpga-flow build --model my_net.h5 --out DIR'")
+    elif args.input_bits is not None or args.input_int is not None:
+        raise FlowError("--input-bits/--input-int go with --model (or model.input_bits/input_int with model.path)")
+    else:
+        cfg = config.load(args.config, args.set, args.part)
     out = Path(args.out)
     if args.check:
         target = outdir.check_target(out, force=args.force)
@@ -215,6 +231,8 @@ def cmd_build(args) -> int:
     m = flow.build(cfg, out, force=args.force)
     print(f"built {m['keras_name']} ({m['params']:,} params) for {part_label(cfg['hls']['part'])} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
+    for note in m.get("rewrites", []):
+        print(f"  rewritten: {note}")
     print(f"  hls4ml project: {out / flow.PROJECT}/  (synthesize with build_prj.tcl)")
     return 0
 

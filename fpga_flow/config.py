@@ -60,6 +60,12 @@ def load(path: str | Path, overrides: list[str] | None = None, part: str | None 
         apply_set(cfg, item)
     if part:
         cfg["hls"]["part"] = part
+    mpath = cfg["model"].get("path")
+    if isinstance(mpath, str) and not Path(mpath).is_absolute() and not Path(mpath).is_file():
+        for base in (p.parent, p.parent.parent):  # as weights.source below
+            if (base / mpath).is_file():
+                cfg["model"]["path"] = str(base / mpath)
+                break
     src = cfg["weights"].get("source", "random")
     if src != "random" and not Path(str(src)).is_absolute() and not Path(str(src)).is_file():
         # relative to the working directory, else to the config's folder or its parent (the repository)
@@ -67,6 +73,25 @@ def load(path: str | Path, overrides: list[str] | None = None, part: str | None 
             if (base / str(src)).is_file():
                 cfg["weights"]["source"] = str(base / str(src))
                 break
+    return validate(cfg)
+
+
+def for_model(path: str | Path, overrides: list[str] | None = None, part: str | None = None,
+              input_bits: int | None = None, input_int: int | None = None, config: str | Path | None = None) -> dict:
+    """The config of ``build --model PATH``: the user's saved model (model.path), the hls section of
+    ``config`` if given (its model/quantization/weights sections are replaced), then --set and --part."""
+    base = load(config) if config else copy.deepcopy(DEFAULTS)
+    model = {"path": str(path)}
+    if input_bits is not None:
+        model["input_bits"] = input_bits
+    if input_int is not None:
+        model["input_int"] = input_int
+    cfg = _merge(DEFAULTS, {"hls": base["hls"], "train": {}})
+    cfg["model"] = model
+    for item in overrides or []:
+        apply_set(cfg, item)
+    if part:
+        cfg["hls"]["part"] = part
     return validate(cfg)
 
 
@@ -132,6 +157,17 @@ class ShuffleNetOptions(_ModelCommon):
 
 
 FAMILY_OPTIONS = {"squeezenet": SqueezeNetOptions, "shufflenet": ShuffleNetOptions}
+
+
+class UserModelOptions(_Section):
+    """model: section of a user's saved QKeras model (``model: {path: my_net.h5}``, build --model)."""
+
+    path: StrictStr = Field(json_schema_extra=_fix("use the path of a model saved with model.save('NAME.h5') or .keras"))
+    name: Optional[StrictStr] = Field(None, json_schema_extra=_fix("use a name for reports (default: the file's stem)"))
+    input_bits: Optional[Annotated[StrictInt, Field(ge=2, le=32)]] = Field(
+        None, json_schema_extra=_fix("use 2..32: the input grid of a model without an input quantizer"))
+    input_int: Optional[Annotated[StrictInt, Field(ge=-8, le=31)]] = Field(
+        None, json_schema_extra=_fix("use the integer bits of quantized_bits(input_bits, input_int, alpha=1), e.g. 0"))
 
 
 class WeightsSection(_Section):
@@ -222,6 +258,8 @@ def validate(cfg: dict) -> dict:
         top = FlowConfig.model_validate(cfg)
     except ValidationError as e:
         raise _schema_error(e, FlowConfig) from None
+    if top.model.get("path") is not None:
+        return _validate_user(top)
     name = top.model.get("name")
     if not isinstance(name, str) or name not in MODELS:
         raise FlowError(f"model.name={name!r} is unknown; use one of {sorted(MODELS)} ('fpga-flow models' lists them)")
@@ -254,6 +292,42 @@ def validate(cfg: dict) -> dict:
     if src != "random":
         check_weights_file(src)
     return out
+
+
+def _validate_user(top: "FlowConfig") -> dict:
+    """A config whose model is the user's saved model (model.path): its own quantizers are used."""
+    from .resources.parts import resolve
+
+    try:
+        opts = UserModelOptions.model_validate({k: v for k, v in top.model.items() if v is not None})
+    except ValidationError as e:
+        if e.errors()[0]["type"] == "extra_forbidden":
+            bad = e.errors()[0]["loc"][0]
+            raise FlowError(f"unknown model option {bad!r} for model.path; valid: "
+                            f"{sorted(UserModelOptions.model_fields)}") from None
+        raise _schema_error(e, UserModelOptions, "model") from None
+    if top.quantization:
+        raise FlowError(f"quantization {sorted(top.quantization)} does not apply to model.path (the model's own "
+                        "quantizers are used); remove the quantization section")
+    if top.weights.source != "random":
+        raise FlowError("weights.source does not apply to model.path (the saved model holds its weights); remove it")
+    if (opts.input_bits is None) != (opts.input_int is None):
+        raise FlowError("model.input_bits and model.input_int go together (quantized_bits(bits, int, alpha=1)); set both")
+    p = Path(opts.path)
+    if not p.is_file():
+        raise FlowError(f"model.path {opts.path!r}: file not found; pass a model saved with model.save('NAME.h5')")
+    if p.suffix not in (".h5", ".hdf5", ".keras"):
+        raise FlowError(f"model.path {opts.path}: use a Keras model file (.h5 or .keras), not {p.suffix or 'no suffix'}")
+    if p.suffix != ".keras":
+        check_weights_file(str(p))
+    hls = top.hls.model_dump()
+    for key in ("reuse_factors", "fifo_depths"):
+        hls[key] = hls[key] or {}
+    part = resolve(hls["part"])
+    hls["part"] = part.to_dict() if isinstance(hls["part"], dict) else part.name
+    model = opts.model_dump(exclude_none=True)
+    model["name"] = opts.name or p.stem
+    return {"model": model, "quantization": {}, "weights": top.weights.model_dump(), "hls": hls, "train": {}}
 
 
 def check_weights_file(src: str) -> None:

@@ -59,7 +59,10 @@ def build_models(cfg: dict):
 
 def check_models(cfg: dict):
     """``build --check``: the configured QKeras model (architecture only, no weights initialised)
-    and, for a weights file, that it loads and was trained with the configured quantizers."""
+    and, for a weights file, that it loads and was trained with the configured quantizers; for a
+    user's model (model.path), that it loads and every layer is accepted (rewritten or refused)."""
+    if cfg["model"].get("path"):
+        return user_models(cfg)[1]
     from .models import build
     from .models.quant import QuantSpec
 
@@ -112,12 +115,26 @@ def load_qmodel(path):
 
 
 def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
-    """Build the configured models, the hls4ml project and the C-sim library into ``out``."""
+    """Build the configured models, the hls4ml project and the C-sim library into ``out``
+    (a zoo model by model.name, or the user's saved QKeras model at model.path)."""
     out = _check_out(out, force)
     t0 = time.perf_counter()
+    if cfg["model"].get("path"):
+        reference, qmodel, notes = user_models(cfg)
+        return build_keras(qmodel, out, cfg=cfg, force=force, compile_lib=compile_lib, model_name=cfg["model"]["name"],
+                           t_build=time.perf_counter() - t0, reference=reference, rewrites=notes)
     qmodel, fmodel = build_models(cfg)
     return build_keras(qmodel, out, cfg=cfg, fmodel=fmodel, force=force, compile_lib=compile_lib,
                        model_name=cfg["model"]["name"], t_build=time.perf_counter() - t0)
+
+
+def user_models(cfg: dict):
+    """(reference, converted, rewrite notes) of the user's model at model.path (hls.rewrite)."""
+    from .hls.rewrite import rewrite
+
+    m = cfg["model"]
+    model = load_qmodel(m["path"])
+    return rewrite(model, input_bits=m.get("input_bits"), input_int=m.get("input_int"))
 
 
 def _check_out(out, force) -> Path:
@@ -127,8 +144,12 @@ def _check_out(out, force) -> Path:
 
 
 def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
-                compile_lib: bool = True, model_name: str | None = None, t_build: float = 0.0) -> dict:
-    """Steps convert + compile for any supported QKeras model (the zoo's or a user's)."""
+                compile_lib: bool = True, model_name: str | None = None, t_build: float = 0.0,
+                reference=None, rewrites: list[str] | None = None) -> dict:
+    """Steps convert + compile for any supported QKeras model (the zoo's or a user's).
+
+    ``reference``: the model saved as the one ``verify`` compares with (default ``qmodel``); for a
+    user's model it is the user's own model and ``qmodel`` its rewrite (hls.rewrite)."""
     from .config import DEFAULTS
     from .hls.convert import convert
     from .hls.precision import float32_reference_margin
@@ -145,7 +166,7 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
             budget=float(hls.get("memory_budget", 0.9)), min_packing=float(hls.get("min_packing", 0.8)),
             fixed_rf=hls.get("reuse_factors") or None, fifo_depths=hls.get("fifo_depths") or None)
         t_convert = time.perf_counter() - t0
-        qmodel.save(tmp / QMODEL)
+        (reference if reference is not None else qmodel).save(tmp / QMODEL)
         if fmodel is not None:
             fmodel.save(tmp / FMODEL)
         traced = [{"name": l.name, "shape": [int(s) for s in l.get_output_variable().shape]}
@@ -169,6 +190,7 @@ def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None
             "plan": {"reuse_factors": plan.reuse, "fifo_depths": plan.depths},
             "resources": resource_summary(plan, hls["part"], float(hls.get("memory_budget", 0.9))),
             "project": PROJECT,
+            "rewrites": list(rewrites or []),
             "timings_s": {"build_models": round(t_build, 2), "convert_write": round(t_convert, 2)},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))

@@ -112,7 +112,7 @@ def _snapshot(d: Path) -> dict:
     return {str(p.relative_to(d)): (p.read_bytes() if p.is_file() else None) for p in sorted(d.rglob("*"))}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(mutated_config(), st.sampled_from(["absent"] * 4 + ["user", "user-force"]))
 def test_fuzz_config_mutations(case, target):
     """Every shipped config, mutated, through 'build --check' (schema, part, weights file, --out,
@@ -175,7 +175,7 @@ SMALL_MUTATIONS = [  # (key=value for --set): valid and invalid, through a real 
 ]
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.lists(st.sampled_from(SMALL_MUTATIONS), min_size=1, max_size=2, unique=True))
 def test_fuzz_real_builds_over_an_existing_build(built_small, sets):
     """Real 'build --force' runs (subprocess: stderr as a user sees it) of mutated small configs over

@@ -84,6 +84,13 @@ def check_supported(model) -> None:
                     raise FlowError(f"{where}: {reason}")
             if cls == "QConv2D" and tuple(layer.dilation_rate) != (1, 1):
                 raise FlowError(f"{where}: dilation_rate {layer.dilation_rate} is not supported; use (1, 1)")
+            if cls in ("QConv2D", "QDepthwiseConv2D") and any(
+                    k < st for k, st in zip(layer.kernel_size, layer.strides)):
+                # hls4ml 1.3.0's io_stream line-buffer convolution computes wrong outputs when the kernel is
+                # smaller than the stride (1x1/2 'same' 9x8: exact fraction 0.20; found by tests/test_byom.py)
+                raise FlowError(f"{where}: kernel {tuple(layer.kernel_size)} smaller than stride "
+                                f"{tuple(layer.strides)} is computed wrongly by hls4ml's io_stream convolution; "
+                                "use stride 1 followed by a pooling layer, or a kernel at least as large as the stride")
             act = layer.get_config().get("activation")
             if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
                 raise FlowError(f"{where}: fused activation {act!r}; use activation=None and a separate QActivation")

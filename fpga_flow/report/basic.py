@@ -27,13 +27,15 @@ def collect(out) -> dict:
         row = {"layer": layer.name, "class": cls, "output_shape": [int(s) for s in layer.output_shape[1:]],
                "params": 0, "weight_bits": None, "bias_bits": None, "storage_bits": 0,
                "type": m["types"].get(layer.name, {}).get("type")}
-        if cls in WEIGHTED:  # group convs hold only their g diagonal blocks (n_in/g * n_out weights)
-            k = layer.get_weights()
+        if cls in WEIGHTED or cls == "QConv2DBatchnorm":  # group convs hold only their g diagonal blocks
+            # a user's QConv2DBatchnorm is deployed folded (hls/rewrite.py): its folded kernel and bias
+            folded = cls == "QConv2DBatchnorm"
+            k = [w.numpy() for w in layer.get_folded_weights()] if folded else layer.get_weights()
             wb = quantizer_spec(kernel_quantizer(layer), what=layer.name, allow_symmetric=True).width
             row["weight_bits"] = wb
             bits = k[0].size * wb
             params = k[0].size
-            if layer.use_bias:
+            if folded or layer.use_bias:
                 bb = quantizer_spec(layer.bias_quantizer_internal, what=layer.name, allow_symmetric=True).width
                 row["bias_bits"] = bb
                 bits += k[1].size * bb
