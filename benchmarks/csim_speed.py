@@ -64,7 +64,7 @@ def main(argv=None):
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
-        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto"}}))
+        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto", "memory_budget": 0.95}}))  # as the shipped config
     qmodel, fmodel = flow.build_models(cfg)
     imgs = inputs.photos(args.images, (args.size, args.size, 3))
     x = csim.quantize_to(input_spec(qmodel), inputs.to_model_input(imgs))

@@ -38,7 +38,7 @@ def main(argv=None):
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
-        "hls": {"part": "zcu104", "reuse_factor": "auto"}}))
+        "hls": {"part": "zcu104", "reuse_factor": "auto", "memory_budget": 0.95}}))  # as the shipped config
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "b"
         flow.build(cfg, out)

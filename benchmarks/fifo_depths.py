@@ -25,6 +25,9 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=2, help="consecutive images per run (default 2)")
     ap.add_argument("--all", action="store_true", help="search every stream, not only the join FIFOs")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--no-search", action="store_true",
+                    help="only the dataflow check and the stock/analytic totals (the search runs the simulation "
+                         "~5 times per join FIFO: minutes per 224x224 build)")
     args = ap.parse_args(argv)
 
     from fpga_flow import flow
@@ -41,11 +44,14 @@ def main(argv=None) -> int:
         print(f"\n{m['model']} ({d}): planned depths: deadlock={check['deadlock']} exact={check['exact_fraction']} "
               f"run {check['run_seconds']} s (compile {check['compile_seconds']} s, {check['processes']} processes)")
         streams = list(dataflow.planned_depths(d)) if args.all else None
-        res = dataflow.minimal_depths(d, imgs, streams)
+        res = {"streams": {}, "planned_bits": 0, "minimal_bits": 0, "total_planned_bits": 0, "runs": 0,
+               "searched": False} if args.no_search else dict(dataflow.minimal_depths(d, imgs, streams), searched=True)
         res["check"] = {k: check[k] for k in ("deadlock", "blocked", "exact_fraction", "n_values", "run_seconds",
                                               "compile_seconds")}
         if res.get("planned_deadlock"):
             print(f"  planned depths deadlock; full FIFOs on the wait cycle: {res['blocked']}")
+        elif not res["searched"]:
+            print("  (no minimal-depth search: --no-search)")
         else:
             print(f"  {'stream':<16} {'design name':<34} {'planned':>7} {'minimal':>7} {'max occ':>7} {'bits':>6}")
             for s, v in res["streams"].items():
@@ -64,9 +70,10 @@ def main(argv=None) -> int:
           f"{'analytic BRAM':>13s} {'minimal BRAM':>12s} {'check s':>8s}")
     for d, r in results.items():
         s_ = r["summary"]
+        mb = f"{s_['minimal_bits'] / 1e6:12.3f}" if r["searched"] else f"{'not run':>12s}"
+        mbr = f"{s_['minimal_bram18k']:12d}" if r["searched"] else f"{'not run':>12s}"
         print(f"{Path(d).name[:44]:44s} {s_['stock_bits'] / 1e6:10.3f} {s_['analytic_bits'] / 1e6:13.3f} "
-              f"{s_['minimal_bits'] / 1e6:12.3f} {s_['stock_bram18k']:10d} {s_['analytic_bram18k']:13d} "
-              f"{s_['minimal_bram18k']:12d} {s_['check_seconds']:8.1f}")
+              f"{mb} {s_['stock_bram18k']:10d} {s_['analytic_bram18k']:13d} {mbr} {s_['check_seconds']:8.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
