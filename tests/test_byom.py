@@ -236,7 +236,7 @@ def _fuzz():
     return mod
 
 
-FUZZ_SEEDS = (1, 2, 5)
+FUZZ_SEEDS = (2,)  # more: benchmarks/fuzz_nets.py and the slow sweep
 
 
 @pytest.mark.parametrize("seed", FUZZ_SEEDS)

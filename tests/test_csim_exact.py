@@ -21,7 +21,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# v1.0 plain and v1.1 simple bypass: make test-slow (v1.0 + complex bypass and the CLI/dataflow tests
+# with simple bypass cover them in the default suite)
+SLOW = {"v1.0", "v1.1-simple-bypass"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in CASES])
 def test_zoo_bit_exact(build_dir, case):
     kw = CASES[case]
     out = build_dir(**kw)

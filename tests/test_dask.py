@@ -85,11 +85,11 @@ def test_sweep_on_dask_rows_table_and_plot(tmp_path):
 
     out = tmp_path / "sw"
     r = run("sweep", CONFIGS / "squeezenet1_1_32_w8_test.yml", "--grid", "hls.part=zcu104,nopart",
-            "--grid", "quantization.weight_bits=6", "--verify", 2, "--scheduler", "local:2", "--out", out)
+            "--grid", "quantization.weight_bits=6", "--scheduler", "local:2", "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "sweep.json").read_text())
     rows = {r["point"]["hls.part"]: r for r in meta["rows"]}
-    assert rows["zcu104"]["status"] == "ok" and rows["zcu104"]["exact_fraction"] == 1.0
+    assert rows["zcu104"]["status"] == "ok" and "exact_fraction" not in rows["zcu104"]  # --verify 0: build only
     assert rows["zcu104"]["params"] > 0 and rows["zcu104"]["hls_bram18k"] > 0 and rows["zcu104"]["fps"] > 0
     assert rows["nopart"]["status"] == "refused" and "unknown part" in rows["nopart"]["reason"]
     assert meta["workers"] == 2 and (out / "sweep.png").stat().st_size > 1000

@@ -35,7 +35,7 @@ def _largest_join(out):
     return name, planned[name]
 
 
-@pytest.mark.parametrize("case", ["squeezenet", "squeezenet-bypass", "shufflenet"])
+@pytest.mark.parametrize("case", [pytest.param("squeezenet", marks=pytest.mark.slow), "squeezenet-bypass", "shufflenet"])
 def test_planned_depths_pass_dataflow_check(build_dir, shufflenet_build, case):
     out = _builds(build_dir, shufflenet_build)[case]
     size = flow.load_manifest(out)["input_shape"][0]

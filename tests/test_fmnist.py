@@ -92,6 +92,7 @@ def test_missing_data_is_one_line_error(tmp_path):
     assert not (tmp_path / "rep" / "accuracy.json").exists()
 
 
+@pytest.mark.slow  # ~2.5 min on 2 cores: make test-slow
 def test_train_tiny_then_accuracy_row(fake_dir, tmp_path):
     """A tiny real training run (256 images, 1 epoch float + 1 epoch QAT) through the CLI, then
     'fpga-flow accuracy' on it: build, QKeras and C-sim on the test images, C-sim == QKeras exactly;
@@ -162,6 +163,7 @@ def test_shipped_weights_accuracy_on_sample():
     assert acc >= 0.88, acc  # the full 10k test set: reports/accuracy.md
 
 
+@pytest.mark.slow  # the next test covers score_int in C-sim in the default suite
 def test_score_int_widens_class_scores_and_stays_exact(build_dir, photos32):
     """quantization.score_int: SqueezeNet's class scores (relu_conv10 and pool10) get their own range;
     the rest keeps act_int; C-sim stays bit-exact."""

@@ -175,7 +175,7 @@ SMALL_MUTATIONS = [  # (key=value for --set): valid and invalid, through a real 
 ]
 
 
-@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.lists(st.sampled_from(SMALL_MUTATIONS), min_size=1, max_size=2, unique=True))
 def test_fuzz_real_builds_over_an_existing_build(built_small, sets):
     """Real 'build --force' runs (subprocess: stderr as a user sees it) of mutated small configs over
