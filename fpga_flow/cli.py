@@ -474,7 +474,8 @@ def cmd_demo(args) -> int:
     basic.to_html(d, out / "report")
     mem = d["memory"]
     print(f"      {d['params']:,} params, {d['weight_megabytes']} MB of weights; estimate on {d['part']}: "
-          f"BRAM18K {mem['bram18k']}/{mem['bram18k_available']}, URAM {mem['uram']}/{mem['uram_available']}, "
+          f"BRAM18K {mem['hls_bram18k']}/{mem['bram18k_available']} (HLS C-synthesis count; post-implementation "
+          f"guess {mem['bram18k']}), URAM {mem['uram']}/{mem['uram_available']}, "
           f"DSP {mem['dsp']}/{mem['dsp_available']}, fits={mem['fits']}, {mem['fps']} frames/s")
     print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json, "
           "report/report.html (+ PNG plots)")
