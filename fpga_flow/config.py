@@ -61,19 +61,23 @@ def load(path: str | Path, overrides: list[str] | None = None, part: str | None 
     if part:
         cfg["hls"]["part"] = part
     mpath = cfg["model"].get("path")
-    if isinstance(mpath, str) and not Path(mpath).is_absolute() and not Path(mpath).is_file():
-        for base in (p.parent, p.parent.parent):  # as weights.source below
-            if (base / mpath).is_file():
-                cfg["model"]["path"] = str(base / mpath)
-                break
+    if isinstance(mpath, str):
+        cfg["model"]["path"] = _relative_to_config(mpath, p)
     src = cfg["weights"].get("source", "random")
-    if src != "random" and not Path(str(src)).is_absolute() and not Path(str(src)).is_file():
-        # relative to the working directory, else to the config's folder or its parent (the repository)
-        for base in (p.parent, p.parent.parent):
-            if (base / str(src)).is_file():
-                cfg["weights"]["source"] = str(base / str(src))
-                break
+    if src != "random":
+        cfg["weights"]["source"] = _relative_to_config(str(src), p)
     return validate(cfg)
+
+
+def _relative_to_config(path: str, config_path: Path) -> str:
+    """A file path as given if it exists (relative to the working directory), else relative to the
+    config's folder or its parent (the repository), else unchanged (validation names it)."""
+    if Path(path).is_absolute() or Path(path).is_file():
+        return path
+    for base in (config_path.parent, config_path.parent.parent):
+        if (base / path).is_file():
+            return str(base / path)
+    return path
 
 
 def for_model(path: str | Path, overrides: list[str] | None = None, part: str | None = None,

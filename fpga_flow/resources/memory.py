@@ -11,8 +11,6 @@ Two counts per memory:
     - FIFOs and RAMs bound to BRAM (read and written in the same clock): true-dual-port shapes only,
       the width split over 16Kx1..1Kx18 columns (rule F2); e.g. 60 x 512 bits -> 29 BRAM18K;
     - memories bound to SRL / LUTRAM / registers, and hls4ml's ap_shift_reg line buffers: 0;
-    - a memory left to HLS (none today: ``bound=False``): HLS's own choice, LUTs up to 1,024 bits
-      (rules F1/R3), else true-dual-port BRAM.
 * ``bram18k``: a post-implementation guess (FINN's published estimator for block RAM: aspect ratios
   16Kx1 .. 512x36, packing a memory into the fewest blocks), shown beside the HLS count and labelled;
   not calibrated (no post-implementation report of an hls4ml io_stream design with bound memories).
@@ -87,7 +85,6 @@ class Memory:
     hls_bram18k: int = 0
     note: str = ""
     var: str = ""  # the C++ variable that holds it in the written project (weights, biases, FIFOs)
-    bound: bool = True  # the written project binds its storage (False: left to HLS, e.g. pooling row RAMs)
     uram_ok: bool = field(default=False, repr=False)
 
     @property
@@ -144,6 +141,4 @@ def hls_count(m: Memory) -> int:
         if m.role == "rom":
             return hc.rom_bram18k(m.depth, m.width, 1, "bram") * n
         return hc.cover_bram18k(m.depth, m.width, hc.TDP_SHAPES) * n
-    if m.role == "ram" and not m.bound and m.impl == "lutram":  # left to HLS: its own choice
-        return (0 if m.depth * m.width <= hc.SRL_MAX_BITS else hc.cover_bram18k(m.depth, m.width, hc.TDP_SHAPES)) * n
     return 0
