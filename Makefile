@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean reports report-default fmnist-data train accuracy
+.PHONY: demo test test-slow bench venv clean reports report-default fifo-search-224 fmnist-data train accuracy
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -72,6 +72,11 @@ reports: $(STAMP)
 	$(PY) benchmarks/fifo_depths.py --no-search $(foreach c,$(SHIPPED),build/reports/$(c)) > reports/fifo_depths.txt
 	$(PY) benchmarks/fifo_depths.py build/reports/$(DEFAULT) >> reports/fifo_depths.txt
 	$(PY) benchmarks/dask_scaling.py > reports/dask_scaling.txt
+
+# Execution-minimal FIFO depths of the four 224x224 builds (the dataflow C-simulation searched per join
+# FIFO: about 15 minutes per build on 2 cores); needs the builds of 'make reports'.
+fifo-search-224: $(STAMP)
+	$(PY) benchmarks/fifo_depths.py $(foreach c,$(SHIPPED),build/reports/$(c)) --json reports/fifo_depths_224.json > reports/fifo_depths_224.txt
 
 # The default (make demo) build of the shipped trained weights, verified on the 1,000 shipped test images.
 DEFAULT := fmnist_squeezenet1_1_w8_zcu104

@@ -60,19 +60,20 @@ def main(argv=None):
 
     from fpga_flow import config, flow
     from fpga_flow.hls.precision import input_spec
-    from fpga_flow.verify import csim, inputs
+    from fpga_flow.data import images
+    from fpga_flow.verify import csim
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
         "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto", "memory_budget": 0.95}}))  # as the shipped config
-    qmodel, fmodel = flow.build_models(cfg)
-    imgs = inputs.photos(args.images, (args.size, args.size, 3))
-    x = csim.quantize_to(input_spec(qmodel), inputs.to_model_input(imgs))
+    qmodel, fmodel = flow.zoo_models(cfg)
+    imgs = images.photos(args.images, (args.size, args.size, 3))
+    x = csim.quantize_to(input_spec(qmodel), images.to_model_input(imgs))
     rows = {}
     with tempfile.TemporaryDirectory() as td:
         # fpga_flow
         t0 = time.perf_counter()
-        m = flow.build_keras(qmodel, Path(td) / "ours", cfg=cfg, fmodel=fmodel, model_name="squeezenet1_1")
+        m = flow.build_keras_model(qmodel, Path(td) / "ours", cfg=cfg, fmodel=fmodel)
         ours_total = time.perf_counter() - t0
         t0 = time.perf_counter()
         y_ours = csim.run_csim(Path(td) / "ours", x)
@@ -99,7 +100,8 @@ def main(argv=None):
         ys = smodel.predict(x, verbose=0).astype(np.float64)
         stock_exact = float(np.mean(np.abs(ys - np.asarray(y_stock).reshape(ys.shape)) == 0))
         # FIFOs: stock keeps hls4ml's default depth (H*W of each stream); ours the analytic depths
-        from fpga_flow.resources.design import describe, streams
+        from fpga_flow.hls.describe import describe
+        from fpga_flow.resources.fifo import streams
         from fpga_flow.resources.memory import Memory, place
 
         stock_fifos = [place(Memory(v["producer"], "fifo", v["depth"], v["word_bits"], "fifo"))

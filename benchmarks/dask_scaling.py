@@ -32,9 +32,12 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=224)
     args = ap.parse_args(argv)
 
+    from fpga_flow import project
+
     from fpga_flow import config, flow
     from fpga_flow.hls.precision import input_spec
-    from fpga_flow.verify import csim, inputs
+    from fpga_flow.data import images
+    from fpga_flow.verify import csim
     from fpga_flow.verify.distributed import Cluster, run_csim_dask
 
     cfg = config.validate(config._merge(config.DEFAULTS, {
@@ -43,9 +46,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "b"
         flow.build(cfg, out)
-        q = flow.load_qmodel(out / flow.QMODEL)
-        x = csim.quantize_to(input_spec(q), inputs.to_model_input(
-            inputs.random_images(args.images, (args.size, args.size, 3), 0)))
+        q = project.load_qmodel(out / project.QMODEL)
+        x = csim.quantize_to(input_spec(q), images.to_model_input(
+            images.random_images(args.images, (args.size, args.size, 3), 0)))
         res, ys = {}, {}
         for n in (1, 2):
             with Cluster(f"local:{n}") as client:

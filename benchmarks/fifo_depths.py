@@ -30,15 +30,16 @@ def main(argv=None) -> int:
                          "~5 times per join FIFO: minutes per 224x224 build)")
     args = ap.parse_args(argv)
 
-    from fpga_flow import flow
-    from fpga_flow.verify import dataflow, inputs
+    from fpga_flow import project
+    from fpga_flow.data import images
+    from fpga_flow.verify import dataflow
 
     results = {}
     for d in args.dirs:
-        m = flow.load_manifest(d)
+        m = project.load_manifest(d)
         shape = m["input_shape"]
-        imgs = inputs.photos(args.images, shape) if shape[-1] in (1, 3) and args.images <= 14 else \
-            inputs.random_images(args.images, shape, 0)
+        imgs = images.photos(args.images, shape) if args.images <= len(images.PHOTOS) else \
+            images.random_images(args.images, shape, 0)
         t0 = time.perf_counter()
         check = dataflow.run_dataflow(d, imgs)
         print(f"\n{m['model']} ({d}): planned depths: deadlock={check['deadlock']} exact={check['exact_fraction']} "
@@ -81,12 +82,12 @@ def main(argv=None) -> int:
 
 def _summary(d, res, check) -> dict:
     """Bits and HLS-count BRAM18K of all FIFOs at stock / analytic / minimal depths."""
-    from fpga_flow import flow
+    from fpga_flow import project
     from fpga_flow.resources import hls_count as hc
-    from fpga_flow.resources.design import streams
+    from fpga_flow.resources.fifo import streams
     from fpga_flow.resources.memory import Memory, place
 
-    m = flow.load_manifest(d)
+    m = project.load_manifest(d)
     st = streams(m["design"])
     planned = {v["var"]: v for v in st.values()}
     depth_plan = m["plan"]["fifo_depths"]

@@ -12,7 +12,8 @@ C-simulation is compared with the saved (original) model on random inputs.
 
 Outcomes: exact (verified, informative outputs), degenerate (exact but the outputs carry no
 information, so nothing is proven), refused (FlowError: one line naming the layer), and the
-failures: INEXACT (accepted and wrong) or CRASH (anything else). Prints the acceptance rate and every
+failures: INEXACT (accepted and wrong), DEADLOCK (the written FIFO depths deadlock in the dataflow
+C-simulation, verify/dataflow.py, run on every accepted net) or CRASH (anything else). Prints the acceptance rate and every
 failure; exit 1 if there is any failure.
 """
 from __future__ import annotations
@@ -171,8 +172,9 @@ def random_net(seed: int):
 def check_net(seed: int, images: int = 8, workdir: str | None = None) -> dict:
     """Build the random net from its saved .h5 like a user's model; verify on random inputs."""
     from fpga_flow import config, flow
+    from fpga_flow.data import images as inputs  # 'images' is this function's image count
     from fpga_flow.errors import FlowError
-    from fpga_flow.verify import csim, inputs
+    from fpga_flow.verify import csim, dataflow
 
     t0 = time.perf_counter()
     td = Path(tempfile.mkdtemp(prefix=f"fuzz{seed}_", dir=workdir))
@@ -195,8 +197,15 @@ def check_net(seed: int, images: int = 8, workdir: str | None = None) -> dict:
         res.update(exact_fraction=r["exact_fraction"], first_divergent_layer=r["first_divergent_layer"])
         if r["exact_fraction"] != 1.0:
             res["outcome"] = "INEXACT"
-        else:
-            res["outcome"] = "degenerate" if r["degenerate"] else "exact"
+            return res
+        res["outcome"] = "degenerate" if r["degenerate"] else "exact"
+        # the written FIFO depths, executed: bounded streams, one thread per process, 2 images back to back
+        d = dataflow.run_dataflow(td / "out", imgs[:2])
+        res.update(dataflow_deadlock=d["deadlock"], dataflow_exact=d["exact_fraction"], dataflow_blocked=d["blocked"])
+        if d["deadlock"]:
+            res.update(outcome="DEADLOCK", message=f"dataflow deadlock, full/empty: {d['blocked'][:4]}")
+        elif d["exact_fraction"] != 1.0:
+            res.update(outcome="INEXACT", message="dataflow C-sim differs from the sequential C-sim")
     except Exception as e:  # noqa: BLE001 - a crash is a finding
         res.update(outcome="CRASH", message=f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
     finally:
@@ -207,10 +216,11 @@ def check_net(seed: int, images: int = 8, workdir: str | None = None) -> dict:
 
 def summarize(results: list[dict]) -> dict:
     n = len(results)
-    count = {k: sum(r["outcome"] == k for r in results) for k in ("exact", "degenerate", "refused", "INEXACT", "CRASH")}
-    accepted = count["exact"] + count["degenerate"] + count["INEXACT"]
+    count = {k: sum(r["outcome"] == k for r in results) for k in ("exact", "degenerate", "refused", "INEXACT", "DEADLOCK",
+                                                              "CRASH")}
+    accepted = count["exact"] + count["degenerate"] + count["INEXACT"] + count["DEADLOCK"]
     return {"nets": n, **count, "acceptance_rate": round(accepted / n, 3) if n else 0.0,
-            "failures": [r for r in results if r["outcome"] in ("INEXACT", "CRASH")
+            "failures": [r for r in results if r["outcome"] in ("INEXACT", "DEADLOCK", "CRASH")
                          or (r["outcome"] == "refused" and not r.get("one_line", True))]}
 
 
@@ -233,7 +243,7 @@ def main(argv=None) -> int:
             Path(args.json).write_text(json.dumps({"summary": summarize(results), "results": results}, indent=1))
     s = summarize(results)
     print(f"\n{s['nets']} nets: {s['exact']} exact, {s['degenerate']} degenerate (exact, uninformative), "
-          f"{s['refused']} refused by name, {s['INEXACT']} INEXACT, {s['CRASH']} CRASH; "
+          f"{s['refused']} refused by name, {s['INEXACT']} INEXACT, {s['DEADLOCK']} DEADLOCK, {s['CRASH']} CRASH; "
           f"acceptance rate {s['acceptance_rate']:.1%}")
     for f in s["failures"]:
         print(f"  FAILURE seed {f['seed']}: {f['outcome']} {f.get('message', '')} {f.get('first_divergent_layer') or ''}")

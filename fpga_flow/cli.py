@@ -21,13 +21,23 @@ import os
 import sys
 from pathlib import Path
 
+# TensorFlow logs to stderr as it loads unless told not to (errors must stay one line)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from . import config, outdir, project
+from .data import images
 from .errors import FitError, FlowError
+from .models import MODELS
+from .report import vendor
+from .resources import parts, stock_estimate
+from .train import train
+from .verify import audit, csim, dataflow
+from .verify.distributed import parse_scheduler
 
 DEFAULT_CONFIG = "hls_configs/fmnist_squeezenet1_1_w8_zcu104.yml"
 
 
 def _quiet():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
     import warnings
 
@@ -202,16 +212,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_models(args) -> int:
-    from .models import MODELS
-
     for name, (_, _, keys, desc) in MODELS.items():
         print(f"{name}  {desc}\n    options: {', '.join(sorted(keys))}")
     return 0
 
 
 def cmd_build(args) -> int:
-    from . import config, flow, outdir
-    from .resources.parts import label as part_label
+    from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
     if args.model:
         cfg = config.for_model(args.model, args.set, args.part, args.input_bits, args.input_int, config=args.config)
@@ -225,23 +232,20 @@ def cmd_build(args) -> int:
     if args.check:
         target = outdir.check_target(out, force=args.force)
         qmodel = flow.check_models(cfg)
-        print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {part_label(cfg['hls']['part'])}; "
+        print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {parts.label(cfg['hls']['part'])}; "
               f"would write {target}/")
         return 0
     m = flow.build(cfg, out, force=args.force)
-    print(f"built {m['keras_name']} ({m['params']:,} params) for {part_label(cfg['hls']['part'])} in {out}/ "
+    print(f"built {m['keras_name']} ({m['params']:,} params) for {parts.label(cfg['hls']['part'])} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
     for note in m.get("rewrites", []):
         print(f"  rewritten: {note}")
-    print(f"  hls4ml project: {out / flow.PROJECT}/  (synthesize with build_prj.tcl)")
+    print(f"  hls4ml project: {out / project.PROJECT}/  (synthesize with build_prj.tcl)")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from . import flow
-    from .verify import csim, inputs
-
-    m = flow.load_manifest(args.dir)
+    m = project.load_manifest(args.dir)
     if args.dataflow:
         return _verify_dataflow(args, m)
     if args.depth:
@@ -250,7 +254,7 @@ def cmd_verify(args) -> int:
         raise FlowError(f"--jobs {args.jobs} is invalid; use a positive number")
     if args.seed < 0:
         raise FlowError(f"--seed {args.seed} is invalid; use a non-negative integer")
-    imgs, labels = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
+    imgs, labels = images.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
     res = csim.verify(args.dir, imgs, jobs=args.jobs, source=args.source, labels=labels, scheduler=args.scheduler,
                       project=args.project)
     if args.json:
@@ -274,8 +278,6 @@ def cmd_verify(args) -> int:
 
 
 def _depth_overrides(args_depth, build_dir) -> dict[str, int]:
-    from .verify import dataflow
-
     names = dataflow.stream_names(build_dir)  # C++ var -> plan stream name
     by_plan = {v: k for k, v in names.items()}
     planned = dataflow.planned_depths(build_dir)
@@ -294,12 +296,10 @@ def _depth_overrides(args_depth, build_dir) -> dict[str, int]:
 
 
 def _verify_dataflow(args, m):
-    from .verify import dataflow, inputs
-
     if args.scheduler:
         raise FlowError("--dataflow runs on this machine; drop --scheduler")
     overrides = _depth_overrides(args.depth, args.dir)
-    imgs, _ = inputs.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
+    imgs, _ = images.load_labelled(args.source, args.images, m["input_shape"], seed=args.seed)
     res = dataflow.run_dataflow(args.dir, imgs, overrides)
     res = dict(res, source=args.source, model=m["model"])
     if args.json:
@@ -320,13 +320,10 @@ def _verify_dataflow(args, m):
 
 
 def cmd_fifo_search(args):
-    from . import flow
-    from .verify import dataflow, inputs
-
-    m = flow.load_manifest(args.dir)
+    m = project.load_manifest(args.dir)
     if args.images < 1:
         raise FlowError(f"--images {args.images} is invalid; use a positive number")
-    imgs = inputs.load("random", args.images, m["input_shape"])
+    imgs = images.load("random", args.images, m["input_shape"])
     streams = list(dataflow.planned_depths(args.dir)) if args.all else None
     res = dataflow.minimal_depths(args.dir, imgs, streams)
     if args.json:
@@ -343,23 +340,20 @@ def cmd_fifo_search(args):
 
 
 def cmd_report(args) -> int:
-    from .report import basic
+    from .report import design  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
-    d = basic.collect(args.dir)
+    d = design.collect(args.dir)
     if args.format == "html":
         out = Path(args.out) if args.out else Path(args.dir) / "report"
-        path = basic.to_html(d, out)
+        path = design.to_html(d, out)
         print(f"wrote {path} (+ utilisation.png, memory_by_layer.png)")
     else:
-        print(basic.to_json(d) if args.format == "json" else basic.to_markdown(d))
+        print(design.to_json(d) if args.format == "json" else design.to_markdown(d))
     return 0
 
 
 def cmd_audit(args):
-    from . import flow
-    from .verify import audit
-
-    flow.load_manifest(args.dir)
+    project.load_manifest(args.dir)
     r = audit.audit(args.dir)
     if args.json:
         return dict(r, passed=r["ok"])
@@ -368,20 +362,14 @@ def cmd_audit(args):
 
 
 def cmd_synth(args) -> int:
-    from . import flow
-    from .report import vendor
-
-    m = flow.load_manifest(args.dir)
-    rep = vendor.synthesize(Path(args.dir) / flow.PROJECT, m["config"]["hls"]["backend"])
+    m = project.load_manifest(args.dir)
+    rep = vendor.synthesize(Path(args.dir) / project.PROJECT, m["config"]["hls"]["backend"])
     print(json.dumps(rep, indent=1))
     print(f"C synthesis done; 'fpga-flow report {args.dir}' shows it beside the estimate", file=sys.stderr)
     return 0
 
 
 def cmd_train(args) -> int:
-    from . import config
-    from .train import train
-
     cfg = config.load(args.config, args.set)
     if not cfg["train"]:
         raise FlowError(f"{args.config} has no train section; use a training config such as "
@@ -393,9 +381,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_accuracy(args) -> int:
-    from . import config, outdir
-    from .report import accuracy
-    from .train import weights_path
+    from . import accuracy  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
     if args.jobs < 1 or (args.csim_images is not None and args.csim_images < 1):
         raise FlowError("--jobs and --csim-images must be positive numbers")
@@ -413,7 +399,7 @@ def cmd_accuracy(args) -> int:
     rows_path = out / "accuracy.json"
     failed = []
     for cfg in cfgs:
-        variants = args.variant or [v for v in cfg["train"]["variants"] if weights_path(cfg, v).is_file()]
+        variants = args.variant or [v for v in cfg["train"]["variants"] if config.weights_path(cfg, v).is_file()]
         if not variants:
             print(f"fpga-flow: note: no trained weights for {cfg['train'].get('tag') or cfg['model']['name']} "
                   f"in {cfg['train']['out']}; skipped (run 'fpga-flow train' on its config)", file=sys.stderr)
@@ -441,50 +427,48 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_demo(args) -> int:
-    from . import config, flow, outdir
-    from .report import basic
-    from .verify import csim, inputs
+    """Walk flow.STEPS: the build steps, then verify and report on the built directory."""
+    from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
     if args.images < 1 or args.jobs < 1:
         raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
     out = Path(args.out)
     outdir.check_target(out, force=args.force)  # before any work or output
-    print(f"[1/3] build {args.config} -> {out}/ (QKeras model, hls4ml project, C-sim library)", flush=True)
-    m = flow.build(cfg, out, force=args.force)
+    b = flow.Build(cfg, out, force=args.force)
+    print(f"[1/3] build {args.config} -> {out}/ (steps {', '.join(flow.STEP_NAMES[:flow.STEP_NAMES.index('publish') + 1])})",
+          flush=True)
+    flow.run(b, until="publish")
+    m = b.manifest
     print(f"      {m['keras_name']}: {m['params']:,} params; {m['timings_s']}", flush=True)
     shape = m["input_shape"]
     source = args.source or ("fmnist-sample" if list(shape) == [32, 32, 1] else "photos")
     what = {"fmnist-sample": "shipped Fashion-MNIST test images", "photos": "scikit-image photos"}.get(source, source)
     print(f"[2/3] verify on {args.images} {what} (C-sim vs QKeras, integer codes; {args.jobs} processes)", flush=True)
-    imgs, labels = inputs.load_labelled(source, args.images, shape)
-    res = csim.verify(out, imgs, source=source, jobs=args.jobs, labels=labels, scheduler=args.scheduler,
-                      project=args.project)
-    (out / "verify.json").write_text(json.dumps(res, indent=1))
+    b.images, b.labels = images.load_labelled(source, args.images, shape)
+    b.verify_options = {"source": source, "jobs": args.jobs, "scheduler": args.scheduler, "project": args.project}
+    flow.run(b, steps=("verify",))
+    res = b.verify_result
     print(f"      exact_fraction {res['exact_fraction']} over {res['n_values']} values of {res['n_images']} images; "
           f"C-sim {res['csim_seconds_per_image']} s/image", flush=True)
     if res["degenerate"]:
         print(f"      NOT VERIFIED: {res['degenerate_reason']}", flush=True)
-    if labels is not None:
+    if b.labels is not None:
         print(f"      top-1 on these images: QKeras {res['qkeras_top1']:.4f}, C-sim {res['csim_top1']:.4f}", flush=True)
     print("[3/3] report", flush=True)
-    d = basic.collect(out)
-    (out / "report.md").write_text(basic.to_markdown(d))
-    (out / "report.json").write_text(basic.to_json(d))
-    basic.to_html(d, out / "report")
+    flow.run(b, steps=("report",))
+    d = b.report
     mem = d["memory"]
     print(f"      {d['params']:,} params, {d['weight_megabytes']} MB of weights; estimate on {d['part']}: "
           f"BRAM18K {mem['hls_bram18k']}/{mem['bram18k_available']} (HLS C-synthesis count; post-implementation "
           f"guess {mem['bram18k']}), URAM {mem['uram']}/{mem['uram_available']}, "
           f"DSP {mem['dsp']}/{mem['dsp_available']}, fits={mem['fits']}, {mem['fps']} frames/s")
-    print(f"outputs in {out.resolve()}/: {flow.PROJECT}/ (HLS project), verify.json, report.md, report.json, "
+    print(f"outputs in {out.resolve()}/: {project.PROJECT}/ (HLS project), verify.json, report.md, report.json, "
           "report/report.html (+ PNG plots)")
     return 0 if res["passed"] else 1
 
 
 def cmd_estimate(args):
-    from .resources import parts, stock_estimate
-
     for f, what in ((args.model, "model"), (args.hls4ml_config, "--hls4ml-config")):
         if not Path(f).is_file():
             raise FlowError(f"{what} {f}: file not found")
@@ -523,7 +507,7 @@ def cmd_estimate(args):
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from . import sweep  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
     if args.verify < 0:
         raise FlowError(f"--verify {args.verify} is invalid; use 0 (build only) or a number of images")
@@ -545,8 +529,6 @@ def main(argv=None) -> int:
     want_json = getattr(args, "json", False)
     try:
         if getattr(args, "scheduler", None):
-            from .verify.distributed import parse_scheduler
-
             parse_scheduler(args.scheduler)
         # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
         with contextlib.redirect_stdout(sys.stderr) if want_json else contextlib.nullcontext():

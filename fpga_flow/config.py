@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
@@ -9,20 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, conlist
 
 from .errors import FlowError
+from .models import MODELS
+from .models.quant import QuantSpec
+from .resources.parts import resolve
 
-DEFAULTS = {
-    "model": {"name": None},
-    "quantization": {},
-    "weights": {"source": "random", "seed": 0, "calibration_images": 4},
-    "hls": {"backend": "Vitis", "part": "xczu7ev-ffvc1156-2-e", "clock_period_ns": 5.0,
-            "reuse_factor": "auto", "strategy": "Resource", "io_type": "io_stream",
-            # fit-to-part (fpga_flow.resources.fit): share of BRAM/URAM/DSP the design may use, the
-            # weight packing efficiency to aim for, and per-layer/per-stream settings fixed by hand
-            "memory_budget": 0.9, "min_packing": 0.8, "reuse_factors": {}, "fifo_depths": {}},
-    # 'fpga-flow train' only (fpga_flow.train.TRAIN_DEFAULTS lists the keys and defaults)
-    "train": {},
-}
-SECTIONS = tuple(DEFAULTS)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -115,8 +106,9 @@ def apply_set(cfg: dict, item: str) -> None:
 
 # ------------------------------------------------------------------ schema
 # One schema for every key of a flow config: type, range or allowed values, and the fix to print.
-# Defaults of the model options live in the builders (fpga_flow/models/), the rest in DEFAULTS;
-# the validated config is the same nested dict as before (only keys the user set are kept).
+# Defaults of the model options live in the builders (fpga_flow/models/), the others in the sections
+# below (DEFAULTS is made from them); the validated config is a nested dict (model options: only the
+# keys the user set). The flow reads the hls section typed (flow.Build.hls = HlsSection).
 
 Number = Union[StrictInt, StrictFloat]
 
@@ -175,6 +167,8 @@ class UserModelOptions(_Section):
 
 
 class WeightsSection(_Section):
+    """weights: where the zoo model's weights come from."""
+
     source: StrictStr = Field("random", json_schema_extra=_fix("use 'random' or the path of a saved QKeras model (.h5)"))
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = Field(0, json_schema_extra=_fix("use an integer >= 0"))
     calibration_images: Annotated[StrictInt, Field(ge=1, le=10_000)] = Field(
@@ -185,6 +179,10 @@ _NameMap = Optional[dict[StrictStr, Annotated[StrictInt, Field(ge=1)]]]
 
 
 class HlsSection(_Section):
+    """hls: the hls4ml project and the fit to the part (fpga_flow.resources.fit): the share of
+    BRAM/URAM/DSP the design may use, the weight packing efficiency to aim for, and per-layer /
+    per-stream settings fixed by hand."""
+
     backend: Literal["Vitis", "Vivado"] = Field("Vitis", json_schema_extra=_fix("use Vitis or Vivado"))
     part: Union[StrictStr, dict] = Field(
         "xczu7ev-ffvc1156-2-e", json_schema_extra=_fix("use a part number, a board name (ZCU104) or a custom part mapping"))
@@ -200,9 +198,19 @@ class HlsSection(_Section):
     min_packing: Annotated[Number, Field(ge=0.0, le=1.0)] = Field(
         0.8, json_schema_extra=_fix("use a fraction in 0..1 (0 = fastest plan)"))
     reuse_factors: _NameMap = Field(
-        None, json_schema_extra=_fix("map layer names to positive integers, e.g. {conv10: 2048}"))
+        default_factory=dict, json_schema_extra=_fix("map layer names to positive integers, e.g. {conv10: 2048}"))
     fifo_depths: _NameMap = Field(
-        None, json_schema_extra=_fix("map stream names to positive integers, e.g. {fire2_concat_in0: 64}"))
+        default_factory=dict, json_schema_extra=_fix("map stream names to positive integers, e.g. {fire2_concat_in0: 64}"))
+
+
+DEFAULTS = {
+    "model": {"name": None},
+    "quantization": {},  # fpga_flow.models.quant.QuantSpec holds its defaults
+    "weights": WeightsSection().model_dump(),
+    "hls": HlsSection().model_dump(),
+    "train": {},  # 'fpga-flow train' only (TRAIN_DEFAULTS below lists the keys and defaults)
+}
+SECTIONS = tuple(DEFAULTS)
 
 
 class FlowConfig(_Section):
@@ -212,7 +220,7 @@ class FlowConfig(_Section):
     quantization: dict = {}  # fpga_flow.models.quant.QuantSpec (a dataclass with its own checks)
     weights: WeightsSection = WeightsSection()
     hls: HlsSection = HlsSection()
-    train: dict = {}  # fpga_flow.train.validate
+    train: dict = {}  # validate_train
 
 
 def _schema_error(e: ValidationError, root: type[BaseModel], prefix: str = "") -> FlowError:
@@ -254,10 +262,6 @@ def _schema_error(e: ValidationError, root: type[BaseModel], prefix: str = "") -
 def validate(cfg: dict) -> dict:
     """Check every key of ``cfg`` against the schema (FlowError naming the key and the fix) and
     return it as a nested dict (model options: only those set; other sections: with defaults)."""
-    from .models import MODELS
-    from .models.quant import QuantSpec
-    from .resources.parts import resolve
-
     try:
         top = FlowConfig.model_validate(cfg)
     except ValidationError as e:
@@ -287,8 +291,6 @@ def validate(cfg: dict) -> dict:
     if out["model"].get("input_shape") is not None:
         out["model"]["input_shape"] = list(out["model"]["input_shape"])
     if out["train"]:
-        from .train import validate as validate_train, variant_quant
-
         out["train"] = validate_train(out["train"])
         for v in out["train"]["variants"]:
             variant_quant(out, v, calibrated=False)
@@ -300,8 +302,6 @@ def validate(cfg: dict) -> dict:
 
 def _validate_user(top: "FlowConfig") -> dict:
     """A config whose model is the user's saved model (model.path): its own quantizers are used."""
-    from .resources.parts import resolve
-
     try:
         opts = UserModelOptions.model_validate({k: v for k, v in top.model.items() if v is not None})
     except ValidationError as e:
@@ -323,7 +323,7 @@ def _validate_user(top: "FlowConfig") -> dict:
     if p.suffix not in (".h5", ".hdf5", ".keras"):
         raise FlowError(f"model.path {opts.path}: use a Keras model file (.h5 or .keras), not {p.suffix or 'no suffix'}")
     if p.suffix != ".keras":
-        check_weights_file(str(p))
+        check_weights_file(str(p), key="model.path")
     hls = top.hls.model_dump()
     for key in ("reuse_factors", "fifo_depths"):
         hls[key] = hls[key] or {}
@@ -334,23 +334,108 @@ def _validate_user(top: "FlowConfig") -> dict:
     return {"model": model, "quantization": {}, "weights": top.weights.model_dump(), "hls": hls, "train": {}}
 
 
-def check_weights_file(src: str) -> None:
-    """A weights file must be a complete Keras HDF5 model (read every dataset: a truncated or
-    corrupt file fails here, before any work)."""
+def check_weights_file(src: str, key: str = "weights.source") -> None:
+    """A model file (``key``: the config key that names it) must be a complete Keras HDF5 model (read
+    every dataset: a truncated or corrupt file fails here, before any work)."""
     p = Path(src)
     if not p.is_file():
-        raise FlowError(f"weights.source {src!r}: file not found; use 'random' or a saved QKeras model (.h5)")
+        raise FlowError(f"{key} {src!r}: file not found; use 'random' or a saved QKeras model (.h5)")
     import h5py
 
     try:
         with h5py.File(p, "r") as f:
             if "model_config" not in f.attrs:
-                raise FlowError(f"weights.source {src}: not a saved Keras model (no model_config); save the whole "
+                raise FlowError(f"{key} {src}: not a saved Keras model (no model_config); save the whole "
                                 "QKeras model with model.save('NAME.h5')")
             f.visititems(lambda _n, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
     except FlowError:
         raise
     except Exception as e:  # h5py raises OSError, KeyError, RuntimeError... on damaged files
-        raise FlowError(f"weights.source {src}: cannot be read as an HDF5 model ({type(e).__name__}: "
+        raise FlowError(f"{key} {src}: cannot be read as an HDF5 model ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:80] if str(e) else 'damaged'}); the file is truncated or corrupt: "
                         "copy or re-export it") from None
+
+
+# ------------------------------------------------------------------ train section ('fpga-flow train')
+# Checked by validate() with the rest of the config; the helpers below derive a trained variant's
+# quantization and file names from the config alone (fpga-flow train, fpga-flow accuracy).
+
+TRAIN_DEFAULTS = {
+    "data_dir": None, "out": "weights/fmnist", "tag": None, "checkpoint_dir": "build/checkpoints",
+    "seed": 0, "batch_size": 128, "epochs": 20, "lr": 0.002,
+    "qat_epochs": 5, "qat_lr": 0.0005,
+    "subset": None,  # train on the first N training images only (quick checks); None = all 60,000
+    "augment": {"shift": 2, "flip": True},
+    "variants": {"w8": {"weight_bits": 8, "act_bits": 8}},
+}
+
+
+def validate_train(t: dict) -> dict:
+    """The train section with defaults filled in; FlowError naming the key and the fix."""
+    t = {**TRAIN_DEFAULTS, **(t or {})}
+    unknown = sorted(set(t) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise FlowError(f"unknown train key(s) {unknown}; valid keys: {sorted(TRAIN_DEFAULTS)}")
+    for k in ("batch_size", "epochs", "qat_epochs"):
+        v = t[k]
+        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "batch_size" else 0):
+            raise FlowError(f"train.{k}={v!r} is invalid; use a {'positive' if k == 'batch_size' else 'non-negative'} integer")
+    for k in ("lr", "qat_lr"):
+        if not isinstance(t[k], (int, float)) or t[k] < 0:
+            raise FlowError(f"train.{k}={t[k]!r} is invalid; use a non-negative number")
+    if t["subset"] is not None and (not isinstance(t["subset"], int) or t["subset"] < 1):
+        raise FlowError(f"train.subset={t['subset']!r} is invalid; use a positive number of images or null (all)")
+    if not isinstance(t["variants"], dict) or not t["variants"]:
+        raise FlowError("train.variants must map names to quantization overrides, e.g. {w8: {weight_bits: 8, act_bits: 8}}")
+    for name, over in t["variants"].items():
+        if not isinstance(over, dict):
+            raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
+        for k in ("rescale", "distill"):
+            if not isinstance(over.get(k, False), bool):
+                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use true or false")
+        for k in ("qat_epochs", "qat_lr"):
+            if k in over and (not isinstance(over[k], (int, float)) or isinstance(over[k], bool) or over[k] < 0
+                              or (k == "qat_epochs" and not isinstance(over[k], int))):
+                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use a non-negative number")
+        tq = over.get("qat_temperature", 1)
+        if not isinstance(tq, (int, float)) or isinstance(tq, bool) or not tq > 0:
+            raise FlowError(f"train.variants.{name}.qat_temperature={tq!r} is invalid; use a positive number (1: plain softmax)")
+    aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
+    if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
+        raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
+    t["augment"] = aug
+    return t
+
+
+# keys of a train.variants entry that steer training, not quantization
+VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr", "distill", "qat_temperature")
+
+
+def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
+    """The quantization section of ``variant`` (the config's, with the variant's overrides). For a
+    ``rescale`` variant, with ``calibrated``: plus the per-layer integer bits that its training
+    recorded in the provenance (an error if it was not trained yet)."""
+    over = {k: v for k, v in cfg["train"]["variants"][variant].items() if k not in VARIANT_TRAIN_KEYS}
+    rescale = cfg["train"]["variants"][variant].get("rescale", False)
+    q = {**cfg["quantization"], **over}
+    if rescale and calibrated:
+        prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
+        rec = json.loads(prov_path.read_text()).get("qat", {}).get(variant, {}) if prov_path.is_file() else {}
+        if "rescale" not in rec:
+            raise FlowError(f"variant {variant} (rescale: true) has no calibration in {prov_path}; "
+                            f"train it first: fpga-flow train CONFIG --stage qat --variant {variant}")
+        q.update(rec["rescale"])
+    QuantSpec.from_dict(q)
+    return q
+
+
+def rescale_variant(cfg: dict, variant: str) -> bool:
+    return bool(cfg["train"]["variants"][variant].get("rescale", False))
+
+
+def tag_of(cfg: dict) -> str:
+    return cfg["train"].get("tag") or cfg["model"]["name"]
+
+
+def weights_path(cfg: dict, variant: str) -> Path:
+    return Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_{variant}.h5"

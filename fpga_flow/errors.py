@@ -7,12 +7,6 @@ class FlowError(Exception):
     exit_code = 2
 
 
-class VerificationFailed(Exception):
-    """C-simulation disagreed with QKeras (exit code 1: the flow ran, the result is wrong)."""
-
-    exit_code = 1
-
-
 class FitError(Exception):
     """The design cannot fit the part (exit code 1); the message is a table of the largest
     consumers and what would fit."""

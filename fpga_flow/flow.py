@@ -1,53 +1,255 @@
-"""The flow as named steps, each callable on its own:
+"""The flow as an ordered list of named steps (as FINN's build_dataflow_steps), each a function
+``step_x(b: Build) -> None`` that reads and fills fields of one :class:`Build` record:
 
-    build_models -> convert (hls.convert) -> compile_library -> verify (verify.csim) -> report
+    models    the QKeras model (zoo: built from the config, weights loaded; a user's: loaded and
+              rewritten into exact layers, hls/rewrite.py) and its float twin
+    convert   the one hls4ml conversion with exact types (hls/convert.py, hls/kinds.py)
+    plan      the design description and the resource plan fitted to the part (resources/fit.py);
+              refused with numbers when nothing fits
+    write     the plan applied to the converted graph (reuse factors, FIFO depths), the exactness
+              audit, the project written with every memory's storage pragma, models + flow.json
+    audit     the written project read back against the plan (verify/audit.py); exit 1 on a difference
+    compile   the C-simulation library (g++, hls4ml's build_lib.sh)
+    publish   the temporary directory renamed into place (outdir.replace_dir: nothing half-written)
+    verify    C-simulation vs QKeras on ``b.images`` (verify/csim.py), when images are given
+    report    report.md, report.json, report/ (html + png) (report/design.py)
 
-``build`` chains the first three into an output directory, written in a temporary sibling and
-renamed into place, so a failed build leaves nothing half-written.
+``build`` walks the steps up to ``publish``; ``demo`` walks them all; ``fpga-flow accuracy`` and
+``sweep`` walk the same list (``run(b, until=..., skip=...)``). A user can cut or reorder the list:
+``run(b, steps=("models", "convert", "plan"))`` plans without writing anything.
 """
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__, outdir
-from .errors import FlowError
+from . import __version__, config, outdir, project
+from .data import images as image_data
+from .errors import FitError, FlowError
+from .hls import convert as hls_convert
+from .hls import kinds
+from .hls.describe import describe
+from .hls.precision import float32_reference_margin
+from .hls.rewrite import rewrite
+from .models import build as build_model
+from .models import family
+from .models.quant import QuantSpec
+from .report import design as design_report
+from .resources import fit
+from .resources.parts import Part, resolve
+from .verify import audit as storage_audit
+from .verify import csim
 
-MANIFEST = "flow.json"
-QMODEL = "qkeras_model.h5"
-FMODEL = "float_model.h5"
-PROJECT = "hls4ml_prj"
+# the hls4ml backends and what the fitter may move to URAM on each (never weight ROMs: URAM has no
+# bitstream contents; Vivado HLS has no URAM FIFO core to bind; line buffers are not bound: hls/storage.py)
+URAM_ROLES = {"Vitis": ("fifo",), "Vivado": ()}
 
 
-def build_models(cfg: dict):
-    """Step 'build': the QKeras model and its float twin, with the configured weights."""
-    from .models import build, family
-    from .models.quant import QuantSpec
-    from .verify import inputs
+@dataclass
+class Build:
+    """Everything one walk of the flow knows; each step reads some fields and sets others."""
 
+    cfg: dict                                  # the validated config (config.load / config.for_model)
+    out: Path                                  # the output directory (checked before any work)
+    force: bool = False
+    hls: config.HlsSection | None = None       # cfg["hls"], typed (defaults in config.HlsSection)
+    part: Part | None = None                   # the part, resolved once
+    work: Path | None = None                   # the temporary sibling of ``out`` the build is written in
+    # models
+    qmodel: Any = None                         # the model converted (a user's: its exact rewrite)
+    fmodel: Any = None                         # float twin (zoo models)
+    reference: Any = None                      # the model verify compares with (default qmodel)
+    rewrites: list[str] = field(default_factory=list)
+    # convert / plan / write
+    converted: Any = None                      # qmodel after kinds.prepare (extension layers in)
+    info: dict | None = None                   # exact type per Keras layer
+    hls_model: Any = None
+    nodes: list[dict] | None = None            # the design description (hls/describe.py)
+    plan: Any = None                           # resources.fit.Plan
+    manifest: dict | None = None
+    # verify / report
+    images: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    verify_options: dict = field(default_factory=dict)  # csim.verify keywords (source, jobs, scheduler, ...)
+    verify_result: dict | None = None
+    report: dict | None = None
+    timings: dict = field(default_factory=dict)
+    log: Callable[[str], None] = lambda msg: None
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.hls is None:
+            self.hls = config.HlsSection.model_validate(self.cfg["hls"])
+        if self.part is None:
+            self.part = resolve(self.hls.part)
+
+
+# ---- the steps ----------------------------------------------------------------------------------------
+
+def step_models(b: Build) -> None:
+    """The QKeras model and its float twin (zoo), or the user's model and its exact rewrite."""
+    if b.cfg["model"].get("path"):
+        b.reference, b.qmodel, b.rewrites = user_models(b.cfg)
+    else:
+        b.qmodel, b.fmodel = zoo_models(b.cfg)
+
+
+def step_convert(b: Build) -> None:
+    h = b.hls
+    b.hls_model, b.info, b.converted = hls_convert.convert(
+        b.qmodel, b.work / project.PROJECT, part_name=b.part.name, backend=h.backend,
+        clock_period=float(h.clock_period_ns), reuse_factor=h.reuse_factor, strategy=h.strategy,
+        fixed_rf=h.reuse_factors or None)
+
+
+def step_plan(b: Build) -> None:
+    """Describe the converted graph and fit reuse factors, FIFO depths and storage to the part."""
+    h = b.hls
+    b.nodes = describe(b.hls_model)
+    uniform = None if h.reuse_factor == "auto" else int(h.reuse_factor)
+    b.plan = fit.plan(b.nodes, b.part, budget=float(h.memory_budget), clock_ns=float(h.clock_period_ns),
+                      uniform_rf=uniform, fixed_rf=h.reuse_factors or None, fixed_depths=h.fifo_depths or None,
+                      min_packing=float(h.min_packing), uram_roles=URAM_ROLES[h.backend])
+    if not b.plan.fits:
+        how = ("even at the largest reuse factors" if uniform is None and not h.reuse_factors
+               else f"with the reuse factors set in the config (hls.reuse_factor={h.reuse_factor}"
+                    + (f", {len(h.reuse_factors)} fixed per layer)" if h.reuse_factors else ")"))
+        raise FitError(fit.refusal(b.plan, b.part, float(h.memory_budget), b.nodes, float(h.clock_period_ns), how))
+
+
+def step_write(b: Build) -> None:
+    """Apply the plan to the converted graph, write the project with its storage pragmas, save the
+    models and the manifest."""
+    b.nodes = hls_convert.apply_plan(b.hls_model, b.converted, b.info, b.plan)
+    hls_convert.write(b.hls_model, b.work / project.PROJECT, b.plan, b.nodes, b.hls.backend)
+    (b.reference if b.reference is not None else b.qmodel).save(b.work / project.QMODEL)
+    if b.fmodel is not None:
+        b.fmodel.save(b.work / project.FMODEL)
+    b.manifest = manifest(b)
+    _save_manifest(b)
+
+
+def step_audit(b: Build) -> None:
+    """The written project read back: every memory stored as planned, or StorageAuditFailed (exit 1)."""
+    storage_audit.check(b.work)
+
+
+def step_compile(b: Build) -> None:
+    project.compile_library(b.work)
+
+
+def step_publish(b: Build) -> None:
+    """Rename the finished temporary directory into place (an existing build only with --force)."""
+    outdir.replace_dir(b.work, b.out)
+    b.work = None
+
+
+def step_verify(b: Build) -> None:
+    """C-simulation vs QKeras on the given images (nothing to do without images)."""
+    if b.images is None:
+        return
+    b.verify_result = csim.verify(b.out, b.images, labels=b.labels, **b.verify_options)
+    (b.out / "verify.json").write_text(json.dumps(b.verify_result, indent=1))
+
+
+def step_report(b: Build) -> None:
+    d = design_report.collect(b.out)
+    (b.out / "report.md").write_text(design_report.to_markdown(d))
+    (b.out / "report.json").write_text(design_report.to_json(d))
+    design_report.to_html(d, b.out / "report")
+    b.report = d
+
+
+STEPS: tuple[tuple[str, Callable[[Build], None]], ...] = (
+    ("models", step_models), ("convert", step_convert), ("plan", step_plan), ("write", step_write),
+    ("audit", step_audit), ("compile", step_compile), ("publish", step_publish), ("verify", step_verify),
+    ("report", step_report),
+)
+STEP_NAMES = tuple(n for n, _ in STEPS)
+WRITING = ("convert", "write", "audit", "compile", "publish")  # steps that work in the temporary directory
+
+
+def run(b: Build, *, steps: tuple[str, ...] | None = None, until: str | None = None,
+        skip: tuple[str, ...] = ()) -> Build:
+    """Walk ``steps`` (default: STEPS in order, up to and including ``until``, without ``skip``).
+    The steps before ``publish`` write into a temporary sibling of ``b.out``, removed on any failure."""
+    names = list(steps or STEP_NAMES)
+    unknown = [n for n in list(names) + list(skip) + ([until] if until else []) if n not in STEP_NAMES]
+    if unknown:
+        raise FlowError(f"unknown flow step(s) {unknown}; the steps are {list(STEP_NAMES)}")
+    if until:
+        names = names[:names.index(until) + 1]
+    names = [n for n in names if n not in skip]
+    funcs = dict(STEPS)
+    if any(n in names for n in WRITING):
+        b.out = outdir.check_target(b.out, force=b.force)  # before any work
+    try:
+        for n in names:
+            if n in WRITING and b.work is None:  # the temporary sibling, from the first step that writes
+                b.work = outdir.make_tmp(b.out)
+            t0 = time.perf_counter()
+            funcs[n](b)
+            b.timings[n] = round(time.perf_counter() - t0, 2)
+            if b.manifest is not None and b.work is not None:
+                b.manifest["timings_s"] = dict(b.timings)
+                _save_manifest(b)
+    except BaseException:
+        if b.work is not None:
+            shutil.rmtree(b.work, ignore_errors=True)
+            b.work = None
+        raise
+    if b.work is not None and "publish" not in names:  # cut before publishing: nothing is kept
+        shutil.rmtree(b.work, ignore_errors=True)
+        b.work = None
+    return b
+
+
+def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
+    """Build the configured models, the hls4ml project and the C-sim library into ``out`` (a zoo
+    model by model.name, or the user's saved QKeras model at model.path); returns the manifest."""
+    b = Build(cfg, Path(out), force=force)
+    outdir.check_target(b.out, force=force)  # before any work or output
+    run(b, until="publish", skip=() if compile_lib else ("compile",))
+    return b.manifest
+
+
+def build_keras_model(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
+                      compile_lib: bool = True) -> dict:
+    """Build an in-memory QKeras model (a zoo or test model) with the flow's steps after 'models'."""
+    cfg = cfg or {**config.DEFAULTS, "model": {"name": qmodel.name}}
+    b = Build(cfg, Path(out), force=force, qmodel=qmodel, fmodel=fmodel)
+    run(b, until="publish", skip=("models",) + (() if compile_lib else ("compile",)))
+    return b.manifest
+
+
+# ---- models -------------------------------------------------------------------------------------------
+
+def zoo_models(cfg: dict):
+    """The QKeras model and its float twin, with the configured weights."""
     import tensorflow as tf
 
     quant = QuantSpec.from_dict(cfg["quantization"])
     margs = {k: v for k, v in cfg["model"].items() if k != "name"}
     name = cfg["model"]["name"]
-    w = cfg["weights"]
-    tf.keras.utils.set_random_seed(int(w.get("seed", 0)))
-    qmodel = build(name, margs, quant, quantized=True)
-    fmodel = build(name, margs, quant, quantized=False)
-    src = w.get("source", "random")
+    w = config.WeightsSection.model_validate(cfg["weights"])  # typed, defaults in config.py
+    tf.keras.utils.set_random_seed(w.seed)
+    qmodel = build_model(name, margs, quant, quantized=True)
+    fmodel = build_model(name, margs, quant, quantized=False)
+    src = w.source
     fam = family(name)
     if src == "random":
         shape = qmodel.input_shape[1:]
-        n = int(w.get("calibration_images", 4))
-        imgs = inputs.photos(n, shape) if shape[-1] in (1, 3) else inputs.random_images(n, shape, 1)
-        fam.init_random(qmodel, fmodel, inputs.to_model_input(imgs), seed=int(w.get("seed", 0)))
+        n = w.calibration_images
+        imgs = image_data.photos(n, shape)
+        fam.init_random(qmodel, fmodel, image_data.to_model_input(imgs), seed=w.seed)
     else:
-        trained = load_qmodel(src)
+        trained = project.load_qmodel(src)
         check_quantizers(trained, qmodel, src)
         try:
             fam.init_from_deployed(trained, qmodel, fmodel)
@@ -57,21 +259,25 @@ def build_models(cfg: dict):
     return qmodel, fmodel
 
 
+def user_models(cfg: dict):
+    """(reference, converted, rewrite notes) of the user's model at model.path (hls/rewrite.py)."""
+    m = cfg["model"]
+    model = project.load_qmodel(m["path"])
+    return rewrite(model, input_bits=m.get("input_bits"), input_int=m.get("input_int"))
+
+
 def check_models(cfg: dict):
     """``build --check``: the configured QKeras model (architecture only, no weights initialised)
     and, for a weights file, that it loads and was trained with the configured quantizers; for a
     user's model (model.path), that it loads and every layer is accepted (rewritten or refused)."""
     if cfg["model"].get("path"):
         return user_models(cfg)[1]
-    from .models import build
-    from .models.quant import QuantSpec
-
     quant = QuantSpec.from_dict(cfg["quantization"])
     margs = {k: v for k, v in cfg["model"].items() if k != "name"}
-    qmodel = build(cfg["model"]["name"], margs, quant, quantized=True)
-    src = cfg["weights"].get("source", "random")
+    qmodel = build_model(cfg["model"]["name"], margs, quant, quantized=True)
+    src = config.WeightsSection.model_validate(cfg["weights"]).source
     if src != "random":
-        check_quantizers(load_qmodel(src), qmodel, src)
+        check_quantizers(project.load_qmodel(src), qmodel, src)
     return qmodel
 
 
@@ -81,7 +287,7 @@ def quantizers(model) -> dict[str, dict[str, str]]:
     for layer in model.layers:
         c = layer.get_config()
         q = {k: str(v) for k, v in c.items() if "quantizer" in k and v is not None}
-        if type(layer).__name__ == "QActivation":
+        if kinds.for_keras(layer) is kinds.QUANTIZER:  # QActivation: its activation is the quantizer
             q["activation"] = str(c["activation"])
         if q:
             out[layer.name] = q
@@ -101,156 +307,46 @@ def check_quantizers(trained, qmodel, src) -> None:
                                 "provenance <tag>.json records them, per-layer layer_int included)")
 
 
-def load_qmodel(path):
-    from qkeras.utils import load_qmodel as _load
+# ---- the manifest -------------------------------------------------------------------------------------
 
-    from .hls.extensions import custom_objects
-
-    try:
-        return _load(str(path), custom_objects=custom_objects(), compile=False)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise FlowError(f"{path}: cannot be loaded as a QKeras model ({type(e).__name__}: {first}); "
-                        "use a model saved with model.save('NAME.h5') from QKeras and fpga_flow layers") from None
-
-
-def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
-    """Build the configured models, the hls4ml project and the C-sim library into ``out``
-    (a zoo model by model.name, or the user's saved QKeras model at model.path)."""
-    out = _check_out(out, force)
-    t0 = time.perf_counter()
-    if cfg["model"].get("path"):
-        reference, qmodel, notes = user_models(cfg)
-        return build_keras(qmodel, out, cfg=cfg, force=force, compile_lib=compile_lib, model_name=cfg["model"]["name"],
-                           t_build=time.perf_counter() - t0, reference=reference, rewrites=notes)
-    qmodel, fmodel = build_models(cfg)
-    return build_keras(qmodel, out, cfg=cfg, fmodel=fmodel, force=force, compile_lib=compile_lib,
-                       model_name=cfg["model"]["name"], t_build=time.perf_counter() - t0)
-
-
-def user_models(cfg: dict):
-    """(reference, converted, rewrite notes) of the user's model at model.path (hls.rewrite)."""
-    from .hls.rewrite import rewrite
-
-    m = cfg["model"]
-    model = load_qmodel(m["path"])
-    return rewrite(model, input_bits=m.get("input_bits"), input_int=m.get("input_int"))
+def manifest(b: Build) -> dict:
+    qmodel, fmodel, plan = b.qmodel, b.fmodel, b.plan
+    traced = [{"name": l.name, "shape": [int(s) for s in l.get_output_variable().shape]}
+              for l in b.hls_model.get_layers() if l.get_attr("function_cpp") and l.get_attr("trace", False)]
+    return {
+        "fpga_flow_version": __version__,
+        "model": b.cfg["model"].get("name") or qmodel.name,
+        "keras_name": qmodel.name,
+        "config": b.cfg,
+        # deployed (what the FPGA stores: BN folded into conv biases) and training-model counts
+        "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),
+        "float_params": (int(sum(int(np.prod(w.shape)) for w in fmodel.trainable_weights))
+                         if fmodel is not None else None),
+        "input_shape": [int(s) for s in qmodel.input_shape[1:]],
+        "output_size": int(np.prod(qmodel.output_shape[1:])),
+        "types": {name: {"type": t.spec.cpp(), "lo": t.lo, "hi": t.hi} for name, t in b.info.items()},
+        "max_accumulator_bits": float32_reference_margin(b.info),
+        "traced_layers": traced,
+        # what the written project contains and the resource plan for it (every number an estimate)
+        "design": b.nodes,
+        "plan": {"reuse_factors": plan.reuse, "fifo_depths": plan.depths},
+        "resources": resource_summary(plan, b.part, float(b.hls.memory_budget)),
+        "project": project.PROJECT,
+        "rewrites": list(b.rewrites),
+        "timings_s": dict(b.timings),
+    }
 
 
-def _check_out(out, force) -> Path:
-    """The output directory, checked before any work (see fpga_flow.outdir: only a build directory
-    made by fpga-flow is replaced, and only with ``force``; the location must be writable)."""
-    return outdir.check_target(out, force=force)
+def _save_manifest(b: Build) -> None:
+    (b.work / project.MANIFEST).write_text(json.dumps(b.manifest, indent=1))
 
 
-def build_keras(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
-                compile_lib: bool = True, model_name: str | None = None, t_build: float = 0.0,
-                reference=None, rewrites: list[str] | None = None) -> dict:
-    """Steps convert + compile for any supported QKeras model (the zoo's or a user's).
-
-    ``reference``: the model saved as the one ``verify`` compares with (default ``qmodel``); for a
-    user's model it is the user's own model and ``qmodel`` its rewrite (hls.rewrite)."""
-    from .config import DEFAULTS
-    from .hls.convert import convert
-    from .hls.precision import float32_reference_margin
-
-    cfg = cfg or {**DEFAULTS, "model": {"name": model_name or qmodel.name}}
-    out = _check_out(out, force)
-    tmp = outdir.make_tmp(out)
-    try:
-        hls = cfg["hls"]
-        t0 = time.perf_counter()
-        hls_model, info, plan, nodes = convert(
-            qmodel, tmp / PROJECT, part=hls["part"], backend=hls["backend"], clock_period=float(hls["clock_period_ns"]),
-            reuse_factor=hls.get("reuse_factor", "auto"), strategy=hls["strategy"],
-            budget=float(hls.get("memory_budget", 0.9)), min_packing=float(hls.get("min_packing", 0.8)),
-            fixed_rf=hls.get("reuse_factors") or None, fifo_depths=hls.get("fifo_depths") or None)
-        t_convert = time.perf_counter() - t0
-        (reference if reference is not None else qmodel).save(tmp / QMODEL)
-        if fmodel is not None:
-            fmodel.save(tmp / FMODEL)
-        traced = [{"name": l.name, "shape": [int(s) for s in l.get_output_variable().shape]}
-                  for l in hls_model.get_layers() if l.get_attr("function_cpp") and l.get_attr("trace", False)]
-        manifest = {
-            "fpga_flow_version": __version__,
-            "model": model_name or cfg["model"]["name"],
-            "keras_name": qmodel.name,
-            "config": cfg,
-            # deployed (what the FPGA stores: BN folded into conv biases) and training-model counts
-            "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),
-            "float_params": (int(sum(int(np.prod(w.shape)) for w in fmodel.trainable_weights))
-                             if fmodel is not None else None),
-            "input_shape": [int(s) for s in qmodel.input_shape[1:]],
-            "output_size": int(np.prod(qmodel.output_shape[1:])),
-            "types": {name: {"type": t.spec.cpp(), "lo": t.lo, "hi": t.hi} for name, t in info.items()},
-            "max_accumulator_bits": float32_reference_margin(info),
-            "traced_layers": traced,
-            # what the written project contains and the resource plan for it (every number an estimate)
-            "design": nodes,
-            "plan": {"reuse_factors": plan.reuse, "fifo_depths": plan.depths},
-            "resources": resource_summary(plan, hls["part"], float(hls.get("memory_budget", 0.9))),
-            "project": PROJECT,
-            "rewrites": list(rewrites or []),
-            "timings_s": {"build_models": round(t_build, 2), "convert_write": round(t_convert, 2)},
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if compile_lib:
-            t0 = time.perf_counter()
-            compile_library(tmp)
-            manifest["timings_s"]["compile"] = round(time.perf_counter() - t0, 2)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        outdir.replace_dir(tmp, out)
-        return manifest
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def resource_summary(plan, part_name: str, budget: float) -> dict:
-    from .resources import fit
-    from .resources.parts import resolve
-
-    part = resolve(part_name)
+def resource_summary(plan, part: Part, budget: float) -> dict:
     return {"part": part.to_dict(), "memory": fit.summary(plan, part, budget),
             "layers": [_layer_row(e) for e in plan.layers],
-            "fifos": [dict(m.to_dict(), stream=m.note, backlog=plan.streams[m.note]["backlog"]) for m in plan.fifos]}
+            "fifos": [dict(m.to_dict(), backlog=plan.streams[m.stream]["backlog"]) for m in plan.fifos]}
 
 
 def _layer_row(e) -> dict:
     return {"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor, "cycles": e.cycles, "dsp": e.dsp,
             "luts": e.mult_luts + e.extra_luts, "memories": [m.to_dict() for m in e.memories]}
-
-
-def load_manifest(out: str | Path) -> dict:
-    out = Path(out)
-    m = out / MANIFEST
-    if not m.is_file() or not out.is_dir():
-        raise FlowError(f"{out} is not a built flow directory ({MANIFEST} missing); run 'fpga-flow build CONFIG --out {out}' first")
-    try:
-        return json.loads(m.read_text())
-    except json.JSONDecodeError:
-        raise FlowError(f"{m} is corrupt; rebuild with 'fpga-flow build ... --force'") from None
-
-
-def library_path(out: str | Path) -> Path | None:
-    libs = sorted((Path(out) / PROJECT / "firmware").glob("myproject-*.so"))
-    return libs[-1] if libs else None
-
-
-def compile_library(out: str | Path, timeout: int = 1800) -> Path:
-    """Step 'compile': g++ the C-simulation library with hls4ml's own build_lib.sh (in a subprocess)."""
-    prj = Path(out) / PROJECT
-    if not (prj / "build_lib.sh").is_file():
-        raise FlowError(f"{prj} has no build_lib.sh; rebuild with 'fpga-flow build ... --force'")
-    for old in (prj / "firmware").glob("myproject-*.so"):
-        old.unlink()
-    r = subprocess.run(["bash", "build_lib.sh"], cwd=prj, capture_output=True, text=True, timeout=timeout)
-    lib = library_path(out)
-    if r.returncode != 0 or lib is None:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"C-simulation library failed to compile in {prj}:\n{tail}")
-    return lib
-
-
-def ensure_library(out: str | Path) -> Path:
-    return library_path(out) or compile_library(out)

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__, outdir
+from . import __version__, config, flow, outdir
+from .data import images
 from .errors import FitError, FlowError
+from .verify.distributed import Cluster
 
 SWEEP = "sweep.json"
 
@@ -65,8 +67,6 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
     import logging
     import warnings
 
-    from . import config, flow
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -75,19 +75,21 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="fpga_flow_sweep_"))
     try:
         cfg = config.load(config_path, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
-        m = flow.build(cfg, tmp / "b", force=False, compile_lib=n_verify > 0)
+        b = flow.Build(cfg, tmp / "b")  # the flow's steps: build ones (compile only to verify), then verify
+        flow.run(b, until="publish", skip=() if n_verify > 0 else ("compile",))
+        m = b.manifest
         mem = m["resources"]["memory"]
-        row.update(params=m["params"], weight_mb=round(mem.get("weight_bits", 0) / 8e6, 4),
-                   part=m["resources"]["part"]["name"], hls_bram18k=mem.get("hls_bram18k"),
+        row.update(params=m["params"], weight_mb=round(mem["weight_bits"] / 8e6, 4),
+                   part=m["resources"]["part"]["name"], hls_bram18k=mem["hls_bram18k"],
                    bram18k=mem["bram18k"], bram18k_available=mem["bram18k_available"], uram=mem["uram"],
                    dsp=mem["dsp"], fits=mem["fits"], fps=mem["fps"])
         if n_verify > 0:
-            from .verify import csim, inputs
-
             shape = m["input_shape"]
-            src = "fmnist-sample" if list(shape) == [32, 32, 1] else ("photos" if shape[-1] in (1, 3) else "random")
-            imgs, labels = inputs.load_labelled(src, n_verify, shape)
-            res = csim.verify(tmp / "b", imgs, source=src, labels=labels)
+            src = "fmnist-sample" if list(shape) == [32, 32, 1] else "photos"
+            b.images, b.labels = images.load_labelled(src, n_verify, shape)
+            b.verify_options = {"source": src}
+            flow.run(b, steps=("verify",))
+            res = b.verify_result
             row.update(exact_fraction=res["exact_fraction"], verified_images=res["n_images"],
                        degenerate=res["degenerate"])
             if not res["passed"]:
@@ -107,8 +109,6 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
 
 def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify: int = 0,
           scheduler: str | None = None, force: bool = False, log=print) -> list[dict]:
-    from . import config
-
     config.load(config_path)  # the base config must be valid before anything runs
     grid = parse_grid(grid_items)
     pts = points(grid)
@@ -117,8 +117,6 @@ def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify:
     t0 = time.perf_counter()
     if scheduler:
         from dask.distributed import as_completed
-
-        from .verify.distributed import Cluster
 
         with Cluster(scheduler) as client:
             futs = {client.submit(run_point, str(Path(config_path).resolve()), p, n_verify, pure=False, retries=1): p
@@ -182,10 +180,10 @@ def plot(rows: list[dict], path: Path) -> None:
     ok = [r for r in rows if r.get("fps") is not None]
     for i, part in enumerate(sorted({r["part"] for r in ok})):
         pts = [r for r in ok if r["part"] == part]
-        ax.scatter([r["hls_bram18k"] or r["bram18k"] for r in pts], [r["fps"] for r in pts],
+        ax.scatter([r["hls_bram18k"] for r in pts], [r["fps"] for r in pts],
                    marker="os^Dv"[i % 5], label=part, alpha=0.8)
         for r in pts:
-            ax.annotate(",".join(f"{v}" for v in r["point"].values()), (r["hls_bram18k"] or r["bram18k"], r["fps"]),
+            ax.annotate(",".join(f"{v}" for v in r["point"].values()), (r["hls_bram18k"], r["fps"]),
                         fontsize=6)
         avail = pts[0].get("bram18k_available")
         if avail:

@@ -20,8 +20,9 @@ keys as a build) and its ``train`` section:
   recorded in the provenance, and builds of that variant (``fpga-flow accuracy``) read them there.
   SqueezeNet's rescale multiplies the class scores by a power of two; QAT's losses divide it out
   (``loss_score_divisor``). ``qat_temperature`` (default 1) divides the scores further in the losses.
-* provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch, test top-1 of the
-  float model and of each QKeras model on the full 10,000-image test set, file hashes.
+* provenance ``<out>/<tag>.json``: command, seed, epochs, seconds per epoch and the machine they
+  were measured on (CPU count, GPUs, OS), test top-1 of the float model and of each QKeras model on
+  the full 10,000-image test set, file hashes.
 
 Determinism: one seed sets Python/NumPy/TF seeds and TF op determinism; the data order and
 augmentation come from that seed. Checkpoints (weights after every epoch) go to
@@ -31,96 +32,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .config import rescale_variant, tag_of, variant_quant
+from .data import fashion_mnist as fm
+from .data.images import to_model_input
 from .errors import FlowError
+from .models import build, family
+from .models.quant import QuantSpec
+from .models.weights_init import copy_weights
+from .project import load_qmodel
 
-TRAIN_DEFAULTS = {
-    "data_dir": None, "out": "weights/fmnist", "tag": None, "checkpoint_dir": "build/checkpoints",
-    "seed": 0, "batch_size": 128, "epochs": 20, "lr": 0.002,
-    "qat_epochs": 5, "qat_lr": 0.0005,
-    "subset": None,  # train on the first N training images only (quick checks); None = all 60,000
-    "augment": {"shift": 2, "flip": True},
-    "variants": {"w8": {"weight_bits": 8, "act_bits": 8}},
-}
-
-
-def validate(t: dict) -> dict:
-    t = {**TRAIN_DEFAULTS, **(t or {})}
-    unknown = sorted(set(t) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise FlowError(f"unknown train key(s) {unknown}; valid keys: {sorted(TRAIN_DEFAULTS)}")
-    for k in ("batch_size", "epochs", "qat_epochs"):
-        v = t[k]
-        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "batch_size" else 0):
-            raise FlowError(f"train.{k}={v!r} is invalid; use a {'positive' if k == 'batch_size' else 'non-negative'} integer")
-    for k in ("lr", "qat_lr"):
-        if not isinstance(t[k], (int, float)) or t[k] < 0:
-            raise FlowError(f"train.{k}={t[k]!r} is invalid; use a non-negative number")
-    if t["subset"] is not None and (not isinstance(t["subset"], int) or t["subset"] < 1):
-        raise FlowError(f"train.subset={t['subset']!r} is invalid; use a positive number of images or null (all)")
-    if not isinstance(t["variants"], dict) or not t["variants"]:
-        raise FlowError("train.variants must map names to quantization overrides, e.g. {w8: {weight_bits: 8, act_bits: 8}}")
-    for name, over in t["variants"].items():
-        if not isinstance(over, dict):
-            raise FlowError(f"train.variants.{name} must be a mapping of quantization keys")
-        for k in ("rescale", "distill"):
-            if not isinstance(over.get(k, False), bool):
-                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use true or false")
-        for k in ("qat_epochs", "qat_lr"):
-            if k in over and (not isinstance(over[k], (int, float)) or isinstance(over[k], bool) or over[k] < 0
-                              or (k == "qat_epochs" and not isinstance(over[k], int))):
-                raise FlowError(f"train.variants.{name}.{k}={over[k]!r} is invalid; use a non-negative number")
-        tq = over.get("qat_temperature", 1)
-        if not isinstance(tq, (int, float)) or isinstance(tq, bool) or not tq > 0:
-            raise FlowError(f"train.variants.{name}.qat_temperature={tq!r} is invalid; use a positive number (1: plain softmax)")
-    aug = {**TRAIN_DEFAULTS["augment"], **(t["augment"] or {})}
-    if set(aug) - {"shift", "flip"} or not isinstance(aug["shift"], int) or aug["shift"] < 0:
-        raise FlowError("train.augment takes shift (pixels, >= 0) and flip (true/false)")
-    t["augment"] = aug
-    return t
-
-
-# keys of a train.variants entry that steer training, not quantization
-VARIANT_TRAIN_KEYS = ("rescale", "qat_epochs", "qat_lr", "distill", "qat_temperature")
 # knowledge distillation from the float model during QAT (variant key distill: true)
 DISTILL_ALPHA, DISTILL_T = 0.5, 2.0
-
-
-def variant_quant(cfg: dict, variant: str, *, calibrated: bool = True) -> dict:
-    """The quantization section of ``variant`` (the config's, with the variant's overrides). For a
-    ``rescale`` variant, with ``calibrated``: plus the per-layer integer bits that its training
-    recorded in the provenance (an error if it was not trained yet)."""
-    from .models.quant import QuantSpec
-
-    over = {k: v for k, v in cfg["train"]["variants"][variant].items() if k not in VARIANT_TRAIN_KEYS}
-    rescale = cfg["train"]["variants"][variant].get("rescale", False)
-    q = {**cfg["quantization"], **over}
-    if rescale and calibrated:
-        prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
-        rec = json.loads(prov_path.read_text()).get("qat", {}).get(variant, {}) if prov_path.is_file() else {}
-        if "rescale" not in rec:
-            raise FlowError(f"variant {variant} (rescale: true) has no calibration in {prov_path}; "
-                            f"train it first: fpga-flow train CONFIG --stage qat --variant {variant}")
-        q.update(rec["rescale"])
-    QuantSpec.from_dict(q)
-    return q
-
-
-def rescale_variant(cfg: dict, variant: str) -> bool:
-    return bool(cfg["train"]["variants"][variant].get("rescale", False))
-
-
-def tag_of(cfg: dict) -> str:
-    return cfg["train"].get("tag") or cfg["model"]["name"]
-
-
-def weights_path(cfg: dict, variant: str) -> Path:
-    return Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_{variant}.h5"
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -152,8 +82,6 @@ def _dataset(x_u8, y, *, batch, seed, augment, shuffle):
 
 
 def load_data(cfg: dict, input_shape):
-    from .data import fashion_mnist as fm
-
     d = cfg["train"]["data_dir"]
     (xtr, ytr), (xte, yte) = fm.load("train", d), fm.load("test", d)
     if cfg["train"].get("subset"):
@@ -166,8 +94,6 @@ def load_data(cfg: dict, input_shape):
 
 
 def top1(model, x_u8, y, batch=500) -> float:
-    from .verify.inputs import to_model_input
-
     pred = model.predict(to_model_input(x_u8), batch_size=batch, verbose=0)
     return float(np.mean(np.argmax(pred.reshape(len(y), -1), 1) == y))
 
@@ -285,13 +211,14 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def machine(**extra) -> dict:
+    """Where a timed run ran (recorded beside its times; no host name): CPU count, OS, architecture."""
+    return {"cpus": os.cpu_count(), "system": platform.system(), "arch": platform.machine(), **extra}
+
+
 def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, resume: bool = False,
           command: str = "", log=print) -> dict:
     """Run the float and/or QAT stages of ``cfg`` (a loaded flow config with a train section)."""
-    from .models import build, family
-    from .models.init import copy_weights
-    from .models.quant import QuantSpec
-
     import tensorflow as tf
 
     t = cfg["train"]
@@ -302,9 +229,6 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
     ck = Path(t["checkpoint_dir"])
     prov_path = out / f"{tag}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
-    prov.update({"model": name, "model_args": margs, "tag": tag, "dataset": "Fashion-MNIST (60k train / 10k test)",
-                 "input": "28x28 zero-padded to 32x32x1, p/128 - 1", "seed": t["seed"],
-                 "batch_size": t["batch_size"], "augment": t["augment"], "train_images": int(t["subset"] or 60000)})
     variants = list(variants or t["variants"])
     unknown = [v for v in variants if v not in t["variants"]]
     if unknown:
@@ -312,8 +236,13 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
 
     base_q = QuantSpec.from_dict(cfg["quantization"])
     probe = build(name, margs, base_q, quantized=False)
-    xtr, ytr, xte, yte = load_data(cfg, probe.input_shape[1:])
+    shape = [int(v) for v in probe.input_shape[1:]]
+    xtr, ytr, xte, yte = load_data(cfg, shape)
     del probe
+    prov.update({"model": name, "model_args": margs, "tag": tag, "dataset": "Fashion-MNIST (60k train / 10k test)",
+                 "input": f"28x28 zero-padded to {'x'.join(map(str, shape))}, p/128 - 1", "seed": t["seed"],
+                 "batch_size": t["batch_size"], "augment": t["augment"], "train_images": int(len(xtr))})
+    host = machine(gpus=len(tf.config.list_physical_devices("GPU")))
     steps = int(np.ceil(len(xtr) / t["batch_size"]))
     out.mkdir(parents=True, exist_ok=True)
     fpath = out / f"{tag}_float.h5"
@@ -329,15 +258,13 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
         acc = top1(fmodel, xte, yte)
         prov["float"] = {"file": fpath.name, "sha256": _sha(fpath), "epochs": t["epochs"], "lr": t["lr"],
                          "epoch_seconds": secs, "test_top1": acc, "n_test": int(len(yte)), "command": command,
-                         "params": int(fmodel.count_params())}
+                         "params": int(fmodel.count_params()), "machine": host}
         log(f"[float] test top-1 {acc:.4f}; {np.mean(secs) if secs else 0:.0f} s/epoch -> {fpath}")
         prov_path.write_text(json.dumps(prov, indent=1) + "\n")
 
     if stage in ("qat", "all"):
         if not fpath.is_file():
             raise FlowError(f"{fpath} not found; run the float stage first ('fpga-flow train CONFIG --stage float')")
-        from .flow import load_qmodel
-
         trained_f = load_qmodel(fpath)
         float_sha = _sha(fpath)  # which float model each variant was fine-tuned from
         fam = family(name)
@@ -351,8 +278,6 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
             if rescale_variant(cfg, v):
                 if not hasattr(fam, "rescale_for_quantization"):
                     raise FlowError(f"train.variants.{v}.rescale is not supported for {name}; remove it")
-                from .verify.inputs import to_model_input
-
                 rescale = fam.rescale_for_quantization(fresh_f, q, to_model_input(xtr[:2000]))
                 score_log2 = rescale.pop("score_log2", 0)  # the loss undoes it (_ce_loss)
                 q = QuantSpec.from_dict({**q.to_dict(), **rescale})
@@ -386,7 +311,7 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
                                  if distill else {}),
                               "qat_temperature": temperature, "float_sha256": float_sha, "epochs": epochs, "lr": lr, "epoch_seconds": secs,
                               "ptq_test_top1": before, "test_top1": acc, "n_test": int(len(yte)), "command": command,
-                              "params": int(qmodel.count_params())}
+                              "params": int(qmodel.count_params()), "machine": host}
             log(f"[qat {v}] test top-1 {acc:.4f} (float {prov.get('float', {}).get('test_top1', float('nan')):.4f}); "
                 f"{np.mean(secs) if secs else 0:.0f} s/epoch -> {path}")
             prov_path.write_text(json.dumps(prov, indent=1) + "\n")

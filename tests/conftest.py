@@ -42,9 +42,9 @@ def build_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def photos32():
-    from fpga_flow.verify import inputs
+    from fpga_flow.data import images
 
-    return inputs.photos(4, (32, 32, 3))
+    return images.photos(4, (32, 32, 3))
 
 
 def copy_build(src: Path, dst: Path) -> Path:

@@ -13,10 +13,13 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, QConv2D, QConv2DBatchnorm, QDense, QDepthwiseConv2D
 
+from fpga_flow import project
+
 from fpga_flow import config, flow
+from fpga_flow.data import images
 from fpga_flow.errors import FlowError
 from fpga_flow.hls.rewrite import rewrite
-from fpga_flow.verify import csim, inputs
+from fpga_flow.verify import csim
 
 ROOT = Path(__file__).resolve().parents[1]
 L = tf.keras.layers
@@ -81,8 +84,8 @@ def _cli(*args, timeout=600):
 
 def _layer_by_layer(out, x):
     """C-sim trace of every layer vs the saved ORIGINAL model's same-named layer (csim's comparison)."""
-    m = flow.load_manifest(out)
-    ref = flow.load_qmodel(Path(out) / flow.QMODEL)
+    m = project.load_manifest(out)
+    ref = project.load_qmodel(Path(out) / project.QMODEL)
     xq = csim.quantize_to(csim.input_spec(ref), x)
     first, rows = csim.first_divergent_layer(out, ref, m, xq[:1])
     return first, {r["layer"]: r for r in rows}
@@ -99,14 +102,14 @@ def hand_build(tmp_path_factory):
 
 def test_cli_build_verify_report_hand_model(hand_build):
     out, stdout = hand_build
-    m = flow.load_manifest(out)
+    m = project.load_manifest(out)
     assert m["model"] == "hand" and m["config"]["model"]["path"].endswith("hand.h5")
     for want in ("ZeroPadding2D folded", "QConv2DBatchnorm -> QConv2D", "MaxPooling2D -> StreamMaxPooling2D",
                  "ChannelShuffle", "ExactAveragePooling2D", "ExactGlobalAveragePooling2D"):
         assert any(want in n for n in m["rewrites"]), (want, m["rewrites"])
         assert want in stdout
     # the saved reference is the user's model, unchanged (verify compares the C-sim with it)
-    ref = flow.load_qmodel(out / flow.QMODEL)
+    ref = project.load_qmodel(out / project.QMODEL)
     assert [type(l).__name__ for l in ref.layers] == [type(l).__name__ for l in hand_model().layers]
     r = _cli("verify", str(out), "--source", "random", "--images", "8", "--json")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -122,8 +125,8 @@ def test_cli_build_verify_report_hand_model(hand_build):
 def test_each_rewrite_layer_by_layer_against_original(hand_build, tmp_path):
     """Every rewritten layer's C-sim output equals the ORIGINAL Keras layer's, code for code."""
     out, _ = hand_build
-    imgs = inputs.load("random", 1, [12, 12, 3], seed=3)
-    first, rows = _layer_by_layer(out, inputs.to_model_input(imgs))
+    imgs = images.load("random", 1, [12, 12, 3], seed=3)
+    first, rows = _layer_by_layer(out, images.to_model_input(imgs))
     assert first is None, rows
     # relu1: QConv2DBatchnorm (+ZeroPadding2D) folded; pool1/pool2: max pools; sh3: shuffle spelling;
     # avgq: AveragePooling2D+QActivation; scores: GlobalAveragePooling2D+QActivation; gact: groups=2
@@ -140,10 +143,10 @@ def test_sequential_flatten_dense_with_input_bits(tmp_path):
         flow.build(config.for_model(path), tmp_path / "refused")
     m = flow.build(config.for_model(path, input_bits=8, input_int=0), tmp_path / "out")
     assert any("QDense -> QConv2D 2x2" in n for n in m["rewrites"])
-    res = csim.verify(tmp_path / "out", inputs.load("random", 8, [8, 8, 1], seed=1))
+    res = csim.verify(tmp_path / "out", images.load("random", 8, [8, 8, 1], seed=1))
     assert res["exact_fraction"] == 1.0 and not res["degenerate"], res
     # and layer by layer against the original Sequential model (d1 -> r2, d2 = the output)
-    first, rows = _layer_by_layer(tmp_path / "out", inputs.to_model_input(inputs.load("random", 1, [8, 8, 1])))
+    first, rows = _layer_by_layer(tmp_path / "out", images.to_model_input(images.load("random", 1, [8, 8, 1])))
     assert first is None and all(r.get("mismatched") == 0 for r in rows.values()), rows
     assert rows["d1"]["values"] == 16 and rows["d2"]["values"] == 5, rows
 

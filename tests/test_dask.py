@@ -19,11 +19,13 @@ def small(build_dir):
 
 
 def _inputs(out, n, seed=1):
+    from fpga_flow import project
     from fpga_flow import flow
-    from fpga_flow.verify import csim, inputs
+    from fpga_flow.data import images
+    from fpga_flow.verify import csim
 
-    m = flow.load_qmodel(out / flow.QMODEL)
-    x = inputs.to_model_input(inputs.random_images(n, (32, 32, 3), seed))
+    m = project.load_qmodel(out / project.QMODEL)
+    x = images.to_model_input(images.random_images(n, (32, 32, 3), seed))
     return csim.quantize_to(csim.input_spec(m), x)
 
 

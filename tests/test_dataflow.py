@@ -2,15 +2,14 @@
 planned depth and every layer in its own thread completes, bit-exact with QKeras; a FIFO below its
 need is reported as a deadlock naming it; the analytic depths (resources/fifo.py) see the
 frame-end bursts of stride-2 'same' layers."""
-import json
-
-import numpy as np
 import pytest
 
 from conftest import small_cfg
+from fpga_flow import project
 from fpga_flow import flow
+from fpga_flow.data import images
 from fpga_flow.resources import fifo
-from fpga_flow.verify import dataflow, inputs
+from fpga_flow.verify import dataflow
 
 SQ = dict(name="squeezenet1_1", size=32)
 SQ_BYPASS = dict(name="squeezenet1_1", size=32, bypass="simple")
@@ -38,8 +37,8 @@ def _largest_join(out):
 @pytest.mark.parametrize("case", [pytest.param("squeezenet", marks=pytest.mark.slow), "squeezenet-bypass", "shufflenet"])
 def test_planned_depths_pass_dataflow_check(build_dir, shufflenet_build, case):
     out = _builds(build_dir, shufflenet_build)[case]
-    size = flow.load_manifest(out)["input_shape"][0]
-    res = dataflow.run_dataflow(out, inputs.photos(3, (size, size, 3)))
+    size = project.load_manifest(out)["input_shape"][0]
+    res = dataflow.run_dataflow(out, images.photos(3, (size, size, 3)))
     assert not res["deadlock"] and res["blocked"] == [] and res["waits"] == []
     assert res["exact_fraction"] == 1.0 and res["n_values"] == 3 * 10 and res["passed"]
     planned = dataflow.planned_depths(out)
@@ -56,8 +55,8 @@ def test_lowered_join_fifo_deadlocks_and_is_named(build_dir, shufflenet_build, c
     3x3 branch's 8-item lead in their depth-2 chain FIFOs, so 1) deadlocks; the report names it."""
     out = _builds(build_dir, shufflenet_build)[case]
     name, _ = _largest_join(out)
-    size = flow.load_manifest(out)["input_shape"][0]
-    res = dataflow.run_dataflow(out, inputs.photos(2, (size, size, 3)), {name: depth}, compare=False)
+    size = project.load_manifest(out)["input_shape"][0]
+    res = dataflow.run_dataflow(out, images.photos(2, (size, size, 3)), {name: depth}, compare=False)
     assert res["deadlock"] and not res["passed"]
     assert name in res["blocked"], res["blocked"]
     assert res["exact_fraction"] is None
@@ -69,7 +68,7 @@ def test_lowered_join_fifo_deadlocks_and_is_named(build_dir, shufflenet_build, c
 
 def test_minimal_depths_below_planned(build_dir):
     out = build_dir(**SQ)
-    res = dataflow.minimal_depths(out, inputs.photos(2, (32, 32, 3)))
+    res = dataflow.minimal_depths(out, images.photos(2, (32, 32, 3)))
     assert not res["planned_deadlock"] and res["streams"]
     for s, v in res["streams"].items():
         assert 1 <= v["minimal"] <= v["planned"], (s, v)
@@ -78,7 +77,7 @@ def test_minimal_depths_below_planned(build_dir):
     # minimal really is minimal: one less deadlocks
     s, v = next(iter(res["streams"].items()))
     if v["minimal"] > 1:
-        x = dataflow.model_inputs(out, inputs.photos(2, (32, 32, 3)))
+        x = dataflow.model_inputs(out, images.photos(2, (32, 32, 3)))
         assert dataflow.run_streams(out, x, {s: v["minimal"] - 1})["deadlock"]
 
 
@@ -86,7 +85,7 @@ def test_stride2_shortcut_backlog_seen(shufflenet_build):
     """The stride-2 units' shortcut pool writes its last output row while the 3x3 branch waits for
     its bottom padding row (written in a burst at frame end): a backlog of about one output row,
     which sampling per network-input pixel missed (it gave 0 and depth 2)."""
-    nodes = flow.load_manifest(shufflenet_build)["design"]
+    nodes = project.load_manifest(shufflenet_build)["design"]
     info = fifo.analyse(nodes)
     pools = [r for r in nodes if r["kind"] == "HExactAvgPool2D"]
     assert len(pools) == 3
@@ -149,11 +148,11 @@ def test_shipped_config_dataflow(tmp_path, cfg):
 
     out = tmp_path / "out"
     flow.build(config.load(CONFIGS / cfg), out, compile_lib=False)
-    res = dataflow.run_dataflow(out, inputs.photos(2, (224, 224, 3)))
+    res = dataflow.run_dataflow(out, images.photos(2, (224, 224, 3)))
     assert res["passed"] and res["exact_fraction"] == 1.0 and res["n_values"] == 2000, \
         {k: res[k] for k in ("deadlock", "blocked", "exact_fraction")}
     names = dataflow.stream_names(out)
     shortcut = [v for v, n in names.items() if n == "stage2_unit1_shortcut_pool"]
     if shortcut:
-        r = dataflow.run_dataflow(out, inputs.photos(1, (224, 224, 3)), {shortcut[0]: 2}, compare=False)
+        r = dataflow.run_dataflow(out, images.photos(1, (224, 224, 3)), {shortcut[0]: 2}, compare=False)
         assert r["deadlock"] and shortcut[0] in r["blocked"]

@@ -6,6 +6,10 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, quantized_bits, quantized_relu
 
+from fpga_flow.hls import kinds
+
+from fpga_flow import project
+
 from fpga_flow import flow
 from fpga_flow.hls.extensions.gap import ExactGlobalAveragePooling2D
 from fpga_flow.hls.extensions.maxpool import StreamMaxPooling2D
@@ -15,7 +19,7 @@ from fpga_flow.hls.precision import input_spec
 
 
 def _build_and_run(model, tmp_path, x):
-    flow.build_keras(model, tmp_path / "prj")
+    flow.build_keras_model(model, tmp_path / "prj")
     xq = quantize_to(input_spec(model), x)
     return xq, run_csim(tmp_path / "prj", xq)
 
@@ -39,7 +43,7 @@ def test_stream_maxpool_matches_keras(tmp_path, h, w, c, pool, stride, padding):
     assert yc.shape == (3, ref[0].size)
     np.testing.assert_array_equal(yc.reshape(ref.shape), ref.astype(np.float64))
     # the written project carries the synthesizable template, not a stock pooling call
-    cpp = (tmp_path / "prj" / flow.PROJECT / "firmware" / "myproject.cpp").read_text()
+    cpp = (tmp_path / "prj" / project.PROJECT / "firmware" / "myproject.cpp").read_text()
     assert "nnet::stream_maxpool2d_cl<" in cpp and "pooling2d_cl" not in cpp
 
 
@@ -51,7 +55,7 @@ def test_stream_maxpool_refuses_multiple_windows_on_last_row():
     x = QActivation(quantized_bits(8, 2, alpha=1), name="inq")(inp)
     y = tf.keras.layers.MaxPooling2D(2, 1, padding="same", name="mp")(x)
     with pytest.raises(FlowError, match="mp.*padding='valid'"):
-        precision.check_supported(tf.keras.Model(inp, y))
+        kinds.check_supported(tf.keras.Model(inp, y))
 
 
 def exact_mean_ref(values, n, in_frac, spec):
@@ -206,7 +210,7 @@ def test_shuffle_and_grouped_conv_csim(tmp_path, groups, filters):
     ref = np.stack([xq[..., grp[o] * nig:(grp[o] + 1) * nig].astype(np.float64) @ k[0, 0, :, o]
                     for o in range(filters)], -1) + b
     np.testing.assert_allclose(a, ref, atol=1e-5)
-    weights_h = (tmp_path / "prj" / flow.PROJECT / "firmware" / "weights")
+    weights_h = (tmp_path / "prj" / project.PROJECT / "firmware" / "weights")
     stored = sum(int(np.prod(np.loadtxt(p, delimiter=",", ndmin=1).shape)) for p in weights_h.glob("w*.txt"))
     assert stored == 12 // groups * filters + filters // g2 * 7
 
@@ -234,7 +238,7 @@ def test_user_grouped_qconv2d_is_converted_exactly(tmp_path):
     xq, yc = _build_and_run(model, tmp_path, x)
     yk = model.predict(xq, verbose=0).astype(np.float64)
     np.testing.assert_array_equal(yc.reshape(yk.shape), yk)
-    assert "nnet::grouped_pointwise_conv_cl<" in (tmp_path / "prj" / flow.PROJECT / "firmware" / "myproject.cpp").read_text()
+    assert "nnet::grouped_pointwise_conv_cl<" in (tmp_path / "prj" / project.PROJECT / "firmware" / "myproject.cpp").read_text()
 
 
 def test_grouped_kxk_conv_is_refused():
@@ -248,7 +252,7 @@ def test_grouped_kxk_conv_is_refused():
     y = QConv2D(8, 3, groups=4, kernel_quantizer="quantized_bits(8,0,alpha=1)",
                 bias_quantizer="quantized_bits(8,3,alpha=1)", name="g3x3")(x)
     with pytest.raises(FlowError, match="g3x3.*1x1 kernel"):
-        precision.check_supported(tf.keras.Model(inp, y))
+        kinds.check_supported(tf.keras.Model(inp, y))
 
 
 def _depthwise_model(h, w, c, stride, outq):
@@ -296,5 +300,5 @@ def test_audit_catches_stock_dropping_a_linear_quantizer(tmp_path):
         model, hls_config=hls4ml.utils.config_from_keras_model(model, granularity="name"),
         output_dir=str(tmp_path / "stock"), io_type="io_stream", backend="Vitis")
     assert "qout" not in [l.name for l in stock.get_layers()]
-    problems = precision.audit(stock, model, precision.infer(model))
+    problems = kinds.audit(stock, model, kinds.infer(model))
     assert any(p.startswith("qout: removed by hls4ml") for p in problems), problems

@@ -4,10 +4,12 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, QConv2D, quantized_bits, quantized_relu
 
+from fpga_flow.hls import kinds
+
 from fpga_flow.errors import FlowError
 from fpga_flow.hls import precision
 from fpga_flow.hls.fixed import FixedSpec, quantizer_spec, spec_for_range
-from fpga_flow.hls.reuse import closest_valid, valid_reuse_factors
+from fpga_flow.resources.reuse import closest_valid, valid_reuse_factors
 
 
 def test_quantizer_mapping():
@@ -68,7 +70,7 @@ def _qnet(extra):
 ])
 def test_unconvertible_layers_rejected_by_name(make, msg):
     with pytest.raises(FlowError, match=msg):
-        precision.check_supported(_qnet(make))
+        kinds.check_supported(_qnet(make))
 
 
 def test_activation_alpha_unset_means_one():
@@ -84,14 +86,14 @@ def test_input_quantizer_required():
     inp = tf.keras.Input((8, 8, 4), name="image")
     x = QConv2D(4, 1, kernel_quantizer=quantized_bits(8, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1))(inp)
     with pytest.raises(FlowError, match="input quantizer"):
-        precision.check_supported(tf.keras.Model(inp, x))
+        kinds.check_supported(tf.keras.Model(inp, x))
 
 
 def test_conv_accumulator_is_exact_and_tight():
     tf.keras.utils.set_random_seed(1)
     m = _qnet(lambda x: QConv2D(3, 3, kernel_quantizer=quantized_bits(8, 0, alpha=1),
                                 bias_quantizer=quantized_bits(8, 3, alpha=1), name="c")(x))
-    info = precision.infer(m)
+    info = kinds.infer(m)
     s = info["c"].spec
     assert s.frac == 14  # 7 (input) + 7 (weights) fractional bits, nothing dropped
     k, b = precision.quantized_weights(m.get_layer("c"))

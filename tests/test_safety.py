@@ -13,6 +13,8 @@ import pytest
 from conftest import CONFIGS, ROOT
 from test_cli import SMALL, assert_one_line_error, run
 
+from fpga_flow import project
+
 from fpga_flow import outdir
 from fpga_flow.errors import FlowError
 
@@ -247,9 +249,9 @@ def test_verify_refuses_to_call_an_all_zero_network_exact(build_dir, tmp_path):
     out = shutil.copytree(build_dir(name="squeezenet1_1", size=32), tmp_path / "dead")
     from fpga_flow import flow
 
-    m = flow.load_qmodel(out / flow.QMODEL)
+    m = project.load_qmodel(out / project.QMODEL)
     m.get_layer("conv10").set_weights([np.zeros_like(w) for w in m.get_layer("conv10").get_weights()])
-    m.save(out / flow.QMODEL)
+    m.save(out / project.QMODEL)
     wdir = out / "hls4ml_prj" / "firmware" / "weights"
     n = max(int(p.stem[1:]) for p in wdir.glob("w*.txt"))
     for p in (wdir / f"w{n}.txt", wdir / f"b{n}.txt"):

@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fpga_flow import project
+
 from fpga_flow import flow
+from fpga_flow.data import images
 from fpga_flow.errors import FlowError
 from fpga_flow.hls.precision import input_spec
 from fpga_flow.models import shufflenet as sn
-from fpga_flow.verify import csim, inputs
+from fpga_flow.verify import csim
 from fpga_flow.verify.activity import activation_stats
 
 from conftest import small_cfg
@@ -103,7 +106,7 @@ def test_fold_then_unfold_round_trip():
     tf.keras.utils.set_random_seed(0)
     kw = dict(groups=2, width=0.5, input_shape=(32, 32, 3), classes=10)
     f, q, f2 = (sn.shufflenet_v1(quantized=b, **kw) for b in (False, True, False))
-    x = inputs.to_model_input(inputs.photos(2, (32, 32, 3)))
+    x = images.to_model_input(images.photos(2, (32, 32, 3)))
     sn.init_random(q, f, x, seed=3)
     sn.unfold_batchnorm(q, f2)
     y, y2 = f(x).numpy(), f2(x).numpy()
@@ -138,13 +141,13 @@ def zoo_builds(tmp_path_factory):
                                           for g, w in ZOO])
 def test_zoo_bit_exact(zoo_builds, groups, width):
     out = zoo_builds(groups, width)
-    imgs = inputs.photos(3, (SIZE, SIZE, 3))
+    imgs = images.photos(3, (SIZE, SIZE, 3))
     res = csim.verify(out, imgs)
     assert res["n_values"] == 3 * 10
     assert res["exact_fraction"] == 1.0, res
     assert res["qkeras_outputs_on_grid"]
-    model = flow.load_qmodel(out / flow.QMODEL)
-    x = csim.quantize_to(input_spec(model), inputs.to_model_input(imgs))
+    model = project.load_qmodel(out / project.QMODEL)
+    x = csim.quantize_to(input_spec(model), images.to_model_input(imgs))
     stats = activation_stats(model, x)
     assert len(stats) > 40
     for name, s in stats.items():  # non-trivial weights: activations vary
@@ -162,7 +165,7 @@ def test_zoo_bit_exact(zoo_builds, groups, width):
 def _stored_weights(out, layer_name):
     import re
 
-    prj = out / flow.PROJECT / "firmware"
+    prj = out / project.PROJECT / "firmware"
     cpp = (prj / "myproject.cpp").read_text()
     m = re.search(r"\(.*, (w\d+), b\d+\); // " + re.escape(layer_name) + r"\n", cpp)
     assert m, layer_name
@@ -176,7 +179,7 @@ def _firmware_text(prj):
 
 
 def test_written_project_has_no_whole_map_buffers(zoo_builds, tmp_path):
-    text = _firmware_text(zoo_builds(3, 0.5) / flow.PROJECT)
+    text = _firmware_text(zoo_builds(3, 0.5) / project.PROJECT)
     # the shuffle is wiring (one call per unit), no stock Transpose buffers a feature map
     assert text.count("nnet::channel_shuffle_cl<") == 16
     assert "transpose" not in text.lower()
@@ -225,7 +228,7 @@ def test_rescale_for_quantization_is_exact_and_bit_exact_in_csim(tmp_path):
     from fpga_flow.data import fashion_mnist as fm
 
     imgs = fm.to_model(fm.load_sample()[0][:64])
-    x = inputs.to_model_input(imgs)
+    x = images.to_model_input(imgs)
     f = build("shufflenet_v1", margs, q, quantized=False)
     sn.calibrate_bn(f, x, seed=1)
     bn = f.get_layer("stage3_unit2_dwconv_bn")  # a large folded depthwise kernel, as after training
@@ -242,6 +245,6 @@ def test_rescale_for_quantization_is_exact_and_bit_exact_in_csim(tmp_path):
     qm = build("shufflenet_v1", margs, qs)
     sn.fold_batchnorm(f, qm)
     assert qm.get_layer("stage3_unit2_dwconv").depthwise_quantizer_internal.integer == wi["stage3_unit2_dwconv"]
-    flow.build_keras(qm, tmp_path / "prj")
+    flow.build_keras_model(qm, tmp_path / "prj")
     res = csim.verify(tmp_path / "prj", imgs[:6])
     assert res["exact_fraction"] == 1.0 and res["n_values"] == 60, res

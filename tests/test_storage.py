@@ -6,9 +6,12 @@ import shutil
 
 import pytest
 
+from fpga_flow import project
+
 from fpga_flow import flow
+from fpga_flow.data import images
 from fpga_flow.hls.storage import parse_binding
-from fpga_flow.verify import audit, csim, inputs
+from fpga_flow.verify import audit, csim
 
 SQ = dict(name="squeezenet1_1", size=32)
 SQ_VIVADO = dict(name="squeezenet1_1", size=32, backend="Vivado", weight_bits=4, act_bits=4, act_int=2, bias_bits=6)
@@ -16,13 +19,13 @@ SHUFFLE = dict(name="shufflenet_v1", size=32, groups=3, width=0.5)
 
 
 def _fw(out):
-    return out / flow.PROJECT / "firmware"
+    return out / project.PROJECT / "firmware"
 
 
 def _report_weight_memories(out):
-    from fpga_flow.report import basic
+    from fpga_flow.report import design
 
-    d = json.loads(basic.to_json(basic.collect(out)))
+    d = json.loads(design.to_json(design.collect(out)))
     mems = {}
     for r in d["resource_layers"]:
         for m in r["memories"]:
@@ -70,7 +73,7 @@ def test_every_weight_array_is_bound_as_the_report_says(build_dir, case):
 def test_1x1_convs_use_the_resource_rom_kernel(build_dir):
     out = build_dir(**SQ)
     cpp = (_fw(out) / "myproject.cpp").read_text()
-    m = flow.load_manifest(out)
+    m = project.load_manifest(out)
     ones = {r["name"]: r["kind"] for r in m["design"] if "weights" in r and r["geometry"].get("filt_height") == 1}
     assert len(ones) == 17 and set(ones.values()) == {"Conv2D"}  # 8 fire modules x (squeeze, expand1x1) + conv10
     for n in ones:
@@ -134,7 +137,7 @@ def test_audit_names_the_layer_of_an_edited_pragma(build_dir, tmp_path):
     dst, top = _copy(out, tmp_path, "fifo")
     cpp = top.read_text()
     m = re.search(r"#pragma HLS STREAM variable=(\w+) depth=(\d+)\n    #pragma HLS bind_storage", cpp)
-    producer = next(r["name"] for r in flow.load_manifest(out)["design"] for o in r["outputs"] if o["var"] == m.group(1))
+    producer = next(r["name"] for r in project.load_manifest(out)["design"] for o in r["outputs"] if o["var"] == m.group(1))
     top.write_text(cpp.replace(m.group(0), m.group(0).replace(f"depth={m.group(2)}", "depth=3"), 1))
     r = audit.audit(dst)
     assert not r["ok"] and r["disagreements"][0].startswith(producer + ":") and "depth 3" in r["disagreements"][0]
@@ -144,7 +147,7 @@ def test_fitter_never_puts_weight_roms_in_uram(build_dir):
     from fpga_flow.resources import fit
     from fpga_flow.resources.parts import custom
 
-    nodes = flow.load_manifest(build_dir(**SQ))["design"]
+    nodes = project.load_manifest(build_dir(**SQ))["design"]
     # little BRAM, plenty of URAM: only FIFOs may move there
     part = custom({"name": "uram-heavy", "bram18k": 60, "uram": 400, "dsp": 2000, "lut": 500_000, "ff": 1_000_000})
     p = fit.plan(nodes, part, min_packing=0.0)
@@ -167,7 +170,7 @@ def test_csim_stays_bit_exact(build_dir, case):
     out = build_dir(**kw)
     r = audit.audit(out)
     assert r["ok"], r["disagreements"]
-    res = csim.verify(out, inputs.photos(3, (32, 32, 3)))
+    res = csim.verify(out, images.photos(3, (32, 32, 3)))
     assert res["exact_fraction"] == 1.0 and res["first_divergent_layer"] is None, res
     if case != "squeezenet1_1":
         cpp = (_fw(out) / "myproject.cpp").read_text()

@@ -10,7 +10,7 @@ A real sample of the test set (the first 1,000 images with labels, uint8) ships 
 demo and the tests run without the Debian package.
 
 Model input used by the flow: the 28x28 image zero-padded by 2 pixels on every side to 32x32x1
-(pixel 0 is the background), then ``p/128 - 1`` (verify.inputs.to_model_input), which lies exactly
+(pixel 0 is the background), then ``p/128 - 1`` (data.images.to_model_input), which lies exactly
 on the default quantized_bits(8,0) input grid.
 """
 from __future__ import annotations
@@ -89,17 +89,6 @@ def load_sample() -> tuple[np.ndarray, np.ndarray]:
     """The shipped 1,000-image test sample (images uint8 (n, 28, 28), labels uint8 (n,))."""
     with np.load(SAMPLE, allow_pickle=False) as z:
         return z["images"], z["labels"]
-
-
-def load_test(data_dir: str | Path | None = None, *, allow_sample: bool = True):
-    """The full test set when the files are there, else (allow_sample) the shipped sample.
-
-    Returns (images, labels, source) with source 'full' or 'sample'."""
-    if data_dir is None and allow_sample and not available():
-        x, y = load_sample()
-        return x, y, "sample"
-    x, y = load("test", data_dir)
-    return x, y, "full"
 
 
 def to_model(images: np.ndarray, size: int = SIDE + 2 * PAD) -> np.ndarray:

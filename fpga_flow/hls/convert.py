@@ -1,54 +1,27 @@
-"""Step 'convert': QKeras model -> hls4ml ModelGraph (io_stream, Resource) -> written project.
+"""QKeras model -> hls4ml ModelGraph (io_stream, Resource) -> written project, in three calls the
+flow's steps make (fpga_flow/flow.py):
 
-Exactness is built in (precision.infer sets every type) and then checked on the hls4ml graph
-(precision.audit); any disagreement stops the flow.
+* ``convert``: the one hls4ml conversion, with the exact types (kinds.infer sets every type);
+* ``apply_plan``: the fitted plan's reuse factors and FIFO depths set on that graph (no second
+  conversion: hls4ml's templates read both at write time), then the exactness audit (kinds.audit);
+* ``write``: the project, made relocatable, with every memory's storage written as planned (storage.py).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from ..errors import FitError, FlowError
-from . import extensions, precision, storage
-from .reuse import closest_valid, layer_fan
+from ..errors import FlowError
+from ..resources.reuse import closest_valid, layer_fan
+from . import extensions, kinds, storage
+from .describe import describe
+from .precision import input_spec
 
 BACKENDS = ("Vitis", "Vivado")
 # what the fitter may move to URAM per backend (never weight ROMs: URAM has no bitstream contents;
 # Vivado HLS has no URAM FIFO core to bind, line buffers are not bound: see hls/storage.py)
 URAM_ROLES = {"Vitis": ("fifo",), "Vivado": ()}
 PROJECT_NAME = "myproject"
-
-
-def prepare(model):
-    """Rewrite layers that stock hls4ml would get wrong into fpga_flow's extensions (same maths):
-
-    * overlapping or padded MaxPooling2D -> StreamMaxPooling2D (stock io_stream aborts);
-    * QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``).
-    """
-    import tensorflow as tf
-
-    from .extensions.grouped_conv import from_qconv2d
-    from .extensions.maxpool import StreamMaxPooling2D
-
-    def needs(layer):
-        cls = type(layer).__name__
-        if cls == "MaxPooling2D":
-            return tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid"
-        return cls == "QConv2D" and int(getattr(layer, "groups", 1)) > 1
-
-    if not any(needs(l) for l in model.layers):
-        return model
-
-    def clone(layer):
-        if needs(layer):
-            if type(layer).__name__ == "MaxPooling2D":
-                return StreamMaxPooling2D.from_config(layer.get_config())
-            return from_qconv2d(layer)
-        return layer.__class__.from_config(layer.get_config())
-
-    new = tf.keras.models.clone_model(model, clone_function=clone)
-    new.set_weights(model.get_weights())
-    return new
 
 
 def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str = "Resource",
@@ -61,7 +34,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
     cfg["Model"].update({"Strategy": strategy, "ReuseFactor": int(reuse_factor), "BramFactor": 1_000_000_000})
     layers = cfg["LayerName"]
     in_name = model.layers[0].name
-    layers.setdefault(in_name, {})["Precision"] = {"result": precision.input_spec(model).hls4ml()}
+    layers.setdefault(in_name, {})["Precision"] = {"result": input_spec(model).hls4ml()}
     for layer in model.layers:
         name = layer.name
         lc = layers.setdefault(name, {})
@@ -71,7 +44,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
             continue
         prec = lc.get("Precision") if isinstance(lc.get("Precision"), dict) else {}
         prec["result"] = t.spec.hls4ml()
-        if type(layer).__name__ in precision.WEIGHTED:
+        if kinds.is_weighted(layer):
             prec["accum"] = (t.accum or t.spec).hls4ml()
             n_in, n_out = layer_fan(layer)
             lc["ReuseFactor"] = int((reuse or {}).get(name) or closest_valid(n_in, n_out, int(reuse_factor)))
@@ -85,79 +58,84 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
     return cfg
 
 
-def convert(model, output_dir: str | Path, *, part: str, backend: str = "Vitis", clock_period: float = 5.0,
-            reuse_factor="auto", strategy: str = "Resource", budget: float = 0.9, min_packing: float = 0.8,
-            fixed_rf: dict | None = None, fifo_depths: dict | None = None):
-    """Convert, fit to ``part`` and write the hls4ml project into ``output_dir``.
-
-    Returns (hls_model, info, plan, nodes): exact types per Keras layer, the resource plan (reuse
-    factors, FIFO depths, estimates) and the description of the written graph. Raises FitError when
-    nothing fits the part.
-    """
+def convert(model, output_dir: str | Path, *, part_name: str, backend: str = "Vitis", clock_period: float = 5.0,
+            reuse_factor="auto", strategy: str = "Resource", fixed_rf: dict | None = None):
+    """The hls4ml graph of ``model`` (checked, rewritten into extensions where needed, exact types),
+    to be written into ``output_dir``. Returns (hls_model, info, prepared model): info = exact type
+    per Keras layer. Reuse factors: ``fixed_rf`` per layer, else the valid one nearest to
+    ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``."""
     import hls4ml
-
-    from ..resources import design, fit
-    from ..resources.parts import resolve
 
     if backend not in BACKENDS:
         raise FlowError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
     extensions.register()
-    precision.check_supported(model)
-    model = prepare(model)
-    info = precision.infer(model)
-    the_part = resolve(part)
+    kinds.check_supported(model)
+    model = kinds.prepare(model)
+    info = kinds.infer(model)
+    cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
+                      strategy=strategy, reuse=fixed_rf)
+    with storage.no_pointwise_rewrite():  # 1x1 convs keep the Resource line-buffer kernel (a ROM)
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
+            io_type="io_stream", backend=backend, part=part_name, clock_period=clock_period)
+    pw = [n.name for n in hls_model.get_layers() if n.class_name.startswith("Pointwise")]
+    if pw:
+        raise RuntimeError(f"hls4ml rewrote 1x1 convolutions into PointwiseConv (weights partitioned): {pw[:4]}")
+    return hls_model, info, model
 
-    def _convert(reuse):
-        cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
-                          strategy=strategy, reuse=reuse)
-        with storage.no_pointwise_rewrite():  # 1x1 convs keep the Resource line-buffer kernel (a ROM)
-            hls_model = hls4ml.converters.convert_from_keras_model(
-                model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
-                io_type="io_stream", backend=backend, part=the_part.name, clock_period=clock_period)
-        pw = [n.name for n in hls_model.get_layers() if n.class_name.startswith("Pointwise")]
-        if pw:
-            raise RuntimeError(f"hls4ml rewrote 1x1 convolutions into PointwiseConv (weights partitioned): {pw[:4]}")
-        return hls_model
 
-    # pass 1: the real graph (with hls4ml's Clone / ZeroPadding2D nodes) to plan on
-    hls_model = _convert(fixed_rf)
-    nodes = design.describe(hls_model)
-    plan = fit.plan(nodes, the_part, budget=budget, clock_ns=clock_period,
-                    uniform_rf=None if reuse_factor == "auto" else int(reuse_factor), fixed_rf=fixed_rf,
-                    fixed_depths=fifo_depths, min_packing=min_packing, uram_roles=URAM_ROLES[backend])
-    if not plan.fits:
-        how = ("even at the largest reuse factors" if reuse_factor == "auto" and not fixed_rf
-               else f"with the reuse factors set in the config (hls.reuse_factor={reuse_factor}"
-                    + (f", {len(fixed_rf)} fixed per layer)" if fixed_rf else ")"))
-        raise FitError(fit.refusal(plan, the_part, budget, nodes, clock_period, how))
-    # pass 2: the chosen reuse factors, then the analytic FIFO depths on the stream variables
-    hls_model = _convert(plan.reuse)
+def apply_plan(hls_model, model, info, plan) -> list[dict]:
+    """Set the plan's reuse factors and FIFO depths on the converted graph; check them and the exact
+    types on it. Returns the description of the graph as it will be written."""
+    _apply_reuse(hls_model, plan.reuse)
     _apply_depths(hls_model, plan.depths)
-    nodes = design.describe(hls_model)
+    # hls4ml formats every layer's config/function C++ from its attributes in this flow, run once at
+    # conversion: run it again so the written templates carry the planned reuse factors
+    hls_model.apply_flow(f"{hls_model.config.backend.name.lower()}:apply_templates")
+    nodes = describe(hls_model)
     got = {r["name"]: r["reuse_factor"] for r in nodes if "reuse_factor" in r}
     wrong = {k: (v, got.get(k)) for k, v in plan.reuse.items() if got.get(k) != v}
     if wrong:
-        raise RuntimeError(f"hls4ml changed planned reuse factors (planned, got): {wrong}")
-    problems = precision.audit(hls_model, model, info)
+        raise RuntimeError(f"planned reuse factors not applied (planned, got): {wrong}")
+    problems = kinds.audit(hls_model, model, info)
     if problems:
         raise RuntimeError("precision audit failed (the C++ would not be exact):\n  " + "\n  ".join(problems))
-    # Per-layer trace hooks for the C-sim library (as ModelGraph.trace does). They are emitted inside
-    # #ifndef __SYNTHESIS__ and do nothing unless the worker turns tracing on.
+    return nodes
+
+
+def write(hls_model, output_dir: str | Path, plan, nodes: list[dict], backend: str) -> None:
+    """Write the project, with per-layer trace hooks for the C-sim library and every weight array's
+    and FIFO's storage as planned (storage.write)."""
+    # Per-layer trace hooks (as ModelGraph.trace does): emitted inside #ifndef __SYNTHESIS__, they do
+    # nothing unless the C-sim worker turns tracing on.
     hls_model.config.trace_output = True
     with storage.no_pointwise_rewrite():
         hls_model.write()
     _relocatable_weights(Path(output_dir))
-    # every weight array's and FIFO's storage as planned, then the audit of what was written
-    from ..verify.audit import StorageAuditFailed, audit_project, summary
+    storage.write(Path(output_dir), plan_layers(plan), plan_fifos(plan), nodes, backend)
 
-    layers = [{"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor,
-               "memories": [m.to_dict() for m in e.memories]} for e in plan.layers]
-    fifos = [dict(m.to_dict(), stream=m.note) for m in plan.fifos]
-    storage.write(Path(output_dir), layers, fifos, nodes, backend)
-    result = audit_project(Path(output_dir), nodes, layers, fifos, backend, plan.depths)
-    if not result["ok"]:
-        raise StorageAuditFailed(summary(result))
-    return hls_model, info, plan, nodes
+
+def plan_layers(plan) -> list[dict]:
+    return [{"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor,
+             "memories": [m.to_dict() for m in e.memories]} for e in plan.layers]
+
+
+def plan_fifos(plan) -> list[dict]:
+    return [dict(m.to_dict(), stream=m.stream) for m in plan.fifos]
+
+
+def _apply_reuse(hls_model, reuse: dict[str, int]) -> None:
+    """The planned reuse factor on every weighted node (the attribute the templates read, and the
+    layer config hls4ml writes to hls4ml_config.yml); each is one hls4ml validated (fit.plan)."""
+    names = {n.name for n in hls_model.get_layers()}
+    missing = set(reuse) - names
+    if missing:
+        raise RuntimeError(f"planned reuse factors for unknown layers: {sorted(missing)[:5]}")
+    layer_cfg = hls_model.config.config["HLSConfig"]["LayerName"]
+    for node in hls_model.get_layers():
+        if node.name in reuse:
+            node.set_attr("reuse_factor", int(reuse[node.name]))
+            layer_cfg.setdefault(node.name, {})["ReuseFactor"] = int(reuse[node.name])
 
 
 def _apply_depths(hls_model, depths: dict[str, int]) -> None:

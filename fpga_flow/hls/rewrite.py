@@ -39,8 +39,8 @@ code for code through the C-simulation against the original Keras model):
   alpha=1). Later QDense layers on that 1x1 map become 1x1 QConv2D; QActivation/Dropout/Add and
   Concatenate of 1x1 maps pass. The output is the same values in the same order (1x1xN vs N).
   QDense on a 4-D tensor (Keras applies it on the last axis) becomes a 1x1 QConv2D.
-* Passed through (checked by precision.check_supported): QActivation, QConv2D (groups only 1x1,
-  rewritten by convert.prepare into QGroupedConv1x1), QDepthwiseConv2D, QDense on vectors, Add,
+* Passed through (checked by kinds.check_supported): QActivation, QConv2D (groups only 1x1,
+  rewritten by kinds.prepare into QGroupedConv1x1), QDepthwiseConv2D, QDense on vectors, Add,
   Concatenate, Dropout, InputLayer, and the fpga_flow extension layers.
 """
 from __future__ import annotations
@@ -50,6 +50,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FlowError
+from . import kinds
+from .extensions import custom_objects, register
+from .extensions.avgpool import ExactAveragePooling2D
+from .extensions.channel_shuffle import ChannelShuffle
+from .extensions.gap import ExactGlobalAveragePooling2D
+from .extensions.maxpool import StreamMaxPooling2D, window_reason
 
 ELEMENTWISE = ("QActivation", "Dropout")
 CONVS = ("QConv2D", "QDepthwiseConv2D", "QConv2DBatchnorm")
@@ -192,7 +198,6 @@ def _refuse_class(n: Node) -> None:
 
 
 def _window_check(n: Node, kind: str, pool, strides, padding, in_shape):
-    from .extensions.maxpool import window_reason
 
     if padding not in ("valid", "same"):
         raise FlowError(f"{_where(n)}: padding {padding!r} is not supported; use 'valid' or 'same'")
@@ -211,10 +216,6 @@ def rewrite_nodes(nodes: list[Node]) -> list[str]:
     """Rewrite in place; returns notes (one per rewrite)."""
     from qkeras import QConv2D
 
-    from .extensions.avgpool import ExactAveragePooling2D
-    from .extensions.channel_shuffle import ChannelShuffle
-    from .extensions.gap import ExactGlobalAveragePooling2D
-    from .extensions.maxpool import StreamMaxPooling2D
 
     notes = []
     by = _by_name(nodes)
@@ -321,7 +322,6 @@ def _in_view(n: Node, src: Node):
 
 
 def _extension_classes():
-    from .extensions import custom_objects
 
     return tuple(custom_objects())
 
@@ -427,7 +427,6 @@ def build_model(nodes: list[Node], name: str):
     """A fresh functional model from the nodes (new layer objects, weights copied)."""
     import tensorflow as tf
 
-    from .extensions import custom_objects
 
     tensors = {}
     made = []
@@ -459,9 +458,7 @@ def build_model(nodes: list[Node], name: str):
 
 def _check_float32_means(converted, nodes) -> None:
     """The float32 mean argument of the module docstring, per rewritten average pooling."""
-    from . import precision
-
-    info = precision.infer(converted)
+    info = kinds.infer(converted)
     for n in nodes:
         for note in n.notes:
             if not (isinstance(note, tuple) and note[0] == "float32_mean"):
@@ -482,7 +479,6 @@ def _check_float32_means(converted, nodes) -> None:
 
 def rewrite(model, *, input_bits=None, input_int=None):
     """(reference, converted, notes): see the module docstring."""
-    from .extensions import register
 
     register()
     nodes = graph(model)
@@ -498,8 +494,6 @@ def rewrite(model, *, input_bits=None, input_int=None):
         out_ref, out_conv = reference.output_shape, converted.output_shape
         if int(np.prod(out_ref[1:])) != int(np.prod(out_conv[1:])):
             raise RuntimeError(f"rewrite changed the output size: {out_ref} -> {out_conv}")
-    from . import precision
-
-    precision.check_supported(converted)
+    kinds.check_supported(converted)
     _check_float32_means(converted, nodes)
     return reference, converted, [x for x in notes if isinstance(x, str)]

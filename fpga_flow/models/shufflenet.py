@@ -43,8 +43,6 @@ Two builds share topology and layer names:
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 from tensorflow.keras import layers as L

@@ -41,6 +41,7 @@ from tensorflow.keras import layers as L
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
 from .quant import LAYER_INT_MAX, QuantSpec, best_int, bias_int_for, relu_grid
+from .weights_init import calibrate, copy_weights
 
 BYPASS = ("none", "simple", "complex")
 VERSIONS = ("1.0", "1.1")
@@ -173,16 +174,12 @@ def squeezenet1_1(**kwargs) -> tf.keras.Model:
 
 
 def init_random(qmodel, fmodel, x, *, seed: int = 0) -> None:
-    """Random, data-calibrated weights (models.init.calibrate) for the model and its float twin."""
-    from .init import calibrate
-
+    """Random, data-calibrated weights (models.weights_init.calibrate) for the model and its float twin."""
     calibrate(qmodel, x, seed=seed, twin=fmodel)
 
 
 def init_from_deployed(trained, qmodel, fmodel) -> None:
     """Weights of a saved QKeras SqueezeNet into the model and its float twin (same layers)."""
-    from .init import copy_weights
-
     copy_weights(trained, qmodel)
     copy_weights(qmodel, fmodel)
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..resources.memory import BRAM18K_BITS, URAM_BITS
+
+URAM_IN_BRAM18K = URAM_BITS // BRAM18K_BITS  # one URAM counted as this many BRAM18K in the plots (16)
 KIND_COLORS = {"weights": "#4C72B0", "line_buffer": "#DD8452", "fifo": "#55A868"}
 
 
 def memory_by_layer(d: dict, path: Path) -> Path:
-    """Per-layer stacked bars (weights / line buffers / FIFOs) in BRAM18K equivalents (1 URAM = 16),
+    """Per-layer stacked bars (weights / line buffers / FIFOs) in BRAM18K equivalents (URAM_IN_BRAM18K each URAM),
     with the running total against the budget on a second axis."""
     import matplotlib
 
@@ -19,10 +22,10 @@ def memory_by_layer(d: dict, path: Path) -> Path:
     for r in d["resource_layers"]:
         for m in r["memories"]:
             per.setdefault(r["layer"], {}).setdefault(m["kind"] if m["kind"] != "bias" else "weights", 0)
-            per[r["layer"]][m["kind"] if m["kind"] != "bias" else "weights"] += m.get("hls_bram18k", 0) + 16 * m["uram"]
+            per[r["layer"]][m["kind"] if m["kind"] != "bias" else "weights"] += m["hls_bram18k"] + URAM_IN_BRAM18K * m["uram"]
     for f in d["fifos"]:
         per.setdefault(f["layer"], {}).setdefault("fifo", 0)
-        per[f["layer"]]["fifo"] += f.get("hls_bram18k", 0) + 16 * f["uram"]
+        per[f["layer"]]["fifo"] += f["hls_bram18k"] + URAM_IN_BRAM18K * f["uram"]
     order = [r["layer"] for r in d["resource_layers"]]
     layers = [n for n in order if sum(per.get(n, {}).values()) > 0]
     fig, ax = plt.subplots(figsize=(max(8, 0.22 * len(layers)), 5))
@@ -33,15 +36,15 @@ def memory_by_layer(d: dict, path: Path) -> Path:
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers, rotation=90, fontsize=6)
-    ax.set_ylabel("BRAM18K per layer, HLS count (1 URAM = 16)")
+    ax.set_ylabel(f"BRAM18K per layer, HLS count (1 URAM = {URAM_IN_BRAM18K})")
     ax2 = ax.twinx()
     total, run = 0, []
     for b in bottom:
         total += b
         run.append(total)
     ax2.plot(range(len(layers)), run, color="black", lw=1.2, label="running total")
-    cap = mem["budget"] * (mem["bram18k_available"] + 16 * mem["uram_available"])
-    ax2.axhline(cap, color="red", ls="--", lw=1, label=f"budget {mem['budget']:.0%} of BRAM18K+16*URAM")
+    cap = mem["budget"] * (mem["bram18k_available"] + URAM_IN_BRAM18K * mem["uram_available"])
+    ax2.axhline(cap, color="red", ls="--", lw=1, label=f"budget {mem['budget']:.0%} of BRAM18K+{URAM_IN_BRAM18K}*URAM")
     ax2.set_ylabel("running total")
     ax2.set_ylim(0, max(cap, total) * 1.1)
     h1, l1 = ax.get_legend_handles_labels()
@@ -63,7 +66,7 @@ def utilisation(d: dict, path: Path) -> Path:
 
     mem = d["memory"]
     names = ["BRAM18K (HLS count)", "URAM", "DSP", "LUT (rough)"]
-    pct = [mem.get("hls_bram18k_pct", mem["bram18k_pct"]), mem["uram_pct"], mem["dsp_pct"], mem["lut_pct"]]
+    pct = [mem["hls_bram18k_pct"], mem["uram_pct"], mem["dsp_pct"], mem["lut_pct"]]
     avail = [mem["bram18k_available"], mem["uram_available"], mem["dsp_available"], mem["lut_available"]]
     fig, ax = plt.subplots(figsize=(7, 2.8))
     colors = ["#C44E52" if p > 100 * mem["budget"] else "#4C72B0" for p in pct]

@@ -1,8 +1,8 @@
 """Per-layer resource and cycle estimates (ESTIMATES, not measurements), owned by each layer kind.
 
-Stock hls4ml kinds are estimated here; fpga_flow's extension layers carry their own ``estimate``
-function next to their C++ (as FINN's custom ops carry ``bram_estimation``). Every estimator returns
-a :class:`LayerEstimate` for a given reuse factor:
+Each layer kind's record (hls/kinds.py) names the model below that its template follows (copied into
+the node as ``rec["estimate"]``); ``MODELS`` maps the name to the function. Every model returns a
+:class:`LayerEstimate` for a given reuse factor:
 
 * memories: weight ROM exactly as hls4ml's Resource strategy lays it out (``reuse_factor`` words of
   ``block_factor = ceil(n_weights / reuse_factor)`` weights), biases (partitioned: registers),
@@ -52,8 +52,9 @@ def _pixels(shape) -> int:
     return int(math.prod(shape[:-1])) if len(shape) > 1 else 1
 
 
-def weighted(rec: dict, rf: int) -> LayerEstimate:
-    """Conv2D / PointwiseConv2D / DepthwiseConv2D / Dense (and the grouped extension, same ROM)."""
+def weighted(rec: dict, rf: int, *, dense: bool = False) -> LayerEstimate:
+    """Conv2D / DepthwiseConv2D / the grouped extension (Resource ROM of reuse_factor words);
+    ``dense``: a Dense layer (one item: reuse_factor cycles, no input pixels to stream)."""
     w = rec["weights"]
     n_w = w["count"]
     rf = max(1, min(int(rf), n_w))
@@ -71,7 +72,7 @@ def weighted(rec: dict, rf: int) -> LayerEstimate:
     in_px = _pixels(rec["in_shape"]) if "in_shape" in rec else out_px
     g = rec["geometry"]
     k_h, k_w = g.get("filt_height", 1), g.get("filt_width", 1)
-    if rec["kind"] == "Dense":
+    if dense:
         e.cycles = rf
     else:
         e.cycles = in_px + out_px * rf
@@ -101,17 +102,41 @@ def passthrough(rec: dict, rf=None) -> LayerEstimate:
     return e
 
 
-STOCK = {k: weighted for k in ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "Dense")}
+def dense(rec: dict, rf: int) -> LayerEstimate:
+    return weighted(rec, rf, dense=True)
 
 
-def estimator(kind: str):
-    from ..hls.extensions import MODULES
+def pool_window(rec: dict, rf=None) -> LayerEstimate:
+    """Our max pool: line buffer of pool_height-1 row RAMs; one input pixel per clock; comparators only."""
+    e = LayerEstimate(rec["name"], rec["kind"])
+    pool_line_buffer(rec, e)
+    return e
 
-    for m in MODULES:
-        if m.HLS_LAYER[0] == kind:
-            return m.estimate
-    return STOCK.get(kind, passthrough)
+
+def avg_pool_window(rec: dict, rf=None) -> LayerEstimate:
+    """Our exact average pool: line buffer as the max pool, plus one reciprocal multiplier per channel."""
+    e = pool_window(rec)
+    acc = rec.get("accum_bits", rec["in_elem_bits"] + 4)
+    e.mults.append((acc + 1, acc + 6, rec["geometry"]["n_chan"]))
+    return e
+
+
+def global_pool(rec: dict, rf=None) -> LayerEstimate:
+    """Our exact global average pool: one accumulator register per channel, one pipelined divider."""
+    g = rec["geometry"]
+    e = LayerEstimate(rec["name"], rec["kind"])
+    e.cycles = g["in_height"] * g["in_width"] + g["n_chan"]
+    acc = rec["in_elem_bits"] + math.ceil(math.log2(max(2, g["in_height"] * g["in_width"])))
+    e.extra_luts = acc * acc + g["n_chan"] * acc
+    return e
+
+
+MODELS = {"weighted": weighted, "dense": dense, "pool_window": pool_window, "avg_pool_window": avg_pool_window,
+          "global_pool": global_pool, "passthrough": passthrough}
 
 
 def estimate_layer(rec: dict, rf: int | None = None) -> LayerEstimate:
-    return estimator(rec["kind"])(rec, rf if rf is not None else rec.get("reuse_factor"))
+    model = MODELS.get(rec["estimate"])
+    if model is None:
+        raise ValueError(f"{rec['name']}: unknown resource model {rec['estimate']!r}; one of {sorted(MODELS)}")
+    return model(rec, rf if rf is not None else rec.get("reuse_factor"))

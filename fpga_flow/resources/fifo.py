@@ -34,7 +34,8 @@ join. Read-ahead is what RTL adds to the C model: a loop pipelined at II=1 whose
 deep has up to L iterations in flight, so it may need up to L-1 further input items before the
 output of an earlier one leaves it (a stalled read stalls the whole pipeline); the lagging branch
 then needs that many more fork items, which the leading branch must buffer. It is derived from the
-templates we instantiate (``READ_AHEAD``): the Resource-strategy convs/dense (hls4ml
+templates we instantiate (each layer kind's ``read_ahead`` in hls/kinds.py, copied into the node's
+``fifo`` record): the Resource-strategy convs/dense (hls4ml
 ``conv_2d_buffer_resource_cl``, our ``grouped_pointwise_conv_cl``) pipeline only their inner
 reuse loop, not the pixel loop: a pixel is read, computed and written before the next is read
 (0). hls4ml's activations, clone, concatenate/add, zero-padding and our channel shuffle pipeline
@@ -62,25 +63,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .design import streams
-
 CHAIN_DEPTH = 2
 JOIN_SLACK = 2  # the join's own loop: one item held while waiting for the other input, one draining
-JOINS = ("Concatenate", "Add", "Merge")
-# items a process may read beyond what the C model has read when it writes (see the docstring)
-READ_AHEAD = {"Activation": 2, "Clone": 2, "Concatenate": 2, "Add": 2, "Merge": 2, "ZeroPadding2D": 2,
-              "HChannelShuffle": 2, "HStreamMaxPool2D": 5, "HExactAvgPool2D": 5, "HExactGlobalAvgPool2D": 2,
-              "HGroupedPointwise": 0}
-PIPELINED_CONV_READ_AHEAD = 5  # Latency-strategy conv/dense: pixel loop pipelined at II=reuse
+
+
+def streams(nodes) -> dict[str, dict]:
+    """Internal FIFOs: output name -> {producer, consumers, shape, word_bits, depth}."""
+    out = {}
+    for rec in nodes:
+        if rec["source"]:  # the network input is a top-level port
+            continue
+        for o in rec["outputs"]:
+            out[o["name"]] = {**o, "producer": rec["name"], "consumers": []}
+    for rec in nodes:
+        for i in rec["inputs"]:
+            if i in out:
+                out[i]["consumers"].append(rec["name"])
+    # the network output is a top-level port, not an internal FIFO
+    return {k: v for k, v in out.items() if v["consumers"]}
 
 
 def read_ahead(rec: dict) -> int:
-    kind = rec["kind"]
-    if kind in READ_AHEAD:
-        return READ_AHEAD[kind]
-    if rec.get("weights") is not None or "filt_height" in rec.get("geometry", {}):
-        return 0 if rec.get("strategy", "resource").lower() == "resource" else PIPELINED_CONV_READ_AHEAD
-    return 2
+    """Items the process may read beyond what the C model has read when it writes (its kind's record)."""
+    return int(rec["fifo"]["read_ahead"])
 
 
 def _needs(out_h, out_w, in_w, row_of, col_of):
@@ -91,16 +96,19 @@ def _needs(out_h, out_w, in_w, row_of, col_of):
 
 
 def counting_function(rec: dict, n_in: int) -> np.ndarray:
-    """f[k] = items the layer has written after reading k items of its (first) input, k = 0..n_in."""
-    kind, g = rec["kind"], rec["geometry"]
+    """f[k] = items the layer has written after reading k items of its (first) input, k = 0..n_in,
+    by the counting model its kind's record names (rec["fifo"]["counting"], one of COUNTING)."""
+    model, g = rec["fifo"]["counting"], rec["geometry"]
+    if model not in COUNTING:
+        raise ValueError(f"{rec['name']}: unknown FIFO counting model {model!r}; one of {COUNTING}")
     n_out = max(int(np.prod(o["shape"][:-1])) if len(o["shape"]) > 1 else 1 for o in rec["outputs"])
     k = np.arange(n_in + 1)
-    if kind == "ZeroPadding2D":
+    if model == "zero_pad":
         w, wp = g["in_width"], g["out_width"]
         idx = np.arange(n_in)
         pos = (idx // w + g["pad_top"]) * wp + (idx % w + g["pad_left"])  # padded index of input idx
         return np.append(pos, g["out_height"] * wp)
-    if "filt_height" in g:  # stock convs; a 1x1 stride-1 conv is one-to-one
+    if model == "conv_window":  # stock convs; a 1x1 stride-1 conv is one-to-one
         kh, kw = g["filt_height"], g["filt_width"]
         if kh == 1 and kw == 1 and g.get("stride_height", 1) == 1:
             return np.minimum(k, n_out)
@@ -108,17 +116,20 @@ def counting_function(rec: dict, n_in: int) -> np.ndarray:
         needs = _needs(g["out_height"], g["out_width"], g["in_width"],
                        lambda i: i * sh + kh - 1, lambda j: j * sw + kw - 1)
         return np.searchsorted(needs, k, side="right")
-    if kind in ("HStreamMaxPool2D", "HExactAvgPool2D"):
+    if model == "pool_window":
         kh, kw, sh, sw = g["pool_height"], g["pool_width"], g["stride_height"], g["stride_width"]
         h, w = g["in_height"], g["in_width"]
         needs = _needs(g["out_height"], g["out_width"], w,
                        lambda i: np.minimum(i * sh - g["pad_top"] + kh - 1, h - 1),
                        lambda j: np.minimum(j * sw - g["pad_left"] + kw - 1, w - 1))
         return np.searchsorted(needs, k, side="right")
-    if kind == "HExactGlobalAvgPool2D":
+    if model == "at_end":
         return (k >= n_in).astype(np.int64)
-    # one output item per input item (activations, pointwise/grouped convs, shuffle, Clone, Dense on one item)
+    # one_to_one: one output item per input item (activations, pointwise/grouped convs, shuffle, Clone, Dense on one item)
     return np.minimum(k, n_out)
+
+
+COUNTING = ("zero_pad", "conv_window", "pool_window", "at_end", "one_to_one")
 
 
 def _n_items(shape) -> int:
@@ -130,7 +141,7 @@ def propagate(nodes: list[dict], source: str, n_source: int) -> dict[str, np.nda
     producer's inputs descend from it), as a function of m = items written to ``source``, m = 0..n."""
     counts: dict[str, np.ndarray] = {source: np.arange(n_source + 1)}
     for rec in nodes:
-        if rec["kind"] == "Input" or not rec["inputs"] or not all(i in counts for i in rec["inputs"]):
+        if rec["source"] or not all(i in counts for i in rec["inputs"]):
             continue
         if any(o["name"] in counts for o in rec["outputs"]):
             continue
@@ -161,10 +172,10 @@ def analyse(nodes: list[dict]) -> dict[str, dict]:
     st = streams(nodes)
     by_name = {r["name"]: r for r in nodes}
     producer_of = {o["name"]: r["name"] for r in nodes for o in r["outputs"]}
-    first = next(r for r in nodes if r["kind"] == "Input")
+    first = next(r for r in nodes if r["source"])  # the network input
     axes = [(first["name"], first["outputs"][0]["name"], set())]  # network input: the old, coarse axis
     for rec in nodes:
-        if rec["kind"] == "Clone" and rec["inputs"]:
+        if len(rec["outputs"]) > 1 and rec["inputs"]:  # a fork (hls4ml's Clone)
             axes.append((rec["name"], rec["inputs"][0], {o["name"] for o in rec["outputs"]}))
     found: dict[str, dict] = {}
     for fork, src, fork_outs in axes:

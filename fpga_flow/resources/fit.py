@@ -22,11 +22,12 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import FlowError
-from ..hls.reuse import valid_reuse_factors
+from .reuse import closest_valid, valid_reuse_factors
 from . import fifo
 from .estimate import LayerEstimate, estimate_layer
 from .memory import Memory, place
 from .memory import uram as uram_count
+from .parts import PARTS
 
 BASE_LUTS_PER_LAYER = 150  # control logic per dataflow process (rough)
 
@@ -58,8 +59,8 @@ URAM_ROLES = ("fifo",)  # roles the fitter may move to URAM (never "rom": no bit
 
 def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
              clock_ns: float, uram_roles: tuple = URAM_ROLES) -> Plan:
-    layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if r["kind"] != "Input"]
-    fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", note=name, var=s.get("var", ""))
+    layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if not r["source"]]
+    fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", stream=name, var=s.get("var", ""))
              for name, s in stream_info.items()]
     mems = [m for e in layers for m in e.memories] + fifos
     for m in mems:
@@ -152,7 +153,6 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
         depths[name] = int(d)
 
     if uniform_rf is not None:
-        from ..hls.reuse import closest_valid
 
         reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))) for r in wl}
         return evaluate(nodes, reuse, depths, info, part, budget, clock_ns, uram_roles)
@@ -172,7 +172,7 @@ def _search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_role
     for r in wl:
         opts = [fixed_rf[r["name"]]] if r["name"] in fixed_rf else candidates(r)
         table[r["name"]] = [(rf, *_layer_cost(r, rf, part, weights)) for rf in opts]
-    fixed_cycles = max([e.cycles for e in (estimate_layer(r) for r in nodes if r["kind"] != "Input" and "weights" not in r)]
+    fixed_cycles = max([e.cycles for e in (estimate_layer(r) for r in nodes if not r["source"] and "weights" not in r)]
                        + [1])
     ts = sorted({c for opts in table.values() for _, _, c in opts} | {fixed_cycles})
     ts = [t for t in ts if t >= fixed_cycles and all(any(c <= t for _, _, c in o) for o in table.values())]
@@ -271,7 +271,6 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "ev
     """The message of a build that cannot fit: totals, largest consumers, and what would fit."""
     import copy
 
-    from .parts import PARTS
 
     t = p.totals
     lines = [f"design does not fit {part.name} ({part.board}) within {budget:.0%} {how} "

@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from . import hls_count as hc
+
 BRAM18K_BITS = 18_432
 URAM_BITS = 294_912
 SRL_DEPTH = 32
@@ -83,7 +85,8 @@ class Memory:
     luts: int = 0
     ffs: int = 0
     hls_bram18k: int = 0
-    note: str = ""
+    note: str = ""  # what the memory is made of, for a reader ("ap_shift_reg per channel")
+    stream: str = ""  # FIFOs: the stream (hls4ml output name) it holds
     var: str = ""  # the C++ variable that holds it in the written project (weights, biases, FIFOs)
     uram_ok: bool = field(default=False, repr=False)
 
@@ -134,7 +137,6 @@ def place(m: Memory, use_uram: bool = False) -> Memory:
 
 def hls_count(m: Memory) -> int:
     """BRAM18K that Vitis HLS C-synthesis would report for ``m`` as placed (module docstring)."""
-    from . import hls_count as hc
 
     n = m.copies
     if m.impl == "bram":

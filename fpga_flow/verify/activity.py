@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hls import kinds
+from ..hls.fixed import quantizer_spec
+from .csim import keras_layer_outputs
+
 
 def activation_stats(model, x) -> dict[str, dict]:
-    from ..hls.fixed import quantizer_spec
-    from .csim import keras_layer_outputs
-
-    qlayers = [l for l in model.layers if type(l).__name__ == "QActivation"]
+    qlayers = [l for l in model.layers if kinds.for_keras(l) is kinds.QUANTIZER]
     outs = keras_layer_outputs(model, {l.name for l in qlayers}, x)
     stats = {}
     for l in qlayers:

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import flow
+from ..data.images import to_model_input
 from ..errors import FlowError
 from ..hls.fixed import FixedSpec
 from ..hls.precision import input_spec
+from ..project import FMODEL, QMODEL, ensure_library, load_manifest, load_qmodel
+from .distributed import Cluster, run_csim_dask
 
 
 def _spec(cpp: str) -> FixedSpec:
@@ -42,10 +44,10 @@ def quantize_to(spec: FixedSpec, x: np.ndarray) -> np.ndarray:
 
 def run_csim(out: str | Path, x: np.ndarray, *, trace: bool = False, jobs: int = 1, timeout: float = 3600):
     """C-sim outputs (n, output_size) for model inputs ``x``; with trace, also {layer: array}."""
-    m = flow.load_manifest(out)
+    m = load_manifest(out)
     if list(x.shape[1:]) != list(m["input_shape"]):
         raise FlowError(f"inputs have shape {list(x.shape[1:])}, the model needs {m['input_shape']}")
-    lib = flow.ensure_library(out)
+    lib = ensure_library(out)
     firmware = lib.parent
     n = x.shape[0]
     jobs = max(1, min(int(jobs), n))
@@ -146,11 +148,9 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     """Compare C-sim with QKeras on ``images`` (uint8 pixels or float model inputs); with ``labels``
     also the top-1 accuracy of both. With ``scheduler`` (local, local:N, tcp://HOST:PORT) the C-sim
     runs on a Dask cluster (fpga_flow.verify.distributed), else in ``jobs`` local processes."""
-    from .inputs import to_model_input
-
-    m = flow.load_manifest(out)
+    m = load_manifest(out)
     out = Path(out)
-    model = flow.load_qmodel(out / flow.QMODEL)
+    model = load_qmodel(out / QMODEL)
     in_spec = input_spec(model)
     out_spec = _spec(m["types"][model.layers[-1].name]["type"])
     x = quantize_to(in_spec, to_model_input(images))
@@ -161,8 +161,6 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     t0 = time.perf_counter()
     dask_stats = None
     if scheduler:
-        from .distributed import Cluster, run_csim_dask
-
         with Cluster(scheduler) as client:
             yc, dask_stats = run_csim_dask(client, out, x, mode=project)
     else:
@@ -187,7 +185,7 @@ def verify(out: str | Path, images: np.ndarray, *, jobs: int = 1, source: str = 
     if dask_stats:
         res.update(dask_stats, scheduler=scheduler)
         res.pop("jobs")
-    fpath = out / flow.FMODEL
+    fpath = out / FMODEL
     if fpath.is_file():
         import tensorflow as tf
 

@@ -40,8 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import flow
+from .. import project
+from ..data.images import to_model_input
 from ..errors import FlowError
+from ..hls.precision import input_spec
+from .csim import _spec, quantize_to
 
 CPP_DIR = Path(__file__).parent / "cpp"
 PORT_DEPTH = 2
@@ -115,7 +118,7 @@ def parse_firmware(myproject_cpp: str) -> dict:
 
 def planned_depths(build_dir: str | Path) -> dict[str, int]:
     """{stream: depth} as written in the project's myproject.cpp."""
-    src = (Path(build_dir) / flow.PROJECT / "firmware" / "myproject.cpp").read_text()
+    src = (Path(build_dir) / project.PROJECT / "firmware" / "myproject.cpp").read_text()
     return {k: v["depth"] for k, v in parse_firmware(src)["streams"].items()}
 
 
@@ -148,8 +151,8 @@ def generate(parsed: dict, n_in: int, n_out: int) -> str:
 def compile_dataflow(build_dir: str | Path, *, timeout: float = 1800) -> tuple[Path, dict, float]:
     """Generate and g++ the dataflow simulator (cached by source hash); (binary, parsed, seconds)."""
     build_dir = Path(build_dir)
-    m = flow.load_manifest(build_dir)
-    fw = (build_dir / flow.PROJECT / "firmware").resolve()
+    m = project.load_manifest(build_dir)
+    fw = (build_dir / project.PROJECT / "firmware").resolve()
     parsed = parse_firmware((fw / "myproject.cpp").read_text())
     src = generate(parsed, int(np.prod(m["input_shape"])), int(m["output_size"]))
     work = build_dir / WORK
@@ -255,13 +258,9 @@ def run_dataflow(build_dir: str | Path, images: np.ndarray, depth_overrides: dic
     ``depths`` ({stream: depth used}), ``exact_fraction`` and ``n_values`` (outputs vs QKeras codes,
     None on deadlock or with compare=False), ``n_images``, ``processes``, ``passed``, and
     ``compile_seconds``, ``run_seconds`` (the simulator's wall time), ``keras_seconds``."""
-    from ..hls.precision import input_spec
-    from .csim import _spec, quantize_to
-    from .inputs import to_model_input
-
     build_dir = Path(build_dir)
-    m = flow.load_manifest(build_dir)
-    model = flow.load_qmodel(build_dir / flow.QMODEL)
+    m = project.load_manifest(build_dir)
+    model = project.load_qmodel(build_dir / project.QMODEL)
     x = quantize_to(input_spec(model), to_model_input(images))
     if list(x.shape[1:]) != list(m["input_shape"]):
         raise FlowError(f"inputs have shape {list(x.shape[1:])}, the model needs {m['input_shape']}")
@@ -294,24 +293,20 @@ def run_dataflow(build_dir: str | Path, images: np.ndarray, depth_overrides: dic
 
 def model_inputs(build_dir: str | Path, images: np.ndarray) -> np.ndarray:
     """``images`` (uint8 pixels or float) on the model's input grid, as verify feeds them."""
-    from ..hls.precision import input_spec
-    from .csim import quantize_to
-    from .inputs import to_model_input
-
-    model = flow.load_qmodel(Path(build_dir) / flow.QMODEL)
+    model = project.load_qmodel(Path(build_dir) / project.QMODEL)
     return quantize_to(input_spec(model), to_model_input(images))
 
 
 def stream_widths(build_dir: str | Path) -> dict[str, int]:
     """{C++ stream variable: word bits} from the build's design description."""
-    m = flow.load_manifest(build_dir)
+    m = project.load_manifest(build_dir)
     nodes = m["design"]["nodes"] if isinstance(m["design"], dict) else m["design"]
     return {o["var"]: int(o["word_bits"]) for r in nodes for o in r["outputs"] if o.get("var")}
 
 
 def stream_names(build_dir: str | Path) -> dict[str, str]:
     """{C++ stream variable: design stream name (its producer's output)}."""
-    m = flow.load_manifest(build_dir)
+    m = project.load_manifest(build_dir)
     nodes = m["design"]["nodes"] if isinstance(m["design"], dict) else m["design"]
     return {o["var"]: o["name"] for r in nodes for o in r["outputs"] if o.get("var")}
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import flow
+from .. import project
 from ..errors import FlowError
 
 _LIBS: dict[str, str] = {}  # per worker process: archive sha -> compiled library path
@@ -96,7 +97,7 @@ class Cluster:
 
 def pack_project(build_dir: Path) -> bytes:
     """hls4ml_prj/ as a gzipped tar, without compiled libraries and objects."""
-    prj = Path(build_dir) / flow.PROJECT
+    prj = Path(build_dir) / project.PROJECT
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for p in sorted(prj.rglob("*")):
@@ -117,24 +118,22 @@ def _worker_library(archive: bytes, sha: str) -> str:
         except (ImportError, ValueError):
             base = Path(tempfile.gettempdir())
         root = base / f"fpga_flow_prj_{sha[:16]}"
-        prj = root / flow.PROJECT
+        prj = root / project.PROJECT
         if not prj.is_dir():
             tmp = Path(tempfile.mkdtemp(dir=base, prefix=".unpack-"))
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
                 try:
-                    tar.extractall(tmp / flow.PROJECT, filter="data")
+                    tar.extractall(tmp / project.PROJECT, filter="data")
                 except TypeError:  # Python without extraction filters (< 3.10.12 / 3.11.4)
-                    tar.extractall(tmp / flow.PROJECT)
+                    tar.extractall(tmp / project.PROJECT)
             tmp.rename(root)
-        lib = flow.compile_library(root)
+        lib = project.compile_library(root)
         _LIBS[sha] = str(lib)
         return _LIBS[sha]
 
 
 def _csim_batch(lib: str | None, archive, sha: str | None, x: np.ndarray, idx: np.ndarray, output_size: int):
     """One task: C-sim of the batch ``x`` (images ``idx``) in a subprocess on this worker."""
-    import json
-
     if lib is None:
         lib = _worker_library(archive, sha)
     with tempfile.TemporaryDirectory(prefix="fpga_flow_task_") as td:
@@ -156,7 +155,7 @@ def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship",
     """C-sim outputs (n, output_size) computed on the cluster, and run statistics."""
     from dask.distributed import as_completed
 
-    m = flow.load_manifest(out)
+    m = project.load_manifest(out)
     if list(x.shape[1:]) != list(m["input_shape"]):
         raise FlowError(f"inputs have shape {list(x.shape[1:])}, the model needs {m['input_shape']}")
     n = len(x)
@@ -166,7 +165,7 @@ def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship",
     batch = batch or max(1, min(32, -(-n // (4 * workers))))  # ~4 tasks per worker: balance + cheap retries
     t_prep = time.perf_counter()
     if mode == "shared":
-        lib, archive, sha = str(flow.ensure_library(out).resolve()), None, None
+        lib, archive, sha = str(project.ensure_library(out).resolve()), None, None
     elif mode == "ship":
         data = pack_project(Path(out))
         sha = hashlib.sha256(data).hexdigest()

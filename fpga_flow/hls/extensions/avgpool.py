@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.converters.utils import compute_padding_2d
 from hls4ml.model.attributes import Attribute, TypeAttribute
 from hls4ml.model.layers import Layer
@@ -36,6 +35,7 @@ from hls4ml.model.types import FixedPrecisionType, NamedType
 from ..fixed import FixedSpec, quantizer_spec
 from .gap import gap_accum_spec
 from .maxpool import WINDOW_ATTRIBUTES, WINDOW_CONFIG, window_geometry, window_reason
+from .templates import templates
 
 
 def _pads(padding, h, w, ph, pw, sh, sw):
@@ -158,50 +158,22 @@ const unsigned long long config{index}::recip[{n_recip}] = {{{recip}}};
 _function_template = "nnet::exact_avgpool2d_cl<{input_t}, {output_t}, {config}>({input}, {output});"
 
 
-class ExactAvgPoolConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(HExactAvgPool2D)
-        self.template = _config_template
-
-    def format(self, node):
-        params = self._default_config_params(node)
-        acc = node.get_attr("accum_t").precision
-        fi = acc.width - acc.integer
-        fo = node.get_attr("out_width_bits") - node.get_attr("out_integer")
-        shl, shr = max(fo - fi, 0), max(fi - fo, 0)
-        num_bits = acc.width + shl  # magnitude bits of the scaled numerator (sign removed, +1 spare)
-        n_cells = node.get_attr("pool_height") * node.get_attr("pool_width")
-        shift, table = reciprocal_table(num_bits, n_cells, 1 << shr)
-        if shift + num_bits > 64:
-            raise ValueError(f"{node.name}: {num_bits}-bit sums are too wide for the 64-bit reciprocal division")
-        params.update(div_shl=shl, div_shr=shr, num_bits=num_bits, recip_shift=shift, n_recip=len(table),
-                      recip=", ".join(f"{v}ULL" for v in table),
-                      out_signed_cpp="true" if node.get_attr("out_signed") else "false")
-        return self.template.format(**params)
-
-
-class ExactAvgPoolFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(HExactAvgPool2D, include_header=["nnet_utils/nnet_exact_avgpool.h"])
-        self.template = _function_template
-
-    def format(self, node):
-        return self.template.format(**self._default_function_params(node))
+def _avgpool_config(node):
+    acc = node.get_attr("accum_t").precision
+    fi = acc.width - acc.integer
+    fo = node.get_attr("out_width_bits") - node.get_attr("out_integer")
+    shl, shr = max(fo - fi, 0), max(fi - fo, 0)
+    num_bits = acc.width + shl  # magnitude bits of the scaled numerator (sign removed, +1 spare)
+    n_cells = node.get_attr("pool_height") * node.get_attr("pool_width")
+    shift, table = reciprocal_table(num_bits, n_cells, 1 << shr)
+    if shift + num_bits > 64:
+        raise ValueError(f"{node.name}: {num_bits}-bit sums are too wide for the 64-bit reciprocal division")
+    return dict(div_shl=shl, div_shr=shr, num_bits=num_bits, recip_shift=shift, n_recip=len(table),
+                recip=", ".join(f"{v}ULL" for v in table), out_signed_cpp="true" if node.get_attr("out_signed") else "false")
 
 
 KERAS_CLASS = ExactAveragePooling2D
 HLS_LAYER = ("HExactAvgPool2D", HExactAvgPool2D)
 PARSER = ("ExactAveragePooling2D", parse_exact_avgpool)
-TEMPLATES = (ExactAvgPoolConfigTemplate, ExactAvgPoolFunctionTemplate)
 SOURCE = "nnet_exact_avgpool.h"
-
-
-def estimate(rec, rf=None):
-    """Line buffer as the max pool, plus one reciprocal multiplier per channel for the division."""
-    from ...resources.estimate import LayerEstimate, pool_line_buffer
-
-    e = LayerEstimate(rec["name"], rec["kind"])
-    pool_line_buffer(rec, e)
-    acc = rec.get("accum_bits", rec["in_elem_bits"] + 4)
-    e.mults.append((acc + 1, acc + 6, rec["geometry"]["n_chan"]))
-    return e
+TEMPLATES = templates(HExactAvgPool2D, _config_template, _function_template, SOURCE, config_params=_avgpool_config)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
+
+from .templates import templates
 
 
 def shuffle_permutation(channels: int, groups: int) -> np.ndarray:
@@ -78,35 +79,9 @@ _config_template = """struct config{index} : nnet::channel_shuffle_config {{
 _function_template = "nnet::channel_shuffle_cl<{input_t}, {output_t}, {config}>({input}, {output});"
 
 
-class ChannelShuffleConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(HChannelShuffle)
-        self.template = _config_template
-
-    def format(self, node):
-        params = self._default_config_params(node)
-        params["n_pixels"] = node.get_attr("height") * node.get_attr("width")
-        return self.template.format(**params)
-
-
-class ChannelShuffleFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(HChannelShuffle, include_header=["nnet_utils/nnet_channel_shuffle.h"])
-        self.template = _function_template
-
-    def format(self, node):
-        return self.template.format(**self._default_function_params(node))
-
-
 KERAS_CLASS = ChannelShuffle
 HLS_LAYER = ("HChannelShuffle", HChannelShuffle)
 PARSER = ("ChannelShuffle", parse_channel_shuffle)
-TEMPLATES = (ChannelShuffleConfigTemplate, ChannelShuffleFunctionTemplate)
 SOURCE = "nnet_channel_shuffle.h"
-
-
-def estimate(rec, rf=None):
-    """Wires: one pixel per clock, no storage, no logic."""
-    from ...resources.estimate import passthrough
-
-    return passthrough(rec)
+TEMPLATES = templates(HChannelShuffle, _config_template, _function_template, SOURCE,
+                      config_params=lambda node: {"n_pixels": node.get_attr("height") * node.get_attr("width")})

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.attributes import Attribute, TypeAttribute
 from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
 from ..fixed import FixedSpec, quantizer_spec
+from .templates import templates
 
 
 class ExactGlobalAveragePooling2D(tf.keras.layers.Layer):
@@ -101,41 +101,10 @@ _config_template = """struct config{index} : nnet::exact_gap_config {{
 _function_template = "nnet::exact_global_avgpool2d_cl<{input_t}, {output_t}, {config}>({input}, {output});"
 
 
-class ExactGapConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(HExactGlobalAvgPool2D)
-        self.template = _config_template
-
-    def format(self, node):
-        params = self._default_config_params(node)
-        params["n_pixels"] = node.get_attr("in_height") * node.get_attr("in_width")
-        params["out_signed_cpp"] = "true" if node.get_attr("out_signed") else "false"
-        return self.template.format(**params)
-
-
-class ExactGapFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(HExactGlobalAvgPool2D, include_header=["nnet_utils/nnet_exact_gap.h"])
-        self.template = _function_template
-
-    def format(self, node):
-        return self.template.format(**self._default_function_params(node))
-
-
 KERAS_CLASS = ExactGlobalAveragePooling2D
 HLS_LAYER = ("HExactGlobalAvgPool2D", HExactGlobalAvgPool2D)
 PARSER = ("ExactGlobalAveragePooling2D", parse_exact_gap)
-TEMPLATES = (ExactGapConfigTemplate, ExactGapFunctionTemplate)
 SOURCE = "nnet_exact_gap.h"
-
-
-def estimate(rec, rf=None):
-    """One accumulator register per channel, one pipelined divider shared over the channels."""
-    from ...resources.estimate import LayerEstimate
-
-    g = rec["geometry"]
-    e = LayerEstimate(rec["name"], rec["kind"])
-    e.cycles = g["in_height"] * g["in_width"] + g["n_chan"]
-    acc = rec["in_elem_bits"] + math.ceil(math.log2(max(2, g["in_height"] * g["in_width"])))
-    e.extra_luts = acc * acc + g["n_chan"] * acc
-    return e
+TEMPLATES = templates(HExactGlobalAvgPool2D, _config_template, _function_template, SOURCE, config_params=lambda node: {
+    "n_pixels": node.get_attr("in_height") * node.get_attr("in_width"),
+    "out_signed_cpp": "true" if node.get_attr("out_signed") else "false"})

@@ -27,11 +27,12 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.converters.keras.qkeras import get_quantizer_from_config
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
 from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
+
+from .templates import templates
 
 
 def output_groups(n_out: int, groups: int) -> np.ndarray:
@@ -200,44 +201,19 @@ _function_template = ("nnet::grouped_pointwise_conv_cl<{input_t}, {output_t}, {c
                       "({input}, {output}, {w}, {b});")
 
 
-class GroupedPointwiseConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(HGroupedPointwise)
-        self.template = _config_template
-
-    def format(self, node):
-        params = self._default_config_params(node)
-        n_weights = node.get_attr("n_in_g") * node.get_attr("n_out")
-        rf = int(node.get_attr("reuse_factor"))
-        if n_weights % rf:
-            raise ValueError(f"{node.name}: reuse factor {rf} does not divide its {n_weights} weights")
-        params["n_pixels"] = node.get_attr("in_height") * node.get_attr("in_width")
-        params["n_weights"] = n_weights
-        params["block_factor"] = math.ceil(n_weights / rf)
-        return self.template.format(**params)
-
-
-class GroupedPointwiseFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(HGroupedPointwise, include_header=["nnet_utils/nnet_grouped_pointwise.h"])
-        self.template = _function_template
-
-    def format(self, node):
-        params = self._default_function_params(node)
-        params["w"] = node.get_weights("weight").name
-        params["b"] = node.get_weights("bias").name
-        return self.template.format(**params)
+def _grouped_config(node):
+    n_weights = node.get_attr("n_in_g") * node.get_attr("n_out")
+    rf = int(node.get_attr("reuse_factor"))
+    if n_weights % rf:
+        raise ValueError(f"{node.name}: reuse factor {rf} does not divide its {n_weights} weights")
+    return {"n_pixels": node.get_attr("in_height") * node.get_attr("in_width"), "n_weights": n_weights,
+            "block_factor": math.ceil(n_weights / rf)}
 
 
 KERAS_CLASS = QGroupedConv1x1
 HLS_LAYER = ("HGroupedPointwise", HGroupedPointwise)
 PARSER = ("QGroupedConv1x1", parse_grouped_pointwise)
-TEMPLATES = (GroupedPointwiseConfigTemplate, GroupedPointwiseFunctionTemplate)
 SOURCE = "nnet_grouped_pointwise.h"
-
-
-def estimate(rec, rf=None):
-    """Resource-style ROM of the g diagonal blocks only (n_in/g * n_out weights), reuse_factor words."""
-    from ...resources.estimate import weighted
-
-    return weighted(rec, rf)
+TEMPLATES = templates(HGroupedPointwise, _config_template, _function_template, SOURCE, config_params=_grouped_config,
+                      function_params=lambda node: {"w": node.get_weights("weight").name,
+                                                    "b": node.get_weights("bias").name})

@@ -7,10 +7,11 @@ The C++ lives in cpp/nnet_stream_maxpool.h.
 from __future__ import annotations
 
 import tensorflow as tf
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.converters.utils import compute_padding_2d
 from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
+
+from .templates import templates
 
 
 class StreamMaxPooling2D(tf.keras.layers.MaxPooling2D):
@@ -100,35 +101,8 @@ _config_template = "struct config{index} : nnet::stream_maxpool2d_config {{\n" +
 _function_template = "nnet::stream_maxpool2d_cl<{input_t}, {output_t}, {config}>({input}, {output});"
 
 
-class StreamMaxPoolConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(HStreamMaxPool2D)
-        self.template = _config_template
-
-    def format(self, node):
-        return self.template.format(**self._default_config_params(node))
-
-
-class StreamMaxPoolFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(HStreamMaxPool2D, include_header=["nnet_utils/nnet_stream_maxpool.h"])
-        self.template = _function_template
-
-    def format(self, node):
-        return self.template.format(**self._default_function_params(node))
-
-
 KERAS_CLASS = StreamMaxPooling2D
 HLS_LAYER = ("HStreamMaxPool2D", HStreamMaxPool2D)
 PARSER = ("StreamMaxPooling2D", parse_stream_maxpool)
-TEMPLATES = (StreamMaxPoolConfigTemplate, StreamMaxPoolFunctionTemplate)
 SOURCE = "nnet_stream_maxpool.h"
-
-
-def estimate(rec, rf=None):
-    """Line buffer of pool_height-1 row RAMs; one input pixel per clock; comparators only."""
-    from ...resources.estimate import LayerEstimate, pool_line_buffer
-
-    e = LayerEstimate(rec["name"], rec["kind"])
-    pool_line_buffer(rec, e)
-    return e
+TEMPLATES = templates(HStreamMaxPool2D, _config_template, _function_template, SOURCE)

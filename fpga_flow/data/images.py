@@ -1,8 +1,11 @@
-"""Verification inputs as uint8 images (N, H, W, C), and the map from pixels to model inputs.
+"""Images as uint8 arrays (N, H, W, C) for verification and calibration, and the map from pixels
+to model inputs.
 
 Sources: real photos shipped inside scikit-image (no downloads), a folder of PNG/JPEG files, a
-.npy array, or seeded random pixels. Pixels p in 0..255 become x = p/128 - 1, which lies exactly
-on the grid of the default 8-bit input quantizer quantized_bits(8,0) ([-1, 1 - 2**-7]).
+.npy array, seeded random pixels, or Fashion-MNIST (fpga_flow.data.fashion_mnist). Photos fit any
+channel count C: C = 1 is the luminance, C >= 2 the RGB channels taken in turn (R, G, B, R, ...).
+Pixels p in 0..255 become x = p/128 - 1, which lies exactly on the grid of the default 8-bit input
+quantizer quantized_bits(8,0) ([-1, 1 - 2**-7]).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FlowError
+from . import fashion_mnist as fm
 
 # Photographs that ship inside scikit-image's wheel (colour first, then greyscale).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
@@ -19,18 +23,24 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def _fit(img: np.ndarray, shape) -> np.ndarray:
-    """Centre-crop to the target aspect ratio, resize, and convert channels; returns uint8 HxWxC."""
+    """Centre-crop to the target aspect ratio, resize, and convert channels; returns uint8 HxWxC.
+
+    C = 1: the luminance; C >= 2: the RGB channels in turn (a grey image's grey in every channel)."""
     from skimage.color import gray2rgb, rgb2gray, rgba2rgb
     from skimage.transform import resize
 
-    h, w, c = shape
+    h, w, c = (int(v) for v in shape)
     img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] in (1, 2):  # grey, grey + alpha
+        img = img[..., 0]
     if img.ndim == 3 and img.shape[2] == 4:
         img = (rgba2rgb(img) * 255).astype(np.uint8)
     if c == 1 and img.ndim == 3:
         img = (rgb2gray(img) * 255).astype(np.uint8)
-    if c == 3 and img.ndim == 2:
-        img = gray2rgb(img)
+    if c > 1:
+        if img.ndim == 2:
+            img = gray2rgb(img)
+        img = img[..., [k % 3 for k in range(c)]]
     ih, iw = img.shape[:2]
     target = w / h
     if iw / ih > target:
@@ -116,8 +126,6 @@ def load_labelled(source: str, n: int, shape, seed: int = 0):
 def fmnist(source: str, n: int, shape, data_dir=None):
     """(uint8 images padded to ``shape``, labels) from the shipped Fashion-MNIST test sample
     ('fmnist-sample', 1,000 images) or the full test set of the Debian package ('fmnist')."""
-    from ..data import fashion_mnist as fm
-
     h, w, c = (int(v) for v in shape)
     if h != w or c != 1 or h < fm.SIDE:
         raise FlowError(f"--source {source}: Fashion-MNIST images are 28x28x1 (padded), the model takes "

@@ -4,7 +4,8 @@ He-normal weights give exploding or vanishing activations in deep nets once quan
 bit-exactness check trivial (all zero or all saturated). ``calibrate`` rescales each convolution, in
 topological order, so that its pre-activation standard deviation on real calibration images is
 ``target_std`` (LSUV-style), draws small non-zero biases, and stores weights already on their
-quantizers' grids. The result exercises every code of the activation range.
+quantizers' grids. The result exercises every code of the activation range. ``copy_weights`` copies
+weights between models by layer name (quantized model <-> float twin).
 """
 from __future__ import annotations
 

@@ -2,16 +2,18 @@
 
 ``describe(hls_model)`` walks the converted hls4ml graph (the real nodes, including the Clone and
 ZeroPadding2D nodes hls4ml inserts) and records, per node: its kind, geometry, weights (count and
-bits as stored: a group conv's g diagonal blocks, not a dense matrix), reuse factor, and every
-stream it writes (shape, word width, depth). The memory/DSP/latency model (estimate.py), the FIFO
-analysis (fifo.py) and the fitter (fit.py) work on this description only, so they can be re-run on a
-built directory from its flow.json.
+bits as stored: a group conv's g diagonal blocks, not a dense matrix), reuse factor, every stream it
+writes (shape, word width, depth), and what its kind's record (kinds.py) says the resource model needs:
+``fifo`` (counting function, read-ahead, join) and ``estimate`` (the resource model's name). The
+memory/DSP/latency model (resources/estimate.py), the FIFO analysis (resources/fifo.py) and the fitter
+(resources/fit.py) work on this description only, so they can be re-run on a built directory from its
+flow.json, and they never look at a class name.
 """
 from __future__ import annotations
 
 import numpy as np
 
-WEIGHTED = ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm", "DepthwiseConv2D", "Dense", "HGroupedPointwise")
+from .kinds import OTHER, for_hls
 
 
 def _bits(precision) -> int:
@@ -22,6 +24,7 @@ def describe(hls_model) -> list[dict]:
     nodes = []
     for node in hls_model.get_layers():
         a = node.attributes
+        kind = for_hls(node.class_name)
         rec = {"name": node.name, "kind": node.class_name, "inputs": list(node.inputs), "outputs": []}
         for o in node.outputs:
             var = node.get_output_variable(o) if len(node.outputs) > 1 else node.get_output_variable()
@@ -45,7 +48,7 @@ def describe(hls_model) -> list[dict]:
             rec["in_shape"] = [int(s) for s in inp.shape]
             rec["in_elem_bits"] = _bits(inp.type.precision)
         w = node.weights.get("weight") if hasattr(node, "weights") else None
-        if node.class_name in WEIGHTED and w is not None:
+        if kind.weighted and w is not None:
             b = node.weights.get("bias")
             rec["weights"] = {
                 "count": int(np.asarray(w.data).size), "bits": _bits(w.type.precision),
@@ -58,38 +61,14 @@ def describe(hls_model) -> list[dict]:
                 rec["bias_var"] = str(b.name)
             rec["reuse_factor"] = int(a.get("reuse_factor", 1))
             rec["strategy"] = str(a.get("strategy", "resource")).lower()
-            n_in, n_out = mult_size(rec)
-            rec["mult_size"] = [n_in, n_out]
-        if node.class_name == "HExactAvgPool2D":
+            rec["mult_size"] = [int(v) for v in kind.mult_size(rec["geometry"], rec["weights"]["count"])]
+        if kind.estimate == "avg_pool_window":  # its divider is sized on the window sum
             rec["accum_bits"] = _bits(a["accum_t"].precision)
+        rec["fifo"] = kind.fifo_model(rec.get("strategy"))
+        if kind is OTHER and "filt_height" in geo:  # a node no record names, with a filter: a conv window
+            rec["fifo"] = {"counting": "conv_window", "read_ahead": 0, "join": False}
+        rec["estimate"] = kind.estimate
+        rec["source"] = kind.source
+        rec["layer_kind"] = kind.name
         nodes.append(rec)
     return nodes
-
-
-def mult_size(rec) -> tuple[int, int]:
-    """(n_in, n_out) of the per-pixel product whose reuse factor hls4ml validates."""
-    g, kind = rec["geometry"], rec["kind"]
-    n_w = rec["weights"]["count"]
-    if kind == "DepthwiseConv2D":  # each channel its own 3x3 taps; RF > 9C behaves like 9C
-        return n_w, 1
-    if kind == "HGroupedPointwise":
-        return g["n_in_g"], g["n_out"]
-    if kind == "Dense":
-        return g["n_in"], g["n_out"]
-    return g["n_chan"] * g.get("filt_height", 1) * g.get("filt_width", 1), g["n_filt"]
-
-
-def streams(nodes) -> dict[str, dict]:
-    """Internal FIFOs: output name -> {producer, consumers, shape, word_bits, depth}."""
-    out = {}
-    for rec in nodes:
-        if rec["kind"] == "Input":
-            continue
-        for o in rec["outputs"]:
-            out[o["name"]] = {**o, "producer": rec["name"], "consumers": []}
-    for rec in nodes:
-        for i in rec["inputs"]:
-            if i in out:
-                out[i]["consumers"].append(rec["name"])
-    # the network output is a top-level port, not an internal FIFO
-    return {k: v for k, v in out.items() if v["consumers"]}

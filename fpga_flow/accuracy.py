@@ -11,23 +11,24 @@ separate runs; ``accuracy.md`` is regenerated from the json each time.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import FlowError
-from ..resources.parts import label as part_label
+from . import flow
+from .config import tag_of, variant_quant, weights_path
+from .data import fashion_mnist as fm
+from .errors import FlowError
+from .project import QMODEL, load_qmodel
+from .resources.parts import label as part_label
+from .train import machine, top1
 
 
 def variant_config(cfg: dict, variant: str) -> dict:
     """The build config of one trained variant: its quantization, weights from train.out."""
-    import copy
-
-    from ..train import variant_quant, weights_path
-
     path = weights_path(cfg, variant)
     if not path.is_file():
         raise FlowError(f"{path} not found; train it first: fpga-flow train CONFIG --variant {variant}")
@@ -41,19 +42,16 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
             data_dir=None, log=print, scheduler: str | None = None, project: str = "ship") -> dict:
     import tensorflow as tf
 
-    from .. import flow
-    from ..data import fashion_mnist as fm
-    from ..hls.extensions import custom_objects
-    from ..train import tag_of, top1, weights_path
-    from ..verify import csim
-    from . import basic
+    from .hls.extensions import custom_objects  # imports hls4ml
 
     jobs = jobs or os.cpu_count() or 1
     vcfg = variant_config(cfg, variant)
     xte, yte = fm.load("test", data_dir or cfg["train"].get("data_dir"))
     out = build_dir / f"{tag_of(cfg)}_{variant}"
     log(f"[{tag_of(cfg)} {variant}] build -> {out}")
-    m = flow.build(vcfg, out, force=True)
+    b = flow.Build(vcfg, out, force=True)  # the flow's steps: build ones now, verify + report below
+    flow.run(b, until="publish")
+    m = b.manifest
     x_u8 = fm.to_model(xte, m["input_shape"][0])
     prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
@@ -68,14 +66,16 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     n = len(x_u8) if n_csim is None else min(int(n_csim), len(x_u8))
     log(f"[{tag_of(cfg)} {variant}] C-sim on {n} test images with {jobs} processes")
     # the flow's own comparison (integer codes, per-layer trace of the first mismatching image)
-    res = csim.verify(out, x_u8[:n], jobs=jobs, source="fmnist", labels=yte[:n], scheduler=scheduler, project=project)
-    qkeras_top1 = res["qkeras_top1"] if n == len(x_u8) else top1(flow.load_qmodel(out / flow.QMODEL), x_u8, yte)
-    rep = basic.collect(out)
+    b.images, b.labels = x_u8[:n], yte[:n]
+    b.verify_options = {"jobs": jobs, "source": "fmnist", "scheduler": scheduler, "project": project}
+    flow.run(b, steps=("verify", "report"))
+    res, rep = b.verify_result, b.report
+    qkeras_top1 = res["qkeras_top1"] if n == len(x_u8) else top1(load_qmodel(out / QMODEL), x_u8, yte)
     q = vcfg["quantization"]
     row = {
         "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
         "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"),
-        "stem_bits": q.get("stem_bits"), "n_test": int(len(x_u8)),
+        "stem_bits": q.get("stem_bits"), "n_test": int(len(x_u8)), "input_shape": [int(v) for v in m["input_shape"]],
         "per_layer_ranges": bool(q.get("layer_int") or q.get("layer_weight_int")),
         "float_top1": float_top1,
         "qkeras_top1": qkeras_top1,
@@ -93,6 +93,9 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
         "float_epoch_seconds": _mean(prov.get("float", {}).get("epoch_seconds")),
         "qat_epochs": prov.get("qat", {}).get(variant, {}).get("epochs"),
         "qat_epoch_seconds": _mean(prov.get("qat", {}).get(variant, {}).get("epoch_seconds")),
+        # where the times were taken: this run (C-sim) and the training runs (their provenance)
+        "machine": machine(), "float_machine": prov.get("float", {}).get("machine"),
+        "qat_machine": prov.get("qat", {}).get(variant, {}).get("machine"),
         "weights": str(weights_path(cfg, variant)),
         "part": part_label(m["config"]["hls"]["part"]),
         "bram18k": rep["memory"]["bram18k"], "uram": rep["memory"]["uram"], "dsp": rep["memory"]["dsp"],
@@ -105,6 +108,21 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
 
 def _mean(v):
     return round(float(np.mean(v)), 1) if v else None
+
+
+def describe_machine(mc: dict | None) -> str:
+    """'2 CPUs, no GPU (Linux x86_64)' from a ``train.machine()`` record; 'not recorded' for rows
+    measured before the record existed."""
+    if not mc:
+        return "not recorded"
+    gpus = mc.get("gpus")
+    gpu = "" if gpus is None else (", no GPU" if gpus == 0 else f", {gpus} GPU{'s' if gpus > 1 else ''}")
+    return f"{mc.get('cpus', '?')} CPUs{gpu} ({mc.get('system', '?')} {mc.get('arch', '?')})"
+
+
+def _distinct(values, none: str = "not recorded") -> str:
+    """The distinct values in first-seen order, joined ('a', 'a or b'); ``none`` if there are none."""
+    return " or ".join(dict.fromkeys(values)) or none
 
 
 def check_out(out: Path) -> None:
@@ -129,19 +147,23 @@ def merge(rows_path: Path, new: list[dict]) -> list[dict]:
     rows = json.loads(rows_path.read_text()) if rows_path.is_file() else []
     keys = {(r["model"], r["variant"]) for r in new}
     rows = [r for r in rows if (r["model"], r["variant"]) not in keys] + new
-    order = {"w8": 0, "w6": 1, "w4": 2}
-    rows.sort(key=lambda r: (r["model"], order.get(r["variant"], 9), r["variant"]))
+    rows.sort(key=lambda r: (r["model"], -r["bits"], -r["act_bits"], r["variant"]))  # widest first
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
+    n_test = _distinct(f"{r['n_test']:,}" for r in rows)
+    padded = _distinct(("x".join(map(str, r["input_shape"])) for r in rows if r.get("input_shape")),
+                       none="the model's input size")
+    per_image = _distinct((str(r["n_values"] // r["n_csim"]) for r in rows if r.get("n_values") and r.get("n_csim")),
+                          none="the")
     lines = [
         "# Fashion-MNIST accuracy: float vs QKeras (QAT) vs C-simulation (measured)",
         "",
-        "Test set: the 10,000 Fashion-MNIST test images (28x28 zero-padded to 32x32x1, p/128 - 1).",
+        f"Test set: the {n_test} Fashion-MNIST test images (28x28 zero-padded to {padded}, p/128 - 1).",
         "float = the trained float model (SqueezeNet: no BN; ShuffleNet: with BN); QKeras = the QAT model "
         "(ShuffleNet: BN folded); C-sim = the hls4ml C++ of that QKeras model, compiled and run in worker "
-        "processes. exact = share of C-sim output codes equal to QKeras' (all 10 logits of every simulated "
+        f"processes. exact = share of C-sim output codes equal to QKeras' (all {per_image} logits of every simulated "
         "image); disagree = images whose C-sim top-1 differs from QKeras'. per-layer ranges = trained with "
         "`rescale: true` (power-of-two rescaling and per-layer integer bits calibrated before QAT, "
         "recorded in the weights' provenance). Weight MB at the deployed widths "
@@ -161,10 +183,13 @@ def to_markdown(rows: list[dict]) -> str:
             f"| {100 * r['csim_top1']:.2f}% | {100 * r['qkeras_top1_on_csim_images']:.2f}% "
             f"| {r['exact_fraction']:.6f} | {r['top1_disagreements']} "
             f"| {r['params']:,} | {r['weight_mb']:.3f} | {r['csim_images_per_s']} ({r['csim_jobs']} proc) |")
-    lines += ["", "C-sim top-1 is over the C-sim images (all 10,000 unless the column says fewer), beside the QKeras "
-              "top-1 on the same images. Times are wall-clock on the 2-core build machine; rows and epochs that ran "
-              "while another job shared the cores are slower (see the closing notes).", "",
-              "## Training (CPU, 2 cores)", "",
+    csim_on = _distinct(describe_machine(r.get("machine")) for r in rows)
+    train_on = _distinct(describe_machine(r.get(k)) for r in rows for k in ("float_machine", "qat_machine"))
+    lines += ["", f"C-sim top-1 is over the C-sim images (all {n_test} unless the column says fewer), beside the QKeras "
+              f"top-1 on the same images. Times are wall-clock on the machine that ran each row (C-sim: {csim_on}); "
+              "rows and epochs that ran while another job shared the cores are slower.", "",
+              "## Training", "",
+              f"Epoch times as recorded in the weights' provenance; trained on: {train_on}.", "",
               "| model | variant | float epochs | s/epoch (float) | QAT epochs | s/epoch (QAT) |",
               "|---|---|---:|---:|---:|---:|"]
     for r in rows:

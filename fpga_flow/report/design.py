@@ -7,19 +7,24 @@ output); a vendor synthesis report, when one exists in the project, is shown bes
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from .. import flow
+from .. import outdir, project
+from ..config import DEFAULTS
 from ..hls.fixed import quantizer_spec
-from ..hls.precision import WEIGHTED, kernel_quantizer
+from ..hls.kinds import is_weighted
+from ..hls.precision import kernel_quantizer
+from ..resources.memory import SRL_DEPTH
 from ..resources.parts import label as part_label
+from . import plots, vendor
 
 
 def collect(out) -> dict:
-    m = flow.load_manifest(out)
-    model = flow.load_qmodel(Path(out) / flow.QMODEL)
+    m = project.load_manifest(out)
+    model = project.load_qmodel(Path(out) / project.QMODEL)
     rows = []
     tot_params = tot_bits = 0
     for layer in model.layers:
@@ -27,9 +32,9 @@ def collect(out) -> dict:
         row = {"layer": layer.name, "class": cls, "output_shape": [int(s) for s in layer.output_shape[1:]],
                "params": 0, "weight_bits": None, "bias_bits": None, "storage_bits": 0,
                "type": m["types"].get(layer.name, {}).get("type")}
-        if cls in WEIGHTED or cls == "QConv2DBatchnorm":  # group convs hold only their g diagonal blocks
+        if is_weighted(layer):  # group convs hold only their g diagonal blocks
             # a user's QConv2DBatchnorm is deployed folded (hls/rewrite.py): its folded kernel and bias
-            folded = cls == "QConv2DBatchnorm"
+            folded = hasattr(layer, "get_folded_weights")
             k = [w.numpy() for w in layer.get_folded_weights()] if folded else layer.get_weights()
             wb = quantizer_spec(kernel_quantizer(layer), what=layer.name, allow_symmetric=True).width
             row["weight_bits"] = wb
@@ -64,15 +69,15 @@ def collect(out) -> dict:
         if w is not None:
             row["weight_memory"] = {"var": w.get("var"), "impl": w.get("impl"), "depth": w.get("depth"),
                                     "width": w.get("width")}
-    from . import vendor
-
+    hls = m["config"]["hls"]
     return {
-        "model": m["model"], "keras_name": m["keras_name"], "part": part_label(m["config"]["hls"]["part"]),
-        "clock_period_ns": m["config"]["hls"]["clock_period_ns"],
+        "model": m["model"], "keras_name": m["keras_name"], "part": part_label(hls["part"]),
+        "clock_period_ns": hls["clock_period_ns"],
+        "min_packing": float(hls.get("min_packing", DEFAULTS["hls"]["min_packing"])),
         "memory": res.get("memory"), "resource_layers": res.get("layers", []), "fifos": res.get("fifos", []),
         "part_resources": res.get("part"),
-        "synthesis": vendor.read(Path(out) / flow.PROJECT),
-        "backend": m["config"]["hls"]["backend"], "input_shape": m["input_shape"],
+        "synthesis": vendor.read(Path(out) / project.PROJECT),
+        "backend": hls["backend"], "input_shape": m["input_shape"],
         "quantization": m["config"]["quantization"],
         "params": int(tot_params), "float_params": m.get("float_params"), "weight_bits": int(tot_bits), "weight_megabytes": round(tot_bits / 8 / 1e6, 4),
         "max_accumulator_bits": m.get("max_accumulator_bits"), "timings_s": m.get("timings_s", {}),
@@ -110,22 +115,22 @@ def to_markdown(d: dict) -> str:
             "| resource | used (estimate) | available | % |",
             "|---|---:|---:|---:|",
             f"| BRAM18K, HLS C-synthesis count (decides fits) | {mem['hls_bram18k']:,} | {mem['bram18k_available']:,} | "
-            f"{mem.get('hls_bram18k_pct', '')} |",
+            f"{mem['hls_bram18k_pct']} |",
             f"| BRAM18K, post-implementation guess | {mem['bram18k']:,} | {mem['bram18k_available']:,} | {mem['bram18k_pct']} |",
             f"| URAM | {mem['uram']:,} | {mem['uram_available']:,} | {mem['uram_pct']} |",
             f"| DSP | {mem['dsp']:,} | {mem['dsp_available']:,} | {mem['dsp_pct']} |",
             f"| LUT (rough) | {mem['lut']:,} | {mem['lut_available']:,} | {mem['lut_pct']} |",
-            f"| FF in memories (rough) | {mem.get('ff', 0):,} | {mem.get('ff_available', 0):,} | {mem.get('ff_pct', '')} |",
+            f"| FF in memories (rough) | {mem['ff']:,} | {mem['ff_available']:,} | {mem['ff_pct']} |",
             "",
             "Fits is decided on the BRAM18K count a Vitis HLS C-synthesis report would give for the memories as "
             "the written project binds them (rules calibrated FIFO by FIFO and ROM by ROM on the csynth reports of "
             "public hls4ml projects: fpga_flow/resources/hls_count.py, tests/test_calibration.py), URAM and DSP. "
             "The post-implementation guess (FINN's block-RAM packing rule) is not calibrated. LUT and FF are rough "
-            "and only reported (every FIFO of depth <= 32 is an SRL: one LUT per bit of its pixel word). No vendor "
+            f"and only reported (every FIFO of depth <= {SRL_DEPTH} is an SRL: one LUT per bit of its pixel word). No vendor "
             "tool ran.",
             "",
         ]
-        over = [k for k in ("lut", "ff") if (mem.get(f"{k}_pct") or 0) > 100]
+        over = [k for k in ("lut", "ff") if mem[f"{k}_pct"] > 100]
         if over:
             lines += [f"**WARNING (rough estimate): {' and '.join(k.upper() for k in over)} exceed the part** "
                       f"({', '.join(k.upper() + ' ' + str(mem[k + '_pct']) + '%' for k in over)}); "
@@ -135,7 +140,8 @@ def to_markdown(d: dict) -> str:
         lines += [
             f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
             f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"
-            + (" — below the 80% target: no fitting plan reaches it" if mem.get("packing_below_target") else ""),
+            + (f" — below the {100 * d.get('min_packing', DEFAULTS['hls']['min_packing']):g}% target "
+               "(hls.min_packing): no fitting plan reaches it" if mem.get("packing_below_target") else ""),
             f"- throughput: **{mem['fps']} frames/s** at {1000 / d['clock_period_ns']:.0f} MHz "
             f"({mem['cycles_per_frame']:,} cycles/frame, slowest layer `{mem['slowest_layer']}`); "
             f"latency about {mem['latency_ms']} ms (estimate)",
@@ -144,8 +150,8 @@ def to_markdown(d: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for k in KINDS:
-            v = mem["by_kind"].get(k, {"bits": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
-            lines.append(f"| {k} | {v['bits']:,} | {v.get('hls_bram18k', 0):,} | {v['bram18k']:,} | {v['uram']:,} | "
+            v = mem["by_kind"].get(k, {"bits": 0, "hls_bram18k": 0, "bram18k": 0, "uram": 0, "luts": 0, "ffs": 0})
+            lines.append(f"| {k} | {v['bits']:,} | {v['hls_bram18k']:,} | {v['bram18k']:,} | {v['uram']:,} | "
                          f"{v['luts']:,} | {v['ffs']:,} |")
         syn = d.get("synthesis")
         if syn:
@@ -168,7 +174,7 @@ def to_markdown(d: dict) -> str:
         lines.append(
             f"| {r['layer']} | {r['class']} | {'x'.join(map(str, r['output_shape']))} | {r['params']:,} | "
             f"{r['weight_bits'] or ''} | {r['bias_bits'] or ''} | {r['storage_bits']:,} | {r.get('reuse_factor', '')} | "
-            f"{_wmem(r)} | {sum(m.get('hls_bram18k', 0) for m in mems) if mems else ''} | "
+            f"{_wmem(r)} | {sum(m['hls_bram18k'] for m in mems) if mems else ''} | "
             f"{sum(m['uram'] for m in mems) if mems else ''} | "
             f"{e.get('dsp', '') or ''} | {e.get('cycles', '') or ''} | {r['type'] or ''} |")
     if d.get("fifos"):
@@ -178,7 +184,7 @@ def to_markdown(d: dict) -> str:
                   "|---|---:|---:|---:|---|---:|---:|"]
         for f in deep:
             lines.append(f"| {f['stream']} ({f['layer']}) | {f['depth']} | {f['width']} | {f['backlog']} | {f['impl']} | "
-                         f"{f.get('hls_bram18k', 0)} | {f['uram']} |")
+                         f"{f['hls_bram18k']} | {f['uram']} |")
     lines += ["", d["note"], ""]
     return "\n".join(lines)
 
@@ -195,13 +201,7 @@ def _pct(x):
 def to_html(d: dict, out_dir: Path) -> Path:
     """report.html + utilisation.png + memory_by_layer.png into ``out_dir`` (written in a temp dir,
     then renamed into place)."""
-    import shutil
-
     import jinja2
-
-    from . import plots
-
-    from .. import outdir
 
     # only a report folder this writer made (its marker file) or an empty one is replaced
     out_dir = outdir.check_target(out_dir, force=True, owned=outdir.is_report_dir, what="report")
