@@ -159,8 +159,13 @@ def test_replace_fallback_defers_ctrl_c_between_the_two_renames(tmp_path, monkey
         return r
 
     monkeypatch.setattr(Path, "rename", rename_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        outdir.replace_dir(new, out)
+    # Ctrl-C as in a terminal: a test run started in the background inherits SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            outdir.replace_dir(new, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert _complete(out) == "new"
 
 
@@ -178,8 +183,11 @@ def test_ctrl_c_during_a_real_forced_rebuild_keeps_the_old_build(build_dir, tmp_
     out = shutil.copytree(build_dir(name="squeezenet1_1", size=32), tmp_path / "b")
     before = (out / "flow.json").read_text()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # the child gets SIGINT's default disposition, as from a terminal (a test run started in the
+    # background would otherwise pass SIGINT ignored on to it)
     p = subprocess.Popen([sys.executable, "-m", "fpga_flow.cli", "build", SMALL, "--out", out, "--force"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # wait until the build has created its temporary sibling, then interrupt it
     import time
 
