@@ -434,8 +434,7 @@ def cmd_demo(args) -> int:
         raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
     out = Path(args.out)
-    outdir.check_target(out, force=args.force)  # before any work or output
-    b = flow.Build(cfg, out, force=args.force)
+    b = flow.Build(cfg, out, force=args.force)  # flow.run checks --out before any work or output
     print(f"[1/3] build {args.config} -> {out}/ (steps {', '.join(flow.STEP_NAMES[:flow.STEP_NAMES.index('publish') + 1])})",
           flush=True)
     flow.run(b, until="publish")

@@ -80,7 +80,6 @@ class Build:
     verify_result: dict | None = None
     report: dict | None = None
     timings: dict = field(default_factory=dict)
-    log: Callable[[str], None] = lambda msg: None
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -127,12 +126,13 @@ def step_write(b: Build) -> None:
     """Apply the plan to the converted graph, write the project with its storage pragmas, save the
     models and the manifest."""
     b.nodes = hls_convert.apply_plan(b.hls_model, b.converted, b.info, b.plan)
-    hls_convert.write(b.hls_model, b.work / project.PROJECT, b.plan, b.nodes, b.hls.backend)
+    b.manifest = manifest(b)
+    res = b.manifest["resources"]  # the plan's memories in flow.json's form: what storage.write binds
+    hls_convert.write(b.hls_model, b.work / project.PROJECT, res["layers"], res["fifos"], b.nodes, b.hls.backend)
     (b.reference if b.reference is not None else b.qmodel).save(b.work / project.QMODEL)
     if b.fmodel is not None:
         b.fmodel.save(b.work / project.FMODEL)
-    b.manifest = manifest(b)
-    _save_manifest(b)
+    _save_manifest(b)  # read back by the audit step
 
 
 def step_audit(b: Build) -> None:
@@ -145,7 +145,10 @@ def step_compile(b: Build) -> None:
 
 
 def step_publish(b: Build) -> None:
-    """Rename the finished temporary directory into place (an existing build only with --force)."""
+    """Rename the finished temporary directory into place (an existing build only with --force),
+    its manifest with the timings of the steps before."""
+    b.manifest["timings_s"] = dict(b.timings)
+    _save_manifest(b)
     outdir.replace_dir(b.work, b.out)
     b.work = None
 
@@ -196,9 +199,6 @@ def run(b: Build, *, steps: tuple[str, ...] | None = None, until: str | None = N
             t0 = time.perf_counter()
             funcs[n](b)
             b.timings[n] = round(time.perf_counter() - t0, 2)
-            if b.manifest is not None and b.work is not None:
-                b.manifest["timings_s"] = dict(b.timings)
-                _save_manifest(b)
     except BaseException:
         if b.work is not None:
             shutil.rmtree(b.work, ignore_errors=True)
@@ -214,7 +214,6 @@ def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool 
     """Build the configured models, the hls4ml project and the C-sim library into ``out`` (a zoo
     model by model.name, or the user's saved QKeras model at model.path); returns the manifest."""
     b = Build(cfg, Path(out), force=force)
-    outdir.check_target(b.out, force=force)  # before any work or output
     run(b, until="publish", skip=() if compile_lib else ("compile",))
     return b.manifest
 

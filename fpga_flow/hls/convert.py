@@ -103,25 +103,17 @@ def apply_plan(hls_model, model, info, plan) -> list[dict]:
     return nodes
 
 
-def write(hls_model, output_dir: str | Path, plan, nodes: list[dict], backend: str) -> None:
+def write(hls_model, output_dir: str | Path, layers: list[dict], fifos: list[dict], nodes: list[dict],
+          backend: str) -> None:
     """Write the project, with per-layer trace hooks for the C-sim library and every weight array's
-    and FIFO's storage as planned (storage.write)."""
+    and FIFO's storage as planned (``layers`` / ``fifos``: the plan in flow.json's form, storage.write)."""
     # Per-layer trace hooks (as ModelGraph.trace does): emitted inside #ifndef __SYNTHESIS__, they do
     # nothing unless the C-sim worker turns tracing on.
     hls_model.config.trace_output = True
     with storage.no_pointwise_rewrite():
         hls_model.write()
     _relocatable_weights(Path(output_dir))
-    storage.write(Path(output_dir), plan_layers(plan), plan_fifos(plan), nodes, backend)
-
-
-def plan_layers(plan) -> list[dict]:
-    return [{"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor,
-             "memories": [m.to_dict() for m in e.memories]} for e in plan.layers]
-
-
-def plan_fifos(plan) -> list[dict]:
-    return [dict(m.to_dict(), stream=m.stream) for m in plan.fifos]
+    storage.write(Path(output_dir), layers, fifos, nodes, backend)
 
 
 def _apply_reuse(hls_model, reuse: dict[str, int]) -> None:
