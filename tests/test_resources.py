@@ -180,7 +180,8 @@ def _describe(model, tmp_path, part="zcu104", rf=16):
     hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, reuse_factor=rf)
     plan = fit.plan(describe(hls_model), p, uniform_rf=rf)
     nodes = apply_plan(hls_model, converted, info, plan)
-    write(hls_model, tmp_path / "prj", plan, nodes, "Vitis")
+    res = flow.resource_summary(plan, p, 0.9)  # the plan in flow.json's form, as the write step passes it
+    write(hls_model, tmp_path / "prj", res["layers"], res["fifos"], nodes, "Vitis")
     return plan, nodes
 
 
