@@ -191,8 +191,17 @@ class HlsSection(_Section):
     reuse_factor: Union[Literal["auto"], Annotated[StrictInt, Field(ge=1)]] = Field(
         "auto", json_schema_extra=_fix("use 'auto' (fit to the part) or a positive integer"))
     strategy: Literal["Resource", "Latency"] = Field("Resource", json_schema_extra=_fix("use Resource or Latency"))
+    conv_kernel: Literal["stream", "hls4ml"] = Field(
+        "stream", json_schema_extra=_fix("use stream (fpga_flow's sliding window + matrix-vector unit, one input pixel "
+                                         "per clock) or hls4ml (hls4ml's line-buffer convolution)"))
     io_type: Literal["io_stream"] = Field(
         "io_stream", json_schema_extra=_fix("use io_stream (the flow streams whole feature maps)"))
+    uram_weights: Literal["auto", "off"] = Field(
+        "auto", json_schema_extra=_fix("use auto (weights may go to URAM, filled at start-up through the weight-load "
+                                       "port) or off (every weight in a ROM of the bitstream)"))
+    target_fps: Optional[Annotated[Number, Field(gt=0)]] = Field(
+        None, json_schema_extra=_fix("use a positive number of frames per second (the smallest design that meets "
+                                     "it), or leave it unset for the fastest design that fits"))
     memory_budget: Annotated[Number, Field(ge=0.05, le=1.0)] = Field(
         0.9, json_schema_extra=_fix("use a fraction in 0.05..1.0 (e.g. 0.9)"))
     min_packing: Annotated[Number, Field(ge=0.0, le=1.0)] = Field(

@@ -46,9 +46,15 @@ from .resources.parts import Part, resolve
 from .verify import audit as storage_audit
 from .verify import csim
 
-# the hls4ml backends and what the fitter may move to URAM on each (never weight ROMs: URAM has no
-# bitstream contents; Vivado HLS has no URAM FIFO core to bind; line buffers are not bound: hls/storage.py)
-URAM_ROLES = {"Vitis": ("fifo",), "Vivado": ()}
+# the hls4ml backends and the memory kinds the fitter may move to URAM on each: FIFOs, and weights through
+# the weight-load path (hls/weight_load.py: UltraScale+ URAM has no bitstream contents) unless
+# hls.uram_weights is off; Vivado HLS: none (no URAM FIFO core to bind, no load path written); line
+# buffers are never bound to URAM (hls/storage.py)
+URAM_ROLES = {"Vitis": ("fifo", "weights"), "Vivado": ()}
+
+
+def uram_roles(h: config.HlsSection) -> tuple[str, ...]:
+    return tuple(r for r in URAM_ROLES[h.backend] if r != "weights" or h.uram_weights == "auto")
 
 
 @dataclass
@@ -104,7 +110,7 @@ def step_convert(b: Build) -> None:
     b.hls_model, b.info, b.converted = hls_convert.convert(
         b.qmodel, b.work / project.PROJECT, part_name=b.part.name, backend=h.backend,
         clock_period=float(h.clock_period_ns), reuse_factor=h.reuse_factor, strategy=h.strategy,
-        fixed_rf=h.reuse_factors or None)
+        fixed_rf=h.reuse_factors or None, conv_kernel=h.conv_kernel)
 
 
 def step_plan(b: Build) -> None:
@@ -114,7 +120,7 @@ def step_plan(b: Build) -> None:
     uniform = None if h.reuse_factor == "auto" else int(h.reuse_factor)
     b.plan = fit.plan(b.nodes, b.part, budget=float(h.memory_budget), clock_ns=float(h.clock_period_ns),
                       uniform_rf=uniform, fixed_rf=h.reuse_factors or None, fixed_depths=h.fifo_depths or None,
-                      min_packing=float(h.min_packing), uram_roles=URAM_ROLES[h.backend])
+                      min_packing=float(h.min_packing), uram_roles=uram_roles(h), target_fps=h.target_fps)
     if not b.plan.fits:
         how = ("even at the largest reuse factors" if uniform is None and not h.reuse_factors
                else f"with the reuse factors set in the config (hls.reuse_factor={h.reuse_factor}"
@@ -128,7 +134,8 @@ def step_write(b: Build) -> None:
     b.nodes = hls_convert.apply_plan(b.hls_model, b.converted, b.info, b.plan)
     b.manifest = manifest(b)
     res = b.manifest["resources"]  # the plan's memories in flow.json's form: what storage.write binds
-    hls_convert.write(b.hls_model, b.work / project.PROJECT, res["layers"], res["fifos"], b.nodes, b.hls.backend)
+    b.manifest["weight_load"] = hls_convert.write(b.hls_model, b.work / project.PROJECT, res["layers"], res["fifos"],
+                                                  b.nodes, b.hls.backend)
     (b.reference if b.reference is not None else b.qmodel).save(b.work / project.QMODEL)
     if b.fmodel is not None:
         b.fmodel.save(b.work / project.FMODEL)
@@ -341,11 +348,15 @@ def _save_manifest(b: Build) -> None:
 
 
 def resource_summary(plan, part: Part, budget: float) -> dict:
+    slowest = max((e.cycles for e in plan.layers), default=1)
     return {"part": part.to_dict(), "memory": fit.summary(plan, part, budget),
-            "layers": [_layer_row(e) for e in plan.layers],
+            "layers": [_layer_row(e, slowest) for e in plan.layers],
             "fifos": [dict(m.to_dict(), backlog=plan.streams[m.stream]["backlog"]) for m in plan.fifos]}
 
 
-def _layer_row(e) -> dict:
-    return {"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor, "cycles": e.cycles, "dsp": e.dsp,
+def _layer_row(e, slowest: int) -> dict:
+    """One layer of the plan; ``busy_fraction``: its cycles per frame over the slowest layer's (the
+    share of the frame interval it works; estimate)."""
+    return {"layer": e.layer, "kind": e.kind, "reuse_factor": e.reuse_factor, "cycles": e.cycles,
+            "busy_fraction": round(e.cycles / slowest, 4), "macs": e.macs, "dsp": e.dsp,
             "luts": e.mult_luts + e.extra_luts, "memories": [m.to_dict() for m in e.memories]}

@@ -11,14 +11,14 @@ CONFIGS = ROOT / "hls_configs"
 
 
 def small_cfg(name="squeezenet1_1", size=32, bypass=None, classes=10, rf="auto", backend="Vitis", groups=None,
-              width=None, **quant):
+              width=None, conv_kernel="stream", part="zcu104", **quant):
     from fpga_flow import config
 
     model = {"name": name, "input_shape": [size, size, 3], "classes": classes}
     model.update({k: v for k, v in (("bypass", bypass), ("groups", groups), ("width", width)) if v is not None})
     cfg = config._merge(config.DEFAULTS, {
-        "model": model,
-        "quantization": quant, "hls": {"part": "zcu104", "reuse_factor": rf, "backend": backend}})
+        "model": model, "quantization": quant,
+        "hls": {"part": part, "reuse_factor": rf, "backend": backend, "conv_kernel": conv_kernel}})
     return config.validate(cfg)
 
 

@@ -28,8 +28,10 @@ def _builds(build_dir, shufflenet_build):
 
 
 def _largest_join(out):
+    """The deepest join input (a stream the plan sized for a branch's backlog, not for pace)."""
     planned = dataflow.planned_depths(out)
-    name = max(planned, key=lambda s: planned[s])  # first of the largest
+    joins = {f["var"] for f in project.load_manifest(out)["resources"]["fifos"] if f["backlog"] > 0}
+    name = max((s for s in planned if s in joins), key=lambda s: planned[s])  # first of the largest
     assert planned[name] > 2
     return name, planned[name]
 

@@ -170,14 +170,17 @@ def _tiny(tmp_path, groups=1):
     return tf.keras.Model(inp, y)
 
 
-def _describe(model, tmp_path, part="zcu104", rf=16):
+def _describe(model, tmp_path, part="zcu104", rf=16, conv_kernel="hls4ml"):
     """Convert, plan (one reuse factor, the nearest valid to rf) and write the project into
-    tmp_path/prj, as build's steps do; the plan and the design description of what was written."""
+    tmp_path/prj, as build's steps do; the plan and the design description of what was written.
+    (hls4ml's conv kernel by default: these tests hand-count its templates; conv_kernel='stream' for
+    fpga_flow's sliding window + MVU.)"""
     from fpga_flow.hls.convert import apply_plan, convert, write
     from fpga_flow.hls.describe import describe
 
     p = resolve(part)
-    hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, reuse_factor=rf)
+    hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, reuse_factor=rf,
+                                         conv_kernel=conv_kernel)
     plan = fit.plan(describe(hls_model), p, uniform_rf=rf)
     nodes = apply_plan(hls_model, converted, info, plan)
     res = flow.resource_summary(plan, p, 0.9)  # the plan in flow.json's form, as the write step passes it
@@ -216,14 +219,27 @@ def test_hand_computable_weight_memories(tmp_path):
 def test_reuse_factor_validity_and_fixed_settings(tmp_path):
     from hls4ml.backends import get_backend
 
+    from fpga_flow.resources.estimate import mvu_fold, mvu_reuse_factors
+
     _, nodes = _describe(_tiny(tmp_path), tmp_path)
     rec = next(r for r in nodes if r["name"] == "pw")
-    assert fit.candidates(rec) == get_backend("Vivado").get_valid_reuse_factors(16, 32)
+    hls4ml_valid = get_backend("Vivado").get_valid_reuse_factors(16, 32)
+    assert fit.candidates(rec) == hls4ml_valid
     part = resolve("zcu104")
     with pytest.raises(FlowError, match="pw=5 is not valid.*nearest valid"):
         fit.plan(nodes, part, fixed_rf={"pw": 5})
     p = fit.plan(nodes, part, fixed_rf={"pw": 8})
     assert p.reuse["pw"] == 8
+    # fpga_flow's MVU folds any product sf * nf (sf <= 16 input folds, nf <= 32 output folds), padding
+    # with zero weights; its candidates are the fastest reuse factor per multiplier count, a superset of
+    # hls4ml's here; 37 (prime, above both dimensions) has no folding and is refused
+    _, mvu_nodes = _describe(_tiny(tmp_path), tmp_path / "mvu", conv_kernel="stream")
+    mrec = next(r for r in mvu_nodes if r["name"] == "pw")
+    assert mrec["kind"] == "HStreamConv" and fit.candidates(mrec) == list(mvu_reuse_factors(16, 32))
+    assert set(hls4ml_valid) <= set(fit.candidates(mrec))
+    assert fit.plan(mvu_nodes, part, fixed_rf={"pw": 5}).reuse["pw"] == 5 and mvu_fold(16, 32, 5) == (16, 7, 1, 5)
+    with pytest.raises(FlowError, match="pw=37 is not valid.*nearest valid"):
+        fit.plan(mvu_nodes, part, fixed_rf={"pw": 37})
     _, nodes = _describe(_fire_like(7), tmp_path / "fire")
     with pytest.raises(FlowError, match="a=9 is below its deadlock-free minimum 14"):
         fit.plan(nodes, part, fixed_depths={"a": 9})
@@ -241,18 +257,24 @@ def _fire_like(w):
     return tf.keras.Model(inp, tf.keras.layers.Concatenate(name="cat")([a, b]))
 
 
+# the join margin of _fire_like by hand: 2 for the join's own loop (one item held while waiting for the
+# other input, one draining) + the read-ahead of the other (3x3) branch's processes between fork and
+# join. hls4ml's conv: its ZeroPadding2D and its ReLU (II=1 item loops, 2 items each; the Resource conv
+# reads ahead 0) = 6. fpga_flow's: ZeroPadding2D 2, sliding window 2 (II=1 pixel loop), the MVU's
+# pipeline depth at reuse factor 1 minus the item it holds (8 + ceil(log2(3*3*4 + 1)) - 1 = 13), ReLU 2 = 21.
+JOIN_MARGIN = {"hls4ml": 6, "stream": 21}
+
+
 @pytest.mark.parametrize("w", [7, 12])
-def test_fifo_depths_follow_branch_latency(tmp_path, w):
-    plan, nodes = _describe(_fire_like(w), tmp_path)
+@pytest.mark.parametrize("kernel", ["hls4ml", "stream"])
+def test_fifo_depths_follow_branch_latency(tmp_path, w, kernel):
+    plan, nodes = _describe(_fire_like(w), tmp_path, conv_kernel=kernel)
     info = fifo.analyse(nodes)
     # the 3x3 output (0,0) needs padded pixel (2,2): input (1,1), i.e. W+2 inputs, when the 1x1 branch
     # has produced W+2 outputs and the 3x3 branch 1: backlog W+1 on the 1x1 branch's join input
     assert info["a"]["backlog"] == w + 1
-    # margin, hand count: 2 for the join's own loop (one item held while waiting for the other input,
-    # one draining) + the read-ahead of the other branch's processes between fork and join: its
-    # ZeroPadding2D and its ReLU (II=1 item loops, 2 items each; the Resource conv reads ahead 0) = 6
-    assert info["a"]["margin"] == 6
-    assert info["a"]["required_depth"] == {7: 14, 12: 19}[w]  # W+1 + 6
+    assert info["a"]["margin"] == JOIN_MARGIN[kernel]
+    assert info["a"]["required_depth"] == w + 1 + JOIN_MARGIN[kernel]
     assert info["b"]["backlog"] == 0
     chain = [k for k, v in info.items() if k not in ("a", "b")]
     assert chain and all(info[k]["required_depth"] == 2 for k in chain)  # one item written, one read
@@ -265,7 +287,8 @@ def test_fifo_depths_follow_branch_latency(tmp_path, w):
                 assert m and int(m.group(1)) == plan.depths[o["name"]], o
 
 
-def test_join_fifo_need_in_the_written_cpp(tmp_path):
+@pytest.mark.parametrize("kernel", ["hls4ml", "stream"])
+def test_join_fifo_need_in_the_written_cpp(tmp_path, kernel):
     """The analytic depths against the written C++ run as a dataflow (every FIFO bounded, one thread
     per layer: verify/dataflow.py), for the Fire-like join at W = 7 and 12. The planned depths
     complete; the smallest depth of the join input 'a' with which the C++ completes (binary search,
@@ -284,13 +307,13 @@ def test_join_fifo_need_in_the_written_cpp(tmp_path):
                 k, b = layer.get_weights()
                 layer.set_weights([rng.uniform(-0.5, 0.5, k.shape), rng.uniform(-0.5, 0.5, b.shape)])
         out = tmp_path / f"w{w}"
-        flow.build_keras_model(model, out, cfg=small_cfg(rf=16), compile_lib=False)
+        flow.build_keras_model(model, out, cfg=small_cfg(rf=16, conv_kernel=kernel), compile_lib=False)
         planned = {o["name"]: o["var"] for r in project.load_manifest(out)["design"] for o in r["outputs"]}
         x = rng.uniform(-1, 1, (2, 5, w, 8)).astype(np.float32)
         res = dataflow.minimal_depths(out, x, [planned["a"]])
         assert not res["planned_deadlock"], res
         row = res["streams"][planned["a"]]
-        assert row["planned"] == {7: 14, 12: 19}[w]
+        assert row["planned"] == w + 1 + JOIN_MARGIN[kernel]
         assert 1 <= row["minimal"] <= row["planned"], row
         minimal[w] = row["minimal"]
     assert minimal[12] - minimal[7] == (12 + 1) - (7 + 1), minimal

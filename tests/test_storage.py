@@ -70,14 +70,33 @@ def test_every_weight_array_is_bound_as_the_report_says(build_dir, case):
     assert {"lutram", "bram"} <= impls if case == "vitis" else impls
 
 
-def test_1x1_convs_use_the_resource_rom_kernel(build_dir):
+def test_every_conv_is_the_matrix_vector_unit_on_a_rom(build_dir):
+    """hls.conv_kernel=stream (default): every QConv2D is fpga_flow's MVU (a ROM of reuse_factor words,
+    read one word per clock), KxK ones behind a sliding-window generator; no stock conv kernel."""
     out = build_dir(**SQ)
+    cpp = (_fw(out) / "myproject.cpp").read_text()
+    m = project.load_manifest(out)
+    convs = {r["name"]: r for r in m["design"] if "weights" in r}
+    windows = {r["name"]: r for r in m["design"] if r["kind"] == "HSlidingWindow2D"}
+    assert len(convs) == 26 and {r["kind"] for r in convs.values()} == {"HStreamConv"}
+    assert len(windows) == 9  # conv1 and the eight expand3x3 (the other 17 are 1x1: no window)
+    for n, r in convs.items():
+        assert re.search(rf"nnet::stream_mvu_cl<[^;]*\); // {n}\n", cpp), n
+    for n in windows:
+        assert re.search(rf"nnet::sliding_window2d_cl<[^;]*\); // {n}\n", cpp), n
+    assert "conv_2d_cl" not in cpp and "pointwise_conv_2d_cl" not in cpp
+
+
+def test_1x1_convs_use_the_resource_rom_kernel_with_hls4mls_conv(build_dir):
+    """hls.conv_kernel=hls4ml: hls4ml's line-buffer conv, 1x1 ones too (not the pointwise kernel)."""
+    out = build_dir(**SQ, conv_kernel="hls4ml")
     cpp = (_fw(out) / "myproject.cpp").read_text()
     m = project.load_manifest(out)
     ones = {r["name"]: r["kind"] for r in m["design"] if "weights" in r and r["geometry"].get("filt_height") == 1}
     assert len(ones) == 17 and set(ones.values()) == {"Conv2D"}  # 8 fire modules x (squeeze, expand1x1) + conv10
     for n in ones:
         assert re.search(rf"nnet::conv_2d_cl<[^;]*\); // {n}\n", cpp), n
+    assert audit.audit(out)["ok"]
 
 
 def test_audit_passes_on_a_fresh_build(build_dir):
@@ -127,9 +146,10 @@ def test_audit_names_the_layer_of_an_edited_pragma(build_dir, tmp_path):
     assert any("partitioned" in d for d in r["disagreements"]) and any("0 storage bindings" in d for d in r["disagreements"])
     # a kernel that partitions what it receives (as stock pointwise_conv_2d_cl does)
     dst, _ = _copy(out, tmp_path, "kernel")
-    h = _fw(dst) / "nnet_utils" / "nnet_dense_resource.h"
+    h = _fw(dst) / "nnet_utils" / "nnet_stream_mvu.h"
     s = h.read_text()
-    h.write_text(s.replace("#pragma HLS ARRAY_RESHAPE   variable=weights block factor=block_factor",
+    assert "#pragma HLS ARRAY_RESHAPE variable=weights block factor=BF" in s
+    h.write_text(s.replace("#pragma HLS ARRAY_RESHAPE variable=weights block factor=BF",
                            "#pragma HLS ARRAY_PARTITION variable=weights complete", 1))
     r = audit.audit(dst)
     assert not r["ok"] and any("partitions the weights" in d for d in r["disagreements"])
@@ -143,24 +163,29 @@ def test_audit_names_the_layer_of_an_edited_pragma(build_dir, tmp_path):
     assert not r["ok"] and r["disagreements"][0].startswith(producer + ":") and "depth 3" in r["disagreements"][0]
 
 
-def test_fitter_never_puts_weight_roms_in_uram(build_dir):
+def test_fitter_puts_weights_in_uram_only_with_the_load_path(build_dir):
     from fpga_flow.resources import fit
     from fpga_flow.resources.parts import custom
 
     nodes = project.load_manifest(build_dir(**SQ))["design"]
-    # little BRAM, plenty of URAM: only FIFOs may move there
+    # little BRAM, plenty of URAM: without the load path only FIFOs may move there
     part = custom({"name": "uram-heavy", "bram18k": 60, "uram": 400, "dsp": 2000, "lut": 500_000, "ff": 1_000_000})
     p = fit.plan(nodes, part, min_packing=0.0)
     mems = [m for e in p.layers for m in e.memories] + p.fifos
-    assert not any(m.impl == "uram" and m.role != "fifo" for m in mems)
-    with pytest.raises(ValueError, match="URAM"):
-        fit.plan(nodes, part, min_packing=0.0, uram_roles=("fifo", "rom"))
-    # what the written project would bind: FIFOs in URAM yes, ROMs in URAM never
+    assert not any(m.impl == "uram" and m.kind != "fifo" for m in mems)
+    # with it (hls.uram_weights: auto on Vitis) weight memories do, and nothing else but FIFOs
+    p = fit.plan(nodes, part, min_packing=0.0, uram_roles=("fifo", "weights"))
+    mems = [m for e in p.layers for m in e.memories] + p.fifos
+    assert any(m.impl == "uram" and m.kind == "weights" for m in mems) and p.fits
+    assert {m.kind for m in mems if m.impl == "uram"} <= {"fifo", "weights"}
+    # what the written project binds: FIFOs in URAM; weights in URAM as a RAM (filled by the load path),
+    # never on the Vivado backend (no load path is written there)
     from fpga_flow.hls.storage import fifo_binding, rom_binding
 
     assert fifo_binding("Vitis", "layer14_out", "uram") == "#pragma HLS bind_storage variable=layer14_out type=fifo impl=uram"
-    with pytest.raises(ValueError, match="URAM"):
-        rom_binding("Vitis", "w3", "uram")
+    assert rom_binding("Vitis", "w3", "uram") == "#pragma HLS bind_storage variable=w3 type=ram_1p impl=uram"
+    with pytest.raises(ValueError, match="uram"):
+        rom_binding("Vivado", "w3", "uram")
 
 
 # ShuffleNet's C-sim exactness with the storage pragmas is also covered by test_shufflenet's zoo test
@@ -176,4 +201,4 @@ def test_csim_stays_bit_exact(build_dir, case):
         cpp = (_fw(out) / "myproject.cpp").read_text()
         assert "pointwise_conv_2d_cl" not in cpp
         kinds = {m["kernel"] for m in r["memories"] if m["kind"] == "weights"}
-        assert {"grouped_pointwise_conv_cl", "depthwise_conv_2d_cl", "dense", "conv_2d_cl"} <= kinds, kinds
+        assert {"grouped_pointwise_conv_cl", "depthwise_conv_2d_cl", "dense", "stream_mvu_cl"} <= kinds, kinds

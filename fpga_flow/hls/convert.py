@@ -13,14 +13,11 @@ from pathlib import Path
 
 from ..errors import FlowError
 from ..resources.reuse import closest_valid, layer_fan
-from . import extensions, kinds, storage
+from . import extensions, kinds, storage, weight_load
 from .describe import describe
 from .precision import input_spec
 
 BACKENDS = ("Vitis", "Vivado")
-# what the fitter may move to URAM per backend (never weight ROMs: URAM has no bitstream contents;
-# Vivado HLS has no URAM FIFO core to bind, line buffers are not bound: see hls/storage.py)
-URAM_ROLES = {"Vitis": ("fifo",), "Vivado": ()}
 PROJECT_NAME = "myproject"
 
 
@@ -59,18 +56,22 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
 
 
 def convert(model, output_dir: str | Path, *, part_name: str, backend: str = "Vitis", clock_period: float = 5.0,
-            reuse_factor="auto", strategy: str = "Resource", fixed_rf: dict | None = None):
+            reuse_factor="auto", strategy: str = "Resource", fixed_rf: dict | None = None,
+            conv_kernel: str = "stream"):
     """The hls4ml graph of ``model`` (checked, rewritten into extensions where needed, exact types),
     to be written into ``output_dir``. Returns (hls_model, info, prepared model): info = exact type
     per Keras layer. Reuse factors: ``fixed_rf`` per layer, else the valid one nearest to
-    ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``."""
+    ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``. ``conv_kernel``:
+    'stream' converts every QConv2D into fpga_flow's sliding-window generator + matrix-vector unit
+    (Resource strategy only: a Latency build keeps hls4ml's kernel), 'hls4ml' keeps hls4ml's
+    line-buffer convolution."""
     import hls4ml
 
     if backend not in BACKENDS:
         raise FlowError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
     extensions.register()
     kinds.check_supported(model)
-    model = kinds.prepare(model)
+    model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml")
     info = kinds.infer(model)
     cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
                       strategy=strategy, reuse=fixed_rf)
@@ -104,16 +105,18 @@ def apply_plan(hls_model, model, info, plan) -> list[dict]:
 
 
 def write(hls_model, output_dir: str | Path, layers: list[dict], fifos: list[dict], nodes: list[dict],
-          backend: str) -> None:
+          backend: str) -> dict | None:
     """Write the project, with per-layer trace hooks for the C-sim library and every weight array's
-    and FIFO's storage as planned (``layers`` / ``fifos``: the plan in flow.json's form, storage.write)."""
+    and FIFO's storage as planned (``layers`` / ``fifos``: the plan in flow.json's form, storage.write),
+    and the weight-load path when the plan puts weights in URAM (its description, else None)."""
     # Per-layer trace hooks (as ModelGraph.trace does): emitted inside #ifndef __SYNTHESIS__, they do
     # nothing unless the C-sim worker turns tracing on.
     hls_model.config.trace_output = True
     with storage.no_pointwise_rewrite():
         hls_model.write()
     _relocatable_weights(Path(output_dir))
-    storage.write(Path(output_dir), layers, fifos, nodes, backend)
+    uram_pragmas = storage.write(Path(output_dir), layers, fifos, nodes, backend)
+    return weight_load.write(Path(output_dir), layers, uram_pragmas, backend)
 
 
 def _apply_reuse(hls_model, reuse: dict[str, int]) -> None:
@@ -126,6 +129,10 @@ def _apply_reuse(hls_model, reuse: dict[str, int]) -> None:
     layer_cfg = hls_model.config.config["HLSConfig"]["LayerName"]
     for node in hls_model.get_layers():
         if node.name in reuse:
+            ext = kinds.for_hls(node.class_name).extension
+            hook = getattr(ext, "set_reuse_factor", None)  # an extension whose weight layout depends on it
+            if hook is not None:
+                hook(node, int(reuse[node.name]))
             node.set_attr("reuse_factor", int(reuse[node.name]))
             layer_cfg.setdefault(node.name, {})["ReuseFactor"] = int(reuse[node.name])
 

@@ -64,7 +64,7 @@ def describe(hls_model) -> list[dict]:
             rec["mult_size"] = [int(v) for v in kind.mult_size(rec["geometry"], rec["weights"]["count"])]
         if kind.estimate == "avg_pool_window":  # its divider is sized on the window sum
             rec["accum_bits"] = _bits(a["accum_t"].precision)
-        rec["fifo"] = kind.fifo_model(rec.get("strategy"))
+        rec["fifo"] = kind.fifo_model(rec.get("strategy"), rec["geometry"])
         if kind is OTHER and "filt_height" in geo:  # a node no record names, with a filter: a conv window
             rec["fifo"] = {"counting": "conv_window", "read_ahead": 0, "join": False}
         rec["estimate"] = kind.estimate

@@ -30,11 +30,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FlowError
-from .extensions import avgpool, channel_shuffle, gap, grouped_conv, maxpool
+from ..resources.estimate import mvu_pipeline_depth
+from .extensions import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv
 from .fixed import quantizer_spec, spec_for_range
 from .precision import TensorInfo, consumers, inbound, kernel_quantizer, per_output_kernel, quantized_weights
 
 STRATEGY_READ_AHEAD = {"resource": 0, "latency": 5}  # resources/fifo.py: the pixel loop pipelined or not
+CONV_KERNELS = ("stream", "hls4ml")  # hls.conv_kernel: fpga_flow's SWG + MVU, or hls4ml's line-buffer conv
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,17 @@ class LayerKind:
     weighted: bool = False
     mult_size: Callable | None = None   # (geometry, n_weights) -> (n_in, n_out)
     counting: str = "one_to_one"        # resources.fifo.COUNTING
-    read_ahead: int | None = 2          # None: by strategy (STRATEGY_READ_AHEAD)
+    read_ahead: int | Callable | None = 2  # None: by strategy (STRATEGY_READ_AHEAD); callable: of the geometry
     join: bool = False
     estimate: str = "passthrough"       # resources.estimate.MODELS
     source: bool = False                # the network input (a top-level port, not a process)
 
-    def fifo_model(self, strategy: str | None) -> dict:
+    def fifo_model(self, strategy: str | None, geometry: dict | None = None) -> dict:
         ra = self.read_ahead
         if ra is None:
             ra = STRATEGY_READ_AHEAD["resource" if (strategy or "resource").lower() == "resource" else "latency"]
+        elif callable(ra):
+            ra = int(ra(geometry or {}))
         return {"counting": self.counting, "read_ahead": ra, "join": self.join}
 
 
@@ -189,17 +193,36 @@ def rule_own_quantizer(layer, ins, model) -> TensorInfo:
 
 # ---- rewrites into extensions ---------------------------------------------------------------------
 
-def prepare_maxpool(layer):
+def prepare_maxpool(layer, conv_kernel=None):
     """Overlapping or padded MaxPooling2D -> StreamMaxPooling2D (stock io_stream aborts)."""
     if type(layer).__name__ == "MaxPooling2D" and (tuple(layer.pool_size) != tuple(layer.strides)
                                                   or layer.padding != "valid"):
-        return maxpool.StreamMaxPooling2D.from_config(layer.get_config())
+        return [(maxpool.StreamMaxPooling2D.from_config(layer.get_config()), None)]
     return None
 
 
-def prepare_conv(layer):
-    """QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``)."""
-    return grouped_conv.from_qconv2d(layer) if int(getattr(layer, "groups", 1)) > 1 else None
+def prepare_conv(layer, conv_kernel="hls4ml"):
+    """QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``); with
+    ``conv_kernel='stream'``, QConv2D -> [ZeroPadding2D] -> [SlidingWindow2D] -> StreamQConv2D: the
+    same products (the kernel reshaped (K*K*C, F) in window order), one input pixel per clock."""
+    if int(getattr(layer, "groups", 1)) > 1:
+        return [(grouped_conv.from_qconv2d(layer), layer.get_weights())]
+    if conv_kernel != "stream":
+        return None
+    import tensorflow as tf
+    from hls4ml.converters.utils import compute_padding_2d
+
+    (kh, kw), (sh, sw) = tuple(layer.kernel_size), tuple(layer.strides)
+    _, in_h, in_w, n_chan = layer.input_shape
+    chain = []
+    if layer.padding == "same" and (kh > 1 or kw > 1):
+        _, _, top, bottom, left, right = compute_padding_2d("same", in_h, in_w, sh, sw, kh, kw)
+        if top or bottom or left or right:
+            chain.append((tf.keras.layers.ZeroPadding2D(((top, bottom), (left, right)), name=f"{layer.name}_pad"), None))
+    if (kh, kw, sh, sw) != (1, 1, 1, 1):
+        chain.append((sliding_window.SlidingWindow2D((kh, kw), (sh, sw), name=f"{layer.name}_window"), None))
+    chain.append((stream_conv.from_qconv2d(layer, kh * kw * n_chan), stream_conv.mvu_weights(layer)))
+    return chain
 
 
 # ---- geometry ---------------------------------------------------------------------------------------
@@ -264,8 +287,18 @@ CONV_BN = LayerKind("conv_batchnorm", ("QConv2DBatchnorm",), doc="QKeras' folded
                                           "'fpga-flow build --model' (hls/rewrite.py); build it that way")
 DROPOUT = LayerKind("dropout", ("Dropout",), (), "removed at inference", type_rule=rule_pass)
 CLONE = LayerKind("clone", (), ("Clone",), "hls4ml's stream fan-out (inserted)")
-ZEROPAD = LayerKind("zero_padding", (), ("ZeroPadding2D",), "hls4ml's padding before a 'same' conv (inserted)",
+ZEROPAD = LayerKind("zero_padding", ("ZeroPadding2D",), ("ZeroPadding2D",),
+                    "zero padding before a 'same' conv (inserted by hls4ml, or by prepare_conv)", type_rule=rule_pass,
                     counting="zero_pad")
+SLIDING_WINDOW = LayerKind("sliding_window", ("SlidingWindow2D",), ("HSlidingWindow2D",),
+                           "a KxK conv's windows as a stream (FINN's sliding-window generator), one pixel per clock",
+                           extension=sliding_window, type_rule=rule_pass, counting="conv_window", read_ahead=2,
+                           estimate="sliding_window")
+STREAM_CONV = LayerKind("stream_conv", ("StreamQConv2D",), ("HStreamConv",),
+                        "matrix-vector unit of a conv (1x1, or KxK after a sliding window): reuse_factor cycles per "
+                        "item, no cycle between items", extension=stream_conv, type_rule=rule_weighted,
+                        weighted=True, mult_size=mult_dense, read_ahead=lambda g: mvu_pipeline_depth(g.get("n_in", 1)) - 1,
+                        estimate="mvu")
 
 REFUSED = (
     LayerKind("float_pooling", ("GlobalAveragePooling2D", "AveragePooling2D"),
@@ -285,7 +318,7 @@ REFUSED = (
 )
 
 KINDS = (INPUT, QUANTIZER, CONV, CONV_BN, DEPTHWISE, DENSE, GROUPED, MAXPOOL, STOCK_POOL, AVGPOOL, GAP, SHUFFLE, ADD, CONCAT,
-         DROPOUT, CLONE, ZEROPAD) + REFUSED
+         DROPOUT, CLONE, ZEROPAD, SLIDING_WINDOW, STREAM_CONV) + REFUSED
 EXTENSIONS = tuple(k.extension for k in KINDS if k.extension is not None)
 # an hls4ml node class no record names (none in the supported layer set): the generic model
 OTHER = LayerKind("other", doc="unknown hls4ml node: conv-window counting if it has a filter, else one item per item")
@@ -335,24 +368,43 @@ def check_supported(model) -> None:
             raise FlowError(f"{where}: {reason}")
 
 
-def prepare(model):
-    """Rewrite layers that stock hls4ml would get wrong into fpga_flow's extensions (same maths):
-    each record's ``prepare`` (overlapping/padded MaxPooling2D, grouped 1x1 QConv2D)."""
+def prepare(model, conv_kernel: str = "hls4ml"):
+    """Rewrite layers that stock hls4ml would get wrong, or that fpga_flow converts with its own
+    kernels, into fpga_flow's extensions (same maths): each record's ``prepare`` returns the chain of
+    layers (with their weights) that replaces one layer: overlapping/padded MaxPooling2D, grouped 1x1
+    QConv2D, and with ``conv_kernel='stream'`` every QConv2D (prepare_conv). The model is rebuilt
+    layer by layer; layers without a replacement are copied with their weights."""
+    if conv_kernel not in CONV_KERNELS:
+        raise FlowError(f"hls.conv_kernel={conv_kernel!r} is invalid; use one of {list(CONV_KERNELS)}")
+
     def replacement(layer):
         kind = for_keras(layer)
-        return kind.prepare(layer) if kind is not None and kind.prepare else None
+        return kind.prepare(layer, conv_kernel) if kind is not None and kind.prepare else None
 
-    if not any(replacement(l) is not None for l in model.layers):
+    chains = {l.name: c for l in model.layers if (c := replacement(l)) is not None}
+    if not chains:
         return model
     import tensorflow as tf
 
-    def clone(layer):
-        new = replacement(layer)
-        return new if new is not None else layer.__class__.from_config(layer.get_config())
-
-    new = tf.keras.models.clone_model(model, clone_function=clone)
-    new.set_weights(model.get_weights())
-    return new
+    taken = {l.name for l in model.layers}
+    tensors = {}
+    for layer in model.layers:
+        if for_keras(layer) is INPUT:
+            tensors[layer.name] = tf.keras.Input(shape=layer.get_output_at(0).shape[1:], name=layer.name)
+            continue
+        ins = [tensors[l.name] for l in inbound(layer)]
+        x = ins[0] if len(ins) == 1 else ins
+        chain = chains.get(layer.name) or [(layer.__class__.from_config(layer.get_config()), layer.get_weights())]
+        for new, weights in chain:
+            if new.name != layer.name and new.name in taken:
+                raise FlowError(f"layer '{layer.name}': the flow names its {type(new).__name__} '{new.name}', which "
+                                "the model already uses; rename that layer")
+            x = new(x)
+            if weights:
+                new.set_weights(weights)
+        tensors[layer.name] = x
+    return tf.keras.Model([tensors[l.name] for l in model.layers if for_keras(l) is INPUT],
+                          [tensors[n] for n in model.output_names], name=model.name)
 
 
 def infer(model) -> dict[str, TensorInfo]:

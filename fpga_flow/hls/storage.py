@@ -43,6 +43,7 @@ _VIVADO_ROM = {"bram": "core=ROM_1P_BRAM", "lutram": "core=ROM_1P_LUTRAM"}
 _VITIS_FIFO = {"srl": "type=fifo impl=srl", "lutram": "type=fifo impl=lutram", "bram": "type=fifo impl=bram",
                "uram": "type=fifo impl=uram"}
 _VIVADO_FIFO = {"srl": "core=FIFO_SRL", "lutram": "core=FIFO_LUTRAM", "bram": "core=FIFO_BRAM"}
+URAM_WEIGHTS = "type=ram_1p impl=uram"  # written once by the load path, then read one word per clock
 
 ANCHOR = "    #pragma HLS DATAFLOW\n"
 HEADER = "    // fpga_flow storage plan (hls/storage.py): each weight array's shape and primitive, as planned\n"
@@ -53,13 +54,15 @@ ROM_PRAGMA_NOTE = ("\n    // fpga_flow: hls4ml's BRAM binding of the weights (a 
 
 
 def rom_binding(backend: str, var: str, impl: str) -> str | None:
-    """The binding pragma of a weight ROM the plan puts in ``impl`` (None for registers)."""
+    """The binding pragma of a weight array the plan puts in ``impl`` (None for registers): a ROM,
+    or in URAM (Vitis) a RAM that the weight-load path fills at start-up (hls/weight_load.py)."""
     if impl in ("ff", ""):
         return None
+    if impl == "uram" and backend == "Vitis":
+        return _pragma(backend, var, URAM_WEIGHTS)
     table = _VITIS_ROM if backend == "Vitis" else _VIVADO_ROM
     if impl not in table:
-        raise ValueError(f"weight array {var}: no {backend} binding for a ROM in {impl!r} (URAM has no "
-                         "initial contents from the bitstream)")
+        raise ValueError(f"weight array {var}: no {backend} binding for weights in {impl!r}")
     return _pragma(backend, var, table[impl])
 
 
@@ -131,11 +134,12 @@ def block_factor(rec: dict, rf: int) -> int:
     return -(-n // rf)
 
 
-def write(prj: Path, layers: list[dict], fifos: list[dict], nodes: list[dict], backend: str) -> None:
+def write(prj: Path, layers: list[dict], fifos: list[dict], nodes: list[dict], backend: str) -> list[str]:
     """Write the planned storage into the written project ``prj`` (see the module docstring).
 
     ``layers`` / ``fifos``: the plan in flow.json's form (``resources.layers`` / ``resources.fifos``);
-    ``nodes``: the design (flow.json ``design``)."""
+    ``nodes``: the design (flow.json ``design``). Returns the pragma lines of the weight arrays the plan
+    puts in URAM: they go into the top function of the weight-load path (hls/weight_load.py)."""
     by_name = {r["name"]: r for r in nodes}
     fw = Path(prj) / "firmware"
     top = fw / "myproject.cpp"
@@ -144,10 +148,12 @@ def write(prj: Path, layers: list[dict], fifos: list[dict], nodes: list[dict], b
         raise RuntimeError(f"{top} already carries a storage plan")
     if cpp.count(ANCHOR) != 1:
         raise RuntimeError(f"{top}: '#pragma HLS DATAFLOW' not found once; hls4ml's writer changed")
-    block = [HEADER.rstrip("\n")]
+    block, uram = [HEADER.rstrip("\n")], []
     for layer in layers:
         if layer["layer"] in by_name and "weights" in by_name[layer["layer"]]:
-            block += weight_block(layer, by_name[layer["layer"]], backend)
+            lines = weight_block(layer, by_name[layer["layer"]], backend)
+            in_uram = any(m["kind"] == "weights" and m["impl"] == "uram" for m in layer["memories"])
+            (uram if in_uram else block).extend(lines)
     cpp = cpp.replace(ANCHOR, ANCHOR + "\n" + "\n".join(block) + "\n")
     for f in fifos:
         pragma = fifo_binding(backend, f["var"], f["impl"])
@@ -160,6 +166,7 @@ def write(prj: Path, layers: list[dict], fifos: list[dict], nodes: list[dict], b
         cpp = cpp[:m.end()] + f"{m.group(2)}{pragma}\n" + cpp[m.end():]
     top.write_text(cpp)
     patch_kernels(fw)
+    return uram
 
 
 def patch_kernels(fw: Path) -> None:

@@ -145,6 +145,8 @@ def to_markdown(d: dict) -> str:
             f"- throughput: **{mem['fps']} frames/s** at {1000 / d['clock_period_ns']:.0f} MHz "
             f"({mem['cycles_per_frame']:,} cycles/frame, slowest layer `{mem['slowest_layer']}`); "
             f"latency about {mem['latency_ms']} ms (estimate)",
+            f"- MAC efficiency: **{_pct(mem.get('mac_efficiency'))}** ({mem.get('macs_per_frame', 0):,} multiply-accumulates "
+            f"per frame / ({mem['cycles_per_frame']:,} cycles x {mem['dsp']:,} DSPs); estimate)",
             "",
             "| memory kind | bits | BRAM18K (HLS count) | BRAM18K (impl. guess) | URAM | LUTs (LUTRAM/SRL) | FFs |",
             "|---|---:|---:|---:|---:|---:|---:|",
@@ -177,9 +179,16 @@ def to_markdown(d: dict) -> str:
             f"{_wmem(r)} | {sum(m['hls_bram18k'] for m in mems) if mems else ''} | "
             f"{sum(m['uram'] for m in mems) if mems else ''} | "
             f"{e.get('dsp', '') or ''} | {e.get('cycles', '') or ''} | {r['type'] or ''} |")
+    procs = [r for r in d.get("resource_layers", []) if r.get("busy_fraction") is not None]
+    if procs:
+        lines += ["", "## Throughput (ESTIMATE): every dataflow process, cycles per frame against the slowest", "",
+                  "| process | kind | RF | cycles/frame | busy | MACs/frame | DSP |", "|---|---|---:|---:|---:|---:|---:|"]
+        for r in procs:
+            lines.append(f"| {r['layer']} | {r['kind']} | {r.get('reuse_factor') or ''} | {r['cycles']:,} | "
+                         f"{100 * r['busy_fraction']:.1f}% | {r.get('macs', 0):,} | {r['dsp'] or ''} |")
     if d.get("fifos"):
-        deep = [f for f in d["fifos"] if f["backlog"]]
-        lines += ["", f"## FIFOs ({len(d['fifos'])} streams; depth 2 unless a branch must wait)", "",
+        deep = [f for f in d["fifos"] if f["backlog"] or f["depth"] > 2]
+        lines += ["", f"## FIFOs ({len(d['fifos'])} streams; depth 2 unless a branch must wait or a window stream feeds a slower MVU)", "",
                   "| stream (producer) | depth | width bits | backlog | impl | BRAM18K (HLS) | URAM |",
                   "|---|---:|---:|---:|---|---:|---:|"]
         for f in deep:

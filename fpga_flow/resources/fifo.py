@@ -155,6 +155,32 @@ def propagate(nodes: list[dict], source: str, n_source: int) -> dict[str, np.nda
     return counts
 
 
+def longest_run(producer: dict) -> int:
+    """The longest run of input items a window producer (conv/pool window counting) reads without
+    writing an output (for a stride-2 sliding window: a row and the end of the previous one); 0 for
+    producers that write as they read."""
+    if producer["fifo"]["counting"] not in ("conv_window", "pool_window"):
+        return 0
+    f = counting_function(producer, _n_items(producer.get("in_shape", [])))
+    needs = np.searchsorted(f, np.arange(1, int(f[-1]) + 1))  # input count that releases output j
+    return int(np.diff(needs).max()) if len(needs) > 1 else 0
+
+
+def pace_depth(run: int, consumer_pace: int) -> int:
+    """Depth at which a stream never starves a consumer that takes ``consumer_pace`` cycles per item
+    (fpga_flow's MVU: its reuse factor) while its producer, reading one input item per cycle, crosses
+    a run of ``run`` inputs without an output (longest_run). Argument: when the consumer is the slower
+    of the two, the producer holds its next output until the FIFO has room, so it writes the last
+    output before a run in the cycle the consumer takes an item: from then the consumer has that item
+    and ``depth`` queued ones, (1 + depth) * pace cycles of work, while the producer needs the run's
+    reads and one write (run + 1 cycles, + 1 for the consumer to take it). No starvation iff
+    (1 + depth) * pace >= run + 2; one item more is kept for the RTL handshake. (When the producer is
+    the slower one, the consumer waits anyway and the frame rate is the producer's.)"""
+    if run <= 0 or consumer_pace <= 1:
+        return CHAIN_DEPTH
+    return max(CHAIN_DEPTH, -(-(int(run) + 2) // int(consumer_pace)))
+
+
 def _path_read_ahead(by_name, producer_of, stream: str, stop: set[str], memo: dict) -> int:
     """Largest total read-ahead of the processes between the fork's outputs (``stop``) and ``stream``."""
     if stream in stop or stream not in producer_of:
@@ -195,6 +221,7 @@ def analyse(nodes: list[dict]) -> dict[str, dict]:
                     found[name] = {"backlog": backlog, "margin": margin, "fork": fork}
     result = {}
     for name, s in st.items():
+        s = {**s, "run": longest_run(by_name[s["producer"]])}
         f = found.get(name)
         if f and f["backlog"] > 0:
             result[name] = {**s, **f, "required_depth": f["backlog"] + f["margin"]}

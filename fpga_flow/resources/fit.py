@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..errors import FlowError
 from .reuse import closest_valid, valid_reuse_factors
 from . import fifo
-from .estimate import LayerEstimate, estimate_layer
+from .estimate import LayerEstimate, estimate_layer, mvu_fold, mvu_reuse_factors
 from .memory import Memory, place
 from .memory import uram as uram_count
 from .parts import PARTS
@@ -49,16 +49,53 @@ def weighted_layers(nodes):
 
 
 def candidates(rec) -> list[int]:
-    """Valid reuse factors (hls4ml's rule on design.mult_size; for a depthwise that is (9C, 1): the
-    divisors of 9C, since hls4ml caps its reuse loop at n_in and larger RFs would change nothing)."""
+    """Valid reuse factors: fpga_flow's MVU (its useful ones, estimate.mvu_reuse_factors), else
+    hls4ml's rule on design.mult_size (for a depthwise that is (9C, 1): the divisors of 9C, since
+    hls4ml caps its reuse loop at n_in and larger RFs would change nothing)."""
+    if rec.get("estimate") == "mvu":
+        return list(mvu_reuse_factors(*rec["mult_size"]))
     return list(valid_reuse_factors(*rec["mult_size"]))
 
 
-URAM_ROLES = ("fifo",)  # roles the fitter may move to URAM (never "rom": no bitstream initialisation)
+def is_valid(rec, rf: int) -> bool:
+    """Whether the layer's kernel accepts reuse factor ``rf`` (the MVU: any folding, estimate.mvu_fold;
+    hls4ml's kernels: hls4ml's rule)."""
+    if rec.get("estimate") == "mvu":
+        try:
+            mvu_fold(*rec["mult_size"], int(rf))
+            return True
+        except ValueError:
+            return False
+    return int(rf) in valid_reuse_factors(*rec["mult_size"])
+
+
+def nearest(rec, rf: int) -> int:
+    """The valid reuse factor of ``rec`` nearest to ``rf`` (the smaller one on a tie, as hls4ml does)."""
+    if rec.get("estimate") != "mvu":
+        return closest_valid(*rec["mult_size"], int(rf))
+    return min(candidates(rec), key=lambda v: (abs(v - int(rf)), v))
+
+
+URAM_ROLES = ("fifo",)  # memory kinds the fitter may move to URAM ("weights" only with the weight-load path)
+
+
+def paced_depths(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict) -> dict[str, int]:
+    """``depths`` with every stream from a window producer into an MVU deepened so the MVU is never
+    starved (fifo.pace_depth at the MVU's reuse factor); depths fixed by the user are kept."""
+    by_name = {r["name"]: r for r in nodes}
+    out = dict(depths)
+    for name, s in stream_info.items():
+        if s.get("fixed"):
+            continue
+        paces = [int(reuse[c]) for c in s["consumers"] if by_name[c].get("estimate") == "mvu" and c in reuse]
+        if paces:
+            out[name] = max(out[name], fifo.pace_depth(s["run"], min(paces)))
+    return out
 
 
 def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
              clock_ns: float, uram_roles: tuple = URAM_ROLES) -> Plan:
+    depths = paced_depths(nodes, reuse, depths, stream_info)
     layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if not r["source"]]
     fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", stream=name, var=s.get("var", ""))
              for name, s in stream_info.items()]
@@ -73,9 +110,7 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
         def uram_cost(m):
             return uram_count(m.depth, m.width) * m.copies
 
-        if "rom" in uram_roles:
-            raise ValueError("weight ROMs cannot go to URAM: UltraScale+ URAM is not initialised by the bitstream")
-        movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok and m.role in uram_roles),
+        movable = sorted((m for m in mems if m.impl == "bram" and m.uram_ok and m.kind in uram_roles),
                          key=lambda m: -m.hls_bram18k / max(1, uram_cost(m)))
         for m in movable:
             if bram <= limit_b:
@@ -98,7 +133,7 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
     totals = {
         "bram18k": int(sum(m.bram18k for m in mems)), "uram": int(uram), "dsp": int(dsp), "lut": int(luts),
         "ff": int(ffs), "hls_bram18k": int(bram),
-        "cycles_per_frame": int(cycles), "slowest_layer": slowest,
+        "cycles_per_frame": int(cycles), "slowest_layer": slowest, "macs": int(sum(e.macs for e in layers)),
         "fps": round(1e9 / (cycles * clock_ns), 2), "latency_cycles": int(latency),
         "latency_ms": round(latency * clock_ns / 1e6, 3),
     }
@@ -108,7 +143,7 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
 # weightings of (BRAM18K, DSP, LUT) in a layer's cost, each normalised by the part's total: balanced
 # first; the BRAM-heavy one finds the plans that fit when block RAM is the binding constraint
 # (a deep ROM in 1Kx18 shapes or a wide shallow one can waste blocks that another RF does not)
-COST_WEIGHTS = ((1.0, 1.0, 1.0), (8.0, 1.0, 1.0))
+COST_WEIGHTS = ((1.0, 1.0, 1.0), (8.0, 1.0, 1.0), (1.0, 4.0, 1.0), (1.0, 16.0, 1.0))
 
 
 def _layer_cost(rec, rf, part, weights=COST_WEIGHTS[0]):
@@ -125,12 +160,16 @@ def _layer_cost(rec, rf, part, weights=COST_WEIGHTS[0]):
 
 def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf: int | None = None,
          fixed_rf: dict | None = None, fixed_depths: dict | None = None, min_packing: float = 0.8,
-         uram_roles: tuple = URAM_ROLES) -> Plan:
+         uram_roles: tuple = URAM_ROLES, target_fps: float | None = None) -> Plan:
     """Choose reuse factors and FIFO depths; ``Plan.fits`` says whether the best plan fits.
 
     Among fitting plans, the fastest one whose weight packing efficiency (weight bits / bits of the
     BRAM/URAM holding them) is at least ``min_packing`` is chosen; if none reaches it, the fastest
-    fitting plan (``totals['packing_below_target']`` is then set).
+    fitting plan (``totals['packing_below_target']`` is then set). With ``target_fps`` (FINN's
+    target_fps), the smallest design whose slowest layer meets it: every layer at its cheapest reuse
+    factor within the cycle bound clock / target_fps (``totals['target_fps']``; when even that does not
+    fit, or the bound is below what the layers without weights need, the plan does not fit and
+    ``totals['target_max_fps']`` gives the fastest plan that fits, if any).
     """
     fixed_rf = dict(fixed_rf or {})
     wl = weighted_layers(nodes)
@@ -138,9 +177,9 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
     for name, rf in fixed_rf.items():
         if name not in names:
             raise FlowError(f"hls.reuse_factors: no weighted layer named {name!r}; layers: {sorted(names)[:8]}...")
-        valid = candidates(next(r for r in wl if r["name"] == name))
-        if rf not in valid:
-            near = sorted(valid, key=lambda v: abs(v - rf))[:4]
+        rec = next(r for r in wl if r["name"] == name)
+        if not is_valid(rec, rf):
+            near = sorted(candidates(rec), key=lambda v: abs(v - rf))[:4]
             raise FlowError(f"hls.reuse_factors.{name}={rf} is not valid for this layer; nearest valid: {sorted(near)}")
     info = fifo.analyse(nodes)
     depths = {k: v["required_depth"] for k, v in info.items()}
@@ -151,12 +190,29 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
             raise FlowError(f"hls.fifo_depths.{name}={d} is below its deadlock-free minimum "
                             f"{info[name]['required_depth']} (branch backlog {info[name]['backlog']}); raise it")
         depths[name] = int(d)
+        info[name]["fixed"] = True
 
     if uniform_rf is not None:
 
-        reuse = {r["name"]: fixed_rf.get(r["name"], closest_valid(*r["mult_size"], int(uniform_rf))) for r in wl}
+        reuse = {r["name"]: fixed_rf.get(r["name"], nearest(r, uniform_rf)) for r in wl}
         return evaluate(nodes, reuse, depths, info, part, budget, clock_ns, uram_roles)
 
+    if target_fps is not None:
+        bound = int(1e9 / (float(target_fps) * clock_ns))
+        results = [_search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, 0.0, w, bound)
+                   for w in COST_WEIGHTS]
+        fitting = [p for p in results if p.fits]
+        if fitting:
+            best = min(fitting, key=lambda p: p.totals["hls_bram18k"] / max(1, part.bram18k) + p.totals["dsp"] / max(
+                1, part.dsp) + p.totals["uram"] / max(1, part.uram))
+            best.totals["target_fps"] = float(target_fps)
+            return best
+        fastest = plan(nodes, part, budget=budget, clock_ns=clock_ns, fixed_rf=fixed_rf, fixed_depths=fixed_depths,
+                       min_packing=0.0, uram_roles=uram_roles)
+        results[0].fits = False
+        results[0].totals.update(target_fps=float(target_fps),
+                                 target_max_fps=fastest.totals["fps"] if fastest.fits else None)
+        return results[0]
     results = [_search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, min_packing, w)
                for w in COST_WEIGHTS]
     fitting = [p for p in results if p.fits]
@@ -167,7 +223,10 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
     return max(packed or fitting, key=lambda p: p.totals["fps"])
 
 
-def _search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, min_packing, weights) -> Plan:
+def _search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_roles, min_packing, weights,
+            bound: int | None = None) -> Plan:
+    """The fastest fitting plan for one cost weighting (binary search on the per-layer cycle bound);
+    with ``bound``, the plan at that cycle bound (each layer its cheapest reuse factor within it)."""
     table = {}
     for r in wl:
         opts = [fixed_rf[r["name"]]] if r["name"] in fixed_rf else candidates(r)
@@ -179,6 +238,12 @@ def _search(nodes, wl, fixed_rf, part, depths, info, budget, clock_ns, uram_role
 
     def choose(t):
         return {name: min((o for o in opts if o[2] <= t), key=lambda o: (o[1], -o[0]))[0] for name, opts in table.items()}
+
+    if bound is not None:
+        within = [t for t in ts if t <= bound]
+        p = evaluate(nodes, choose(within[-1] if within else ts[0]), depths, info, part, budget, clock_ns, uram_roles)
+        p.fits = p.fits and bool(within)
+        return p
 
     lo, hi = 0, len(ts) - 1
     best = evaluate(nodes, choose(ts[hi]), depths, info, part, budget, clock_ns, uram_roles)
@@ -248,6 +313,10 @@ def summary(p: Plan, part, budget: float) -> dict:
         "packing_below_target": bool(t.get("packing_below_target", False)),
         "weight_bits_in_lut_or_ff": w_bits - w_bits_in_blocks,
         "cycles_per_frame": t["cycles_per_frame"], "slowest_layer": t["slowest_layer"], "fps": t["fps"],
+        # multiply-accumulates per frame / (cycles per frame x DSPs): how busy the DSPs are (1 = every DSP
+        # does one useful MAC every cycle); products on LUTs (<= 4-bit operands) count as MACs without a DSP
+        "macs_per_frame": t["macs"], "mac_efficiency": round(t["macs"] / (t["cycles_per_frame"] * t["dsp"]), 4)
+        if t["dsp"] else None,
         "latency_cycles": t["latency_cycles"], "latency_ms": t["latency_ms"],
     }
 

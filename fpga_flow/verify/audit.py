@@ -52,7 +52,7 @@ def audit(build_dir) -> dict:
     res = m.get("resources") or {}
     backend = m["config"]["hls"]["backend"]
     return audit_project(build_dir / m.get("project", "hls4ml_prj"), m["design"], res.get("layers", []),
-                         res.get("fifos", []), backend, (m.get("plan") or {}).get("fifo_depths"))
+                         res.get("fifos", []), backend, (m.get("plan") or {}).get("fifo_depths"), m.get("weight_load"))
 
 
 def check(build_dir) -> dict:
@@ -244,7 +244,7 @@ def _kernel_block_factor(name: str, cfg: dict) -> int | None:
         return -(-n // rf)
     if name.startswith("depthwise_product_resource"):
         return -(-cfg["n_in"] // min(rf, cfg["n_in"]))
-    if name == "grouped_pointwise_conv_cl":
+    if name in ("grouped_pointwise_conv_cl", "stream_mvu_cl"):
         return cfg.get("block_factor")
     return None
 
@@ -263,9 +263,10 @@ def _weight_pragmas(d: dict) -> list[tuple[int, str]]:
 # ------------------------------------------------------------------------------------------------ audit
 
 def audit_project(prj, nodes: list[dict], layers: list[dict], fifos: list[dict], backend: str,
-                  depths: dict | None = None) -> dict:
+                  depths: dict | None = None, weight_load: dict | None = None) -> dict:
     """Audit the written project ``prj`` against the plan (flow.json's ``design`` = ``nodes``,
-    ``resources.layers`` = ``layers``, ``resources.fifos`` = ``fifos``)."""
+    ``resources.layers`` = ``layers``, ``resources.fifos`` = ``fifos``, ``weight_load``: the
+    weight-load path the build wrote for the URAM weights, hls/weight_load.py)."""
     p = Project(Path(prj))
     bad: list[str] = []
     mems: list[dict] = []
@@ -361,8 +362,10 @@ def audit_project(prj, nodes: list[dict], layers: list[dict], fifos: list[dict],
             if binds:
                 ln, s, (_, typ, got) = binds[0]
                 written_impl, deciding = got, (ln, s)
-                if got != impl or typ != "rom":
-                    bad.append(f"{name}: {wvar} bound as {typ} impl={got} ({p.where(ln)}: {s}); the plan says rom in {impl}")
+                want_typ = "ram" if impl == "uram" else "rom"  # URAM weights: a RAM the load path fills
+                if got != impl or typ != want_typ:
+                    bad.append(f"{name}: {wvar} bound as {typ} impl={got} ({p.where(ln)}: {s}); the plan says "
+                               f"{want_typ} in {impl}")
 
         # the kernels the call reaches, with their pragmas on the weights they receive
         chain, problems = kernel_chain(p, func, cfg_name)
@@ -435,11 +438,48 @@ def audit_project(prj, nodes: list[dict], layers: list[dict], fifos: list[dict],
             not_bound.append({"layer": f["layer"], "kind": "fifo", "var": var, "plan_impl": f["impl"],
                               "note": "depth <= 2: flip-flops, no memory primitive to bind"})
 
+    bad += load_path_findings(p, layers, weight_load)
     return {"ok": not bad, "backend": backend, "disagreements": bad, "memories": mems, "not_bound": not_bound,
             "checked": {"weights": sum(1 for m in mems if m["kind"] == "weights"),
                         "biases": sum(1 for m in mems if m["kind"] == "bias"),
                         "fifos": sum(1 for m in mems if m["kind"] == "fifo"),
                         "line_buffers": sum(1 for m in mems if m["kind"] == "line_buffer")}}
+
+
+def load_path_findings(p: Project, layers: list[dict], weight_load: dict | None) -> list[str]:
+    """The weight-load path of the weights the plan puts in URAM (hls/weight_load.py): each such array
+    is declared without bitstream contents, not loaded from a text file in C-simulation, filled by the
+    load loop of the top function in the recorded order, and weights.bin holds exactly the recorded
+    words; the top function has the load port. No URAM weights: no load path may be written."""
+    uram = [(row["layer"], m["var"]) for row in layers for m in row["memories"]
+            if m["kind"] == "weights" and m["impl"] == "uram"]
+    loads = re.findall(r"nnet::fpga_flow_load_array<(\w+), (\d+), (\d+)>\(weights_in, (\w+)\);", p.top_text)
+    if not uram:
+        return ["top: a weight-load path is written but the plan puts no weights in URAM"] if loads or weight_load else []
+    bad = []
+    if not weight_load:
+        return [f"{uram[0][0]}: weights planned in URAM but flow.json records no weight-load path"]
+    if not re.search(r"\bvoid myproject\([^)]*hls::stream<weight_word_t> &weights_in,\s*bool load_weights\s*\)", p.top_text):
+        bad.append("top: myproject() has no weights_in/load_weights load port")
+    recorded = [e["var"] for e in weight_load["arrays"]]
+    loaded = [v for _, _, _, v in loads]
+    for layer, var in uram:
+        if var not in loaded:
+            bad.append(f"{layer}: weights {var} planned in URAM are not filled by the load path (no "
+                       f"fpga_flow_load_array of it in myproject.cpp)")
+    if loaded != recorded and set(loaded) == {v for _, v in uram}:
+        bad.append(f"top: the load loop fills {loaded} in this order, weights.bin holds {recorded} (flow.json)")
+        h = (p.fw / "weights" / f"{var}.h").read_text() if (p.fw / "weights" / f"{var}.h").is_file() else ""
+        if re.search(rf"\b{var}\[\d+\]\s*=\s*\{{", h):
+            bad.append(f"{layer}: {var} in URAM has bitstream contents in weights/{var}.h (UltraScale+ URAM has none)")
+        if re.search(rf"load_weights_from_txt<\w+, \d+>\({var},", p.top_text):
+            bad.append(f"{layer}: the C-simulation loads {var} from a text file, not through the load path")
+    words = sum(e["words"] for e in weight_load["arrays"])
+    binf = p.fw / "weights" / "weights.bin"
+    if not binf.is_file() or binf.stat().st_size != 8 * words:
+        bad.append(f"top: firmware/weights/weights.bin holds {binf.stat().st_size if binf.is_file() else 'no'} bytes, "
+                   f"the load path reads {8 * words}")
+    return bad
 
 
 def _stream_var(nodes, stream):

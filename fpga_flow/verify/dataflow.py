@@ -122,15 +122,27 @@ def planned_depths(build_dir: str | Path) -> dict[str, int]:
     return {k: v["depth"] for k, v in parse_firmware(src)["streams"].items()}
 
 
-def generate(parsed: dict, n_in: int, n_out: int) -> str:
-    """C++ source of dfsim_network() (see verify/cpp/dfsim_main.h)."""
+def generate(parsed: dict, n_in: int, n_out: int, weight_load: dict | None = None) -> str:
+    """C++ source of dfsim_network() (see verify/cpp/dfsim_main.h); ``weight_load``: the manifest's
+    weight-load path (weights in URAM), whose arrays are filled from weights.bin before the run, through
+    the same load loop as the top function's load port (hls/weight_load.py)."""
     (in_t, in_name), (out_t, out_name) = parsed["ports"][0], parsed["ports"][-1]
     o = [f"#define DFSIM_N_IN {n_in}", f"#define DFSIM_N_OUT {n_out}", '#include "dfsim_main.h"',
          '#include "myproject.h"', '#include "parameters.h"', "",
          "void dfsim_network(int n_images, const double *x, double *y, std::vector<dfsim::Proc> &procs, "
          "const char *report) {", "    (void)report;",
          "    // the top function's code before its streams (weights loaded from WEIGHTS_DIR)",
-         parsed["prefix"], "    // its streams, persistent across images, bounded to the planned depths"]
+         parsed["prefix"]]
+    if weight_load:
+        o += ["    // weights in URAM: through the load loop, from weights.bin (hls/weight_load.py)", "    {",
+              "        hls::stream<weight_word_t> words;",
+              f'        if (nnet::fpga_flow_read_weights(WEIGHTS_DIR "/weights.bin", words) != {weight_load["words"]}) {{',
+              '            fprintf(stderr, "weights.bin cannot be read or has the wrong size\\n");', "            exit(3);",
+              "        }"]
+        o += [f"        nnet::fpga_flow_load_array<{e['type']}, {e['elements']}, {e['bits']}>(words, {e['var']});"
+              for e in weight_load["arrays"]]
+        o += ["    }"]
+    o += ["    // its streams, persistent across images, bounded to the planned depths"]
     for t, p in parsed["ports"]:
         o.append(f'    static hls::stream<{t}> {p}("{p}"); {p}.set_depth(dfsim::depth_of("{p}", {PORT_DEPTH}));')
     for s, v in parsed["streams"].items():
@@ -154,7 +166,7 @@ def compile_dataflow(build_dir: str | Path, *, timeout: float = 1800) -> tuple[P
     m = project.load_manifest(build_dir)
     fw = (build_dir / project.PROJECT / "firmware").resolve()
     parsed = parse_firmware((fw / "myproject.cpp").read_text())
-    src = generate(parsed, int(np.prod(m["input_shape"])), int(m["output_size"]))
+    src = generate(parsed, int(np.prod(m["input_shape"])), int(m["output_size"]), m.get("weight_load"))
     work = build_dir / WORK
     work.mkdir(exist_ok=True)
     h = hashlib.sha256(src.encode())

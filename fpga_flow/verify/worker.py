@@ -25,6 +25,14 @@ def main(job_path: str) -> int:
     job = json.loads(open(job_path).read())
     lib = ctypes.cdll.LoadLibrary(os.path.abspath(job["lib"]))
     os.chdir(job["firmware"])  # weights are read from ./weights at first call
+    load = getattr(lib, "myproject_load_weights", None)
+    if load is not None:  # weights in URAM: filled through the top function's load port (hls/weight_load.py)
+        load.restype = ctypes.c_int
+        load.argtypes = [ctypes.c_char_p]
+        rc = load(b"weights/weights.bin")
+        if rc != 0:
+            why = {-1: "cannot be read", -2: "has the wrong size", -3: "has words left over"}.get(rc, f"error {rc}")
+            raise SystemExit(f"weight-load path: firmware/weights/weights.bin {why}")
     x = np.ascontiguousarray(np.load(job["inputs"]).astype(np.float64))
     n = x.shape[0]
     x = x.reshape(n, -1)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import avgpool, channel_shuffle, gap, grouped_conv, maxpool
+from . import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv
 
-MODULES = (maxpool, gap, avgpool, channel_shuffle, grouped_conv)
+MODULES = (maxpool, gap, avgpool, channel_shuffle, grouped_conv, sliding_window, stream_conv)
 CPP_DIR = Path(__file__).parent / "cpp"
 BACKENDS = ("Vivado", "Vitis")
 _registered = False
