@@ -109,8 +109,8 @@ def read_perf(rpt: str | Path) -> Perf:
         s = lines[i].strip()
         if s.startswith("* Summary"):
             rows, i = _rows(lines, i + 1)
-            for c in rows:
-                if len(c) >= 7 and _num(c[0]) is not None or (len(c) >= 7 and c[0] == "?"):
+            for c in rows:  # the data row: latency min, max, absolute min, max, interval min, max, type
+                if len(c) >= 7 and (_num(c[0]) is not None or c[0] == "?"):
                     perf.latency = _range(f"{c[0]} ~ {c[1]}") if _num(c[0]) is not None else None
                     perf.interval = _range(f"{c[4]} ~ {c[5]}") if _num(c[4]) is not None else None
                     perf.pipeline = c[6]
@@ -126,8 +126,9 @@ def read_perf(rpt: str | Path) -> Perf:
         if s.startswith("* Loop"):
             rows, i = _rows(lines, i + 1)
             for c in rows:
-                if len(c) >= 8 and c[0].lstrip().startswith(("-", "o")) and (_num(c[1]) is not None or c[1] == "?"):
-                    perf.loops.append(Loop(c[0].lstrip("-o ").strip(),
+                m = re.match(r"\s*[-o] (.+)", c[0])  # '- Name' (a loop) or ' o Name' (a nested loop)
+                if len(c) >= 8 and m and (_num(c[1]) is not None or c[1] == "?"):
+                    perf.loops.append(Loop(m.group(1).strip(),
                                            _range(f"{c[1]} ~ {c[2]}") if _num(c[1]) is not None else None,
                                            _range(c[3]), _num(c[4]), _num(c[5]), _range(c[6]),
                                            c[7].lower() == "yes"))
@@ -168,10 +169,6 @@ class CasePerf:
     case: str
     top: Perf
     modules: dict[str, Perf]   # module name -> its own report (where the snapshot has one)
-
-    def process_rows(self) -> list[Instance]:
-        """The dataflow processes of the top (its instance table)."""
-        return list(self.top.instances)
 
 
 def find_top(case_dir: Path) -> Path | None:
@@ -373,10 +370,8 @@ def _record(fn, targs, args, comment, cfg_name, cfg, types, alias, var_shape) ->
            "geometry": geo, "in_shape": ishape, "in_elem_bits": in_t.get("bits", 0),
            "in_word_size": chan_in, "out_word_size": chan_out}
     if kind in ("Conv2D", "Conv1D", "Dense"):
-        mult = {}
         rec["reuse_factor"] = int(cfg.get("reuse_factor", 1))
         rec["strategy"] = str(cfg.get("strategy", "latency")).lower()
-        rec["_mult_kernel"] = mult.get("_kernel") or cfg.get("_kernel")
     if kind == "Activation" or kind == "HardActivation":
         rec["activation"] = fn
     if kind == "Softmax":

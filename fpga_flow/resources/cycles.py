@@ -420,7 +420,9 @@ def own_window_pool(rec: dict, rf=None, *, depth: int = OWN_POOL_DEPTH_MAX, mode
     kh, kw = g.get("pool_height", 1), g.get("pool_width", 1)
     row = in_w - 1 + depth + OWN_ROW_OVERHEAD
     latency = in_h * row + 1
-    first_row = max(0, kh - 1 - g.get("pad_top", 0))
+    # the first output's window ends at row kh-1-pad_top, column kw-1-pad_left, clipped to the map
+    # (smp_window_end in nnet_stream_maxpool.h)
+    first_row = max(0, min(in_h - 1, kh - 1 - g.get("pad_top", 0)))
     first_col = max(0, min(in_w - 1, kw - 1 - g.get("pad_left", 0)))
     return _result(model, latency, first_out=first_row * row + first_col + depth,
                    drain=(1, depth + OWN_ROW_OVERHEAD), in_pixels=in_h * in_w, row_cycles=row, depth=depth,
@@ -495,16 +497,20 @@ SOURCES = ("Input", "InputLayer")
 
 
 def model_name(rec: dict) -> str:
-    """The cycle model a record gets: its own ``cycles`` field, else by its kind; 'generic' otherwise."""
+    """The cycle model a record gets: 'source' for the network input (no process), else its own ``cycles``
+    field, else by its kind; 'generic' for a kind no model covers."""
+    if rec.get("kind", "") in SOURCES or rec.get("source"):
+        return "source"
     return rec.get("cycles") or KIND_MODEL.get(rec.get("kind", ""), "generic")
 
 
 def layer_cycles(rec: dict, rf: int | None = None) -> dict:
     """Cycles of one node record (describe()'s form): {'interval', 'latency', 'first_out', 'tail', 'model',
     'detail'}; ``rf`` overrides the record's reuse factor (to try a plan before writing it)."""
-    if rec.get("kind", "") in SOURCES or rec.get("source"):
+    name = model_name(rec)
+    if name == "source":
         return _result("source", 0, first_out=0, drain=(0, 0))
-    return MODELS[model_name(rec)](rec, rf)
+    return MODELS[name](rec, rf)
 
 
 # ----------------------------------------------------------------------------------- the network
