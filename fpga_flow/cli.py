@@ -185,6 +185,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--part", help="part number or board for 'fits' (default: the config's Part)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    pa = sub.add_parser("parts", help="list the known FPGA devices (BRAM18K, URAM, DSP, LUT, FF) and boards",
+                        description="Every device the flow knows, with its resources from the vendor data sheet "
+                                    "(cited per row), its product family (which decides the HLS memory rules), a "
+                                    "default part number, the boards that carry it, and the calibration report whose "
+                                    "'Available' row confirms the numbers. Any package/speed/temperature grade of a "
+                                    "listed device is accepted wherever a part is asked for.")
+    pa.add_argument("filter", nargs="?", help="case-insensitive text to match (device, family, board, data sheet) or a "
+                                              "full part number (selects its device)")
+    pa.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     w = sub.add_parser("sweep", help="build (and verify) every point of a grid of config values, on Dask workers",
                        description="Build every combination of the --grid values (and verify each on --verify N images), "
                                    "on Dask workers with --scheduler or one after another here; write DIR/sweep.json, "
@@ -505,6 +515,28 @@ def cmd_estimate(args):
     return 0
 
 
+def cmd_parts(args):
+    rows = parts.listing(args.filter)
+    if not rows:
+        raise FlowError(f"no device matches {args.filter!r} (nearest: {', '.join(parts.nearest(args.filter))}); "
+                        "run 'fpga-flow parts' without a filter to list all")
+    if args.json:
+        return {"count": len(rows), "devices": rows,
+                "note": "resources per device from the vendor data sheet named in 'datasheet'; 'checked_against' "
+                        "names the calibration csynth report whose Available row equals them"}
+    print(f"{'device':11s} {'family':15s} {'BRAM18K':>7s} {'URAM':>5s} {'DSP':>6s} {'LUT':>9s} {'FF':>9s}  "
+          f"{'default part':27s} {'data sheet':6s} boards / checked")
+    for r in rows:
+        extra = ", ".join(r["boards"])
+        if r["checked_against"]:
+            extra += ("; " if extra else "") + "checked: " + r["checked_against"]
+        print(f"{r['device']:11s} {r['family']:15s} {r['bram18k']:7d} {r['uram']:5d} {r['dsp']:6d} {r['lut']:9d} "
+              f"{r['ff']:9d}  {r['default_part']:27s} {r['datasheet']:6s} {extra}")
+    print(f"{len(rows)} device(s); any package/speed/temperature grade of a listed device resolves (e.g. "
+          "xczu7ev-fbvb900-1-i); BRAM18K counts each 36 Kb block as two")
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from . import sweep  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
@@ -518,7 +550,7 @@ def cmd_sweep(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
-            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate,
+            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate, "parts": cmd_parts,
             "sweep": cmd_sweep}
 
 
