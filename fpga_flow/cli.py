@@ -173,17 +173,30 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--build-dir", default="build/accuracy", help="where the variant builds go (default build/accuracy)")
     _dask_args(a)
 
-    e = sub.add_parser("estimate", help="HLS BRAM18K of any Keras/QKeras model converted by stock hls4ml",
+    e = sub.add_parser("estimate", help="HLS BRAM18K and DSPs of any Keras/QKeras model converted by stock hls4ml",
                        description="Convert MODEL with stock hls4ml 1.3.0 and exactly the given hls4ml config (the "
                                    "hls4ml_config.yml hls4ml writes, or one in its format: Backend, Part, IOType, "
                                    "HLSConfig) and print every memory (FIFOs, weight ROMs, lookup tables) with the "
-                                   "BRAM18K a Vitis HLS C-synthesis report would count, by the rules of "
-                                   "fpga_flow/resources/hls_count.py (calibrated on real csynth reports). An ESTIMATE: "
-                                   "no vendor tool runs. Nothing is written.")
+                                   "BRAM18K, and every layer with the DSPs, that the HLS C-synthesis report would count "
+                                   "for the config's backend (Vivado/VivadoAccelerator: Vivado HLS, one FIFO per "
+                                   "channel; Vitis) and part (Part, XilinxPart, Board or --part), by the rules of "
+                                   "fpga_flow/resources/hls_count.py and hls_dsp.py (calibrated on real csynth "
+                                   "reports). An ESTIMATE: no vendor tool runs. Nothing is written.")
     e.add_argument("model", help="a saved Keras/QKeras model (.h5 or .keras)")
     e.add_argument("--hls4ml-config", required=True, help="hls4ml config YAML (Backend, Part, IOType, HLSConfig, ...)")
-    e.add_argument("--part", help="part number or board for 'fits' (default: the config's Part)")
+    e.add_argument("--part", help="part number or board (overrides the config's Part/XilinxPart/Board; "
+                                  "'fpga-flow parts' lists them)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    pa = sub.add_parser("parts", help="list the known FPGA devices (BRAM18K, URAM, DSP, LUT, FF) and boards",
+                        description="Every device the flow knows, with its resources from the vendor data sheet "
+                                    "(cited per row), its product family (which decides the HLS memory rules), a "
+                                    "default part number, the boards that carry it, and the calibration report whose "
+                                    "'Available' row confirms the numbers. Any package/speed/temperature grade of a "
+                                    "listed device is accepted wherever a part is asked for.")
+    pa.add_argument("filter", nargs="?", help="case-insensitive text to match (device, family, board, data sheet) or a "
+                                              "full part number (selects its device)")
+    pa.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     w = sub.add_parser("sweep", help="build (and verify) every point of a grid of config values, on Dask workers",
                        description="Build every combination of the --grid values (and verify each on --verify N images), "
@@ -475,33 +488,57 @@ def cmd_estimate(args):
         cfg = stock_estimate.read_hls4ml_yml(args.hls4ml_config)
     except Exception as e:
         raise FlowError(f"--hls4ml-config {args.hls4ml_config}: not a readable YAML mapping ({type(e).__name__})") from None
-    if not isinstance(cfg, dict):
-        raise FlowError(f"--hls4ml-config {args.hls4ml_config}: must be a YAML mapping (Backend, Part, IOType, HLSConfig)")
+    st = stock_estimate.settings(cfg, args.part)  # backend, part, clock, IOType: one-line errors before TF loads
     try:
-        stock_estimate._load_keras(args.model)
+        model = stock_estimate._load_keras(args.model)
     except Exception as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise FlowError(f"{args.model}: cannot be loaded as a Keras/QKeras model ({type(e).__name__}: {first})") from None
-    res = stock_estimate.estimate_stock(args.model, args.hls4ml_config, part=args.part)
-    name = args.part or cfg.get("Part")
-    res["part"] = name
-    try:
-        p = parts.resolve(name) if name else None
-    except FlowError:
-        p = None  # a part this flow does not know: no 'fits'
-    res["bram18k_available"] = p.bram18k if p else None
-    res["dsp_available"] = p.dsp if p else None
-    res["fits"] = (res["hls_bram18k"] <= p.bram18k and res["dsp"] <= p.dsp) if p else None
-    res["estimate"] = ("HLS C-synthesis BRAM18K count by fpga_flow/resources/hls_count.py rules, calibrated on the "
-                       "csynth reports of public hls4ml projects; DSP rough; no vendor tool ran")
+    res = stock_estimate.estimate_stock(args.model, args.hls4ml_config, part=args.part, model=model)
+    res["estimate"] = ("ESTIMATE of the HLS C-synthesis report: BRAM18K by fpga_flow/resources/hls_count.py, DSP by "
+                       "fpga_flow/resources/hls_dsp.py, rules read off the csynth reports of public hls4ml projects "
+                       "(tests/test_calibration.py); no vendor tool ran")
     if args.json:
         return res
-    print(f"{'memory':40s} {'kind':8s} {'depth':>7s} {'width':>7s} {'BRAM18K':>8s}")
+    prof = res["profile"]
+    print(f"backend {res['backend']} -> {'Vivado HLS ' + res['tool_version'] if res['tool'] == 'vivado' else 'Vitis HLS'}"
+          f" ({'one FIFO per channel' if res['tool'] == 'vivado' else 'one packed FIFO per stream'}); part "
+          f"{res['part']} ({res['part_source']}; device {res['device']}, family {res['family'] or 'unknown'}, FIFO rule "
+          f"{prof['fifo_rule']}); {res['io_type']}, clock {res['clock_period_ns']} ns")
+    for n in res["notes"]:
+        print(f"note: {n}")
+    print(f"{'memory':40s} {'kind':8s} {'count':>5s} {'depth':>7s} {'width':>7s} {'BRAM18K':>8s}")
     for r in res["memories"]:
-        print(f"{r['name'][:40]:40s} {r['kind']:8s} {r['depth']:7d} {r['width']:7d} {r['hls_bram18k']:8d}")
-    avail = f" of {p.bram18k} on {p.name}, fits: {'yes' if res['fits'] else 'no'}" if p else ""
-    print(f"total HLS BRAM18K (estimate) {res['hls_bram18k']} (FIFOs {res['fifo_hls_bram18k']}, ROMs/tables "
-          f"{res['rom_hls_bram18k']}){avail}; DSP (rough) {res['dsp']}")
+        print(f"{r['name'][:40]:40s} {r['kind']:8s} {r['count']:5d} {r['depth']:7d} {r['width']:7d} {r['hls_bram18k']:8d}")
+    print(f"{'layer':40s} {'class':18s} {'DSP':>6s}  how")
+    for x in res["layers"]:
+        if x["dsp"] or x["dsp_rule"]:
+            print(f"{x['name'][:40]:40s} {x['class'][:18]:18s} {x['dsp']:6d}  {x['dsp_rule']}")
+    print(f"total (estimate): HLS BRAM18K {res['hls_bram18k']} of {res['bram18k_available']} (FIFOs "
+          f"{res['fifo_hls_bram18k']} in {res['fifos']} FIFOs, ROMs/tables {res['rom_hls_bram18k']}); DSP {res['dsp']} of "
+          f"{res['dsp_available']} on {res['part']}; fits: {'yes' if res['fits'] else 'no'}")
+    return 0
+
+
+def cmd_parts(args):
+    rows = parts.listing(args.filter)
+    if not rows:
+        raise FlowError(f"no device matches {args.filter!r} (nearest: {', '.join(parts.nearest(args.filter))}); "
+                        "run 'fpga-flow parts' without a filter to list all")
+    if args.json:
+        return {"count": len(rows), "devices": rows,
+                "note": "resources per device from the vendor data sheet named in 'datasheet'; 'checked_against' "
+                        "names the calibration csynth report whose Available row equals them"}
+    print(f"{'device':11s} {'family':15s} {'BRAM18K':>7s} {'URAM':>5s} {'DSP':>6s} {'LUT':>9s} {'FF':>9s}  "
+          f"{'default part':27s} {'data sheet':6s} boards / checked")
+    for r in rows:
+        extra = ", ".join(r["boards"])
+        if r["checked_against"]:
+            extra += ("; " if extra else "") + "checked: " + r["checked_against"]
+        print(f"{r['device']:11s} {r['family']:15s} {r['bram18k']:7d} {r['uram']:5d} {r['dsp']:6d} {r['lut']:9d} "
+              f"{r['ff']:9d}  {r['default_part']:27s} {r['datasheet']:6s} {extra}")
+    print(f"{len(rows)} device(s); any package/speed/temperature grade of a listed device resolves (e.g. "
+          "xczu7ev-fbvb900-1-i); BRAM18K counts each 36 Kb block as two")
     return 0
 
 
@@ -518,7 +555,7 @@ def cmd_sweep(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
-            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate,
+            "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate, "parts": cmd_parts,
             "sweep": cmd_sweep}
 
 

@@ -1,28 +1,39 @@
-"""The HLS BRAM18K rules of fpga_flow.resources.hls_count against real csynth reports.
+"""The HLS rules of fpga_flow.resources.hls_count (BRAM18K) and hls_dsp (DSP) against real csynth reports.
 
 Every expected number below is read from the vendor reports in shared/calibration at test time;
-the rules are only applied to the depths, widths, words and bits those reports list.
+the rules are only applied to the depths, widths, words, bits, layer shapes and weights those
+cases contain.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from fpga_flow.resources import calibration as C
 from fpga_flow.resources import hls_count as hc
+from fpga_flow.resources import hls_dsp as hd
 
+ROOT = Path(__file__).resolve().parents[1]
 CAL = Path(__file__).resolve().parents[2] / "shared" / "calibration"
 
 pytestmark = pytest.mark.skipif(
     not CAL.is_dir(), reason=f"calibration reports not found at {CAL} (shared/ sits beside the clone in CI)")
 
-# Known, documented deviations (see the hls_count docstring). strict xfail: if a rule change starts
-# reproducing them, the test says so.
-PIXEL = ("pixel_cnn_large_alezander9_hls4ml080_vitis2023.1", "pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1")
-TOTAL_DEVIATIONS = {
-    # Vitis 2024.1 counted the two 128x256 FIFOs as 8 BRAM18K each (rule: 15); unexplained.
-    "ece226_har_conv1d_hls4ml120_vitis2024.1",
-}
+DESIGNS = [  # every design of shared/calibration (the Vivado 2020 tutorial folder holds two)
+    "alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1", "alveo_u55c_svhn_cnn_alexyang_vitis2022.2",
+    "dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1", "ece226_har_conv1d_hls4ml120_vitis2024.1",
+    "kv260_mnist_cnn_baseline_lolbraa_vitis2025.2", "lenet5_guessoum_hls4ml110_vitis2023.2",
+    "pixel_cnn_large_alezander9_hls4ml080_vitis2023.1", "pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1",
+    "tsopeter_best_model_hls4ml110_vitis2024.2", "tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2",
+    "vivado2020_tutorial_part6_svhn_cnn/pruned_cnn", "vivado2020_tutorial_part6_svhn_cnn/quantized_pruned_cnn",
+]
 
 
 def _reports():
@@ -39,38 +50,45 @@ def reports():
     return reps
 
 
+def _find(reports, key):
+    case, _, design = key.partition("/")
+    return next(r for r in reports if r.case == case and (not design or r.design == design))
+
+
 def _vitis(reports):
     return [r for r in reports if r.tool == "vitis"]
 
 
-def _fifo_table(reps, tool_of):
+def _fifo_table(reps, prof_of):
     lines, ok_all, n_all = [], 0, 0
-    lines.append(f"{'case':52s} {'profile':16s} {'exact':>7s} {'real':>6s} {'est':>6s}")
+    lines.append(f"{'case':52s} {'family':12s} {'rule':4s} {'exact':>7s} {'real':>6s} {'est':>6s}")
     for r in reps:
-        tool = tool_of(r)
-        ok = sum(hc.fifo_bram18k(f.depth, f.width, tool) == f.bram18k for f in r.fifos)
-        est = sum(hc.fifo_bram18k(f.depth, f.width, tool) for f in r.fifos)
-        lines.append(f"{(r.case + ' ' + r.design)[:52]:52s} {tool:16s} {ok:3d}/{len(r.fifos):<3d} "
-                     f"{r.fifo_bram18k:6d} {est:6d}")
+        prof = prof_of(r)
+        ok = sum(prof.fifo(f.depth, f.width) == f.bram18k for f in r.fifos)
+        est = sum(prof.fifo(f.depth, f.width) for f in r.fifos)
+        lines.append(f"{(r.case + ' ' + r.design)[:52]:52s} {prof.family:12s} {prof.fifo_rule:4s} "
+                     f"{ok:3d}/{len(r.fifos):<3d} {r.fifo_bram18k:6d} {est:6d}")
         ok_all += ok
         n_all += len(r.fifos)
     return ok_all, n_all, "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- parsing
+
 def test_parser_reads_all_cases(reports):
-    names = {r.case for r in reports}
-    for case in ("lenet5_guessoum_hls4ml110_vitis2023.2", "tsopeter_best_model_hls4ml110_vitis2024.2",
-                 "dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1", "alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1"):
-        assert case in names
+    assert sorted(f"{r.case}/{r.design}" if r.case.startswith("vivado2020") else r.case for r in reports) == DESIGNS
     for r in reports:
         assert r.fifos, r.case
         assert r.totals.get("BRAM_18K", 0) > 0, r.case
+        assert r.family, r.case  # the report's product family: what selects the FIFO rule
         # the FIFO rows add up to the report's own FIFO summary line: the table parse is complete
-        assert r.fifo_bram18k == r.summary["FIFO"]["BRAM_18K"] if "FIFO" in r.summary else True
-    lenet = next(r for r in reports if r.case.startswith("lenet5"))
+        assert r.fifo_bram18k == r.summary["FIFO"]["BRAM_18K"], r.case
+    lenet = _find(reports, "lenet5_guessoum_hls4ml110_vitis2023.2")
     row = next(f for f in lenet.fifos if f.name == "layer2_out_U")
     assert (row.depth, row.width, row.bram18k) == (576, 132, 8)
     assert lenet.totals["BRAM_18K"] == 58
+    u55c = _find(reports, "alveo_u55c_svhn_cnn_alexyang_vitis2022.2")
+    assert (u55c.family, u55c.flow, u55c.part) == ("virtexuplus", "vitis", "xcu55c-fsvh2892-2L-e")
 
 
 def test_srl_vs_memory_matches_xml_binding(reports):
@@ -81,38 +99,55 @@ def test_srl_vs_memory_matches_xml_binding(reports):
             if f.impl:
                 checked += 1
                 bad += hc.fifo_impl(f.depth, f.width) != f.impl
-    assert checked >= 65  # alexnet (2022.1) has no csynth.xml
+    assert checked >= 65  # alexnet (2022.1), U55C, kv260 have no csynth.xml
     assert bad == 0
 
 
-def test_fifo_bram18k_exact_single_rule(reports):
-    """Rules F1+F2 (tool='vitis'), every Vitis report except the two pixel ones (whose profile is fitted)."""
-    reps = [r for r in _vitis(reports) if r.case not in PIXEL]
-    ok, n, table = _fifo_table(reps, lambda r: "vitis")
-    print("\nFIFO BRAM18K, single Vitis rule\n" + table + f"\nexact {ok}/{n} = {ok / n:.1%}")
-    assert n >= 55
-    assert ok / n >= 0.90
+# ----------------------------------------------------------------------------- FIFOs
+
+def test_fifo_bram18k_exact_every_fifo_of_every_case(reports):
+    """Rules F1-F4 with each report's profile (tool, product family, flow): every FIFO of every design,
+    the 886 per-channel FIFOs of the two Vivado HLS designs included."""
+    ok, n, table = _fifo_table(reports, lambda r: r.profile)
+    vok, vn, _ = _fifo_table(_vitis(reports), lambda r: r.profile)
+    print("\nFIFO BRAM18K, every design\n" + table + f"\nexact {ok}/{n} = {ok / n:.1%} (Vitis: {vok}/{vn})")
+    assert vn >= 110 and n >= 1000
+    assert ok / n >= 0.90 and vok / vn >= 0.90
 
 
-def test_fifo_bram18k_exact_all_vitis(reports):
-    """Every Vitis io_stream FIFO with the profile matching its report (pixel: fitted rule F2')."""
-    reps = _vitis(reports)
-    ok, n, table = _fifo_table(reps, lambda r: r.profile)
-    plain_ok, _, _ = _fifo_table(reps, lambda r: "vitis")
-    print("\nFIFO BRAM18K, all Vitis reports\n" + table
-          + f"\nexact {ok}/{n} = {ok / n:.1%} (single rule without the 2023.1-ip profile: {plain_ok}/{n})")
-    assert n >= 85
-    assert ok / n >= 0.90
+def test_fifo_rule_is_decided_by_the_part_family_not_the_tool_version(reports):
+    """Swap the FIFO rule of every Vitis report (F4 for the Zynq UltraScale+/Artix-7 ones, F2 for the
+    Virtex UltraScale+ ones): the memory FIFOs on which the two rules differ stop matching on both
+    sides, while their own family's rule matches all of them, across every tool version."""
+    own = swapped = n = 0
+    versions = {"F2": set(), "F4": set()}
+    for r in _vitis(reports):
+        prof = r.profile
+        other = replace(prof, family="zynquplus" if prof.fifo_rule == "F4" else "virtexuplus")
+        for f in r.fifos:
+            if prof.fifo(f.depth, f.width) == other.fifo(f.depth, f.width):
+                continue  # this FIFO does not tell the rules apart
+            n += 1
+            own += prof.fifo(f.depth, f.width) == f.bram18k
+            swapped += other.fifo(f.depth, f.width) == f.bram18k
+            versions[prof.fifo_rule].add(r.version)
+    print(f"\n{n} discriminating FIFOs: own family's rule exact {own}, swapped rule exact {swapped}; "
+          f"versions F2 {sorted(versions['F2'])}, F4 {sorted(versions['F4'])}")
+    assert n >= 40 and own == n and swapped == 0
+    # the two rules interleave in time: a version threshold cannot separate them
+    assert min(versions["F2"]) < max(versions["F4"]) and min(versions["F4"]) < max(versions["F2"])
 
 
 def test_fifo_vivado_hls_2020_per_channel(reports):
     reps = [r for r in reports if r.tool == "vivado"]
-    assert reps
-    ok, n, table = _fifo_table(reps, lambda r: "vivado")
+    assert len(reps) == 2
+    ok, n, table = _fifo_table(reps, lambda r: r.profile)
     print("\n" + table)
     assert all(f.name.count("_V_data_") == 1 for r in reps for f in r.fifos)  # one FIFO per channel
     assert ok == n
 
+
+# ----------------------------------------------------------------------------- ROMs
 
 def _listed_roms(reports):
     """Memory rows that are not hls4ml shift-register buffers and hold > 1 Kib or any BRAM."""
@@ -125,10 +160,9 @@ def _listed_roms(reports):
 def test_rom_bram18k_one_read(reports):
     """Rules R1/R3: weights, invert and sigmoid tables, exact."""
     rows = [(r, m) for r, m in _listed_roms(reports) if m.reads == 1]
-    lines = []
-    bad = []
+    lines, bad = [], []
     for r, m in rows:
-        est = hc.estimate_memory(m, r.version, r.profile)
+        est = hc.estimate_memory(m, r.profile)
         lines.append(f"{r.case[:40]:40s} {m.name[:16]:16s} {m.words:5d}x{m.bits:<5d} {m.impl:5s} "
                      f"real {m.bram18k:3d} est {est:3d}")
         if est != m.bram18k:
@@ -139,46 +173,44 @@ def test_rom_bram18k_one_read(reports):
 
 
 def test_rom_bram18k_multi_read(reports):
-    """Rule R2 (softmax exp_table read n_in times per cycle). Reproduces 2 of the 4 exp tables."""
+    """Rule R2 (softmax exp_table read n_in times per cycle): 3 of the 4 listed exp tables."""
     rows = [(r, m) for r, m in _listed_roms(reports) if m.reads > 1]
-    res = {r.case: (m.reads, m.bram18k, hc.estimate_memory(m, r.version, r.profile)) for r, m in rows}
+    res = {r.case: (m.reads, m.bram18k, hc.estimate_memory(m, r.profile)) for r, m in rows}
     print("\n" + "\n".join(f"{c[:45]:45s} reads {v[0]:2d} real {v[1]} est {v[2]}" for c, v in res.items()))
     assert len(res) == 4
     exact = {c for c, v in res.items() if v[1] == v[2]}
-    assert exact == {"dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1", "ece226_har_conv1d_hls4ml120_vitis2024.1"}
+    assert exact == {"alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1",
+                     "dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1", "ece226_har_conv1d_hls4ml120_vitis2024.1"}
 
 
-def _total_row(r):
+def test_softmax_without_sub_report_estimated_from_its_name(reports):
+    """The U55C (2022.2) softmax instance has no sub-report: its 10 BRAM18K equal the 2022.x rule
+    (exp table read 10 times: 9 copies, + 1 inverse table), read off alexnet (2022.1) only."""
+    u55c = _find(reports, "alveo_u55c_svhn_cnn_alexyang_vitis2022.2")
+    (_, module, real), = u55c.opaque
+    assert hc.softmax_n(module) == 10
+    est = u55c.estimate()
+    assert est["memory_from_name"] == real == 10 and est["opaque_reported"] == 0
+
+
+# ----------------------------------------------------------------------------- totals
+
+@pytest.mark.parametrize("key", DESIGNS)
+def test_total_hls_bram18k_within_15pct(reports, key):
+    r = _find(reports, key)
     est = r.estimate()
     real = r.totals["BRAM_18K"]
-    return real, est["total"], est
-
-
-@pytest.mark.parametrize("case", [
-    "alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1",
-    "dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1",
-    pytest.param("ece226_har_conv1d_hls4ml120_vitis2024.1",
-                 marks=pytest.mark.xfail(strict=True, reason="2024.1 counted 128x256 FIFOs as 8 (rule 15)")),
-    "lenet5_guessoum_hls4ml110_vitis2023.2",
-    "pixel_cnn_large_alezander9_hls4ml080_vitis2023.1",
-    "pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1",
-    "tsopeter_best_model_hls4ml110_vitis2024.2",
-    "tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2",
-])
-def test_total_hls_bram18k_within_15pct(reports, case):
-    r = next(x for x in reports if x.case == case)
-    real, est, parts = _total_row(r)
-    print(f"\n{case}: real FIFO {r.fifo_bram18k} est {parts['fifo']}; real memory {r.memory_bram18k} "
-          f"est {parts['memory']}; real total {real} est {est}")
-    assert parts["opaque_reported"] == 0  # every instance's memories came from a sub-report
-    assert abs(est - real) <= 0.15 * real
+    print(f"\n{key}: real FIFO {r.fifo_bram18k} est {est['fifo']}; real memory {real - r.fifo_bram18k} "
+          f"est {est['memory']}; real total {real} est {est['total']}")
+    assert est["opaque_reported"] == 0  # every BRAM counted by a rule, none copied from the report
+    assert abs(est["total"] - real) <= 0.15 * real
 
 
 def test_memory_rows_add_up_to_instance_bram(reports):
     """The walk over sub-module reports finds every BRAM the top Instance table counts."""
     for r in _vitis(reports):
         inst = r.summary.get("Instance", {}).get("BRAM_18K", 0)
-        assert r.memory_bram18k == inst, r.case
+        assert r.memory_bram18k + sum(b for _, _, b in r.opaque) == inst, r.case
         assert r.fifo_bram18k + inst + r.summary.get("Memory", {}).get("BRAM_18K", 0) == r.totals["BRAM_18K"]
 
 
@@ -188,6 +220,10 @@ def test_rules_unit():
     assert hc.fifo_bram18k(9, 114) == 7 and hc.fifo_bram18k(9, 36) == 0
     assert hc.fifo_bram18k(65536, 16) == 60
     assert hc.fifo_bram18k(64260, 512) == 1796
+    assert hc.fifo_bram18k(900, 256, family="virtexuplus", flow="vitis") == 8  # U55C
+    assert hc.fifo_bram18k(16, 256, family="zynquplus") == 15  # alexnet (xczu7ev)
+    assert hc.fifo_bram18k(128, 256, family="virtexuplus") == 8  # ece226 (U250)
+    assert hc.fifo_bram18k(28, 512, family="virtexuplus", flow="vitis") == 29  # dune (xcvu11p)
     assert hc.rom_bram18k(128, 888, impl="bram", version="2023.1") == 25
     assert hc.rom_bram18k(1024, 18, version="2023.2") == 1
     assert hc.rom_bram18k(1024, 18, version="2024.1") == 2
@@ -196,41 +232,147 @@ def test_rules_unit():
         hc.fifo_bram18k(10, 10, tool="quartus")
 
 
+# ----------------------------------------------------------------------------- DSPs
+
+def test_multiplier_binding_by_operand_width(reports):
+    """Rule D1 against every multiplier the sub-module reports list (mul_<a>_<b>_...: operand widths,
+    and the DSPs the tool bound it to)."""
+    seen = {}
+    for rpt in CAL.rglob("*csynth.rpt"):
+        for m in re.finditer(r"^\s*\|(mul_(\d+)n?s_(\d+)n?s_\d+_\d+_\d+)_U\d+\s*\|\s*\w+\s*\|\s*\d+\|\s*(\d+)\|",
+                             rpt.read_text(errors="replace"), re.M):
+            key = (int(m.group(2)), int(m.group(3)))
+            seen.setdefault(key, set()).add(int(m.group(4)))
+    assert len(seen) >= 25 and sum(1 for k in seen if max(k) <= 10) >= 5  # both sides of the threshold
+    wrong = {k: v for k, v in seen.items() if v != {hd.product_dsp(*k)}}
+    print(f"\n{len(seen)} operand-width pairs: " + ", ".join(f"{a}x{b}:{sorted(v)}" for (a, b), v in sorted(seen.items())))
+    assert not wrong, wrong
+
+
+def _firmware_rows(case):
+    d = CAL / case
+    rep = hc.load_case(d)[0]
+    files = C.firmware_files(d, rep.design)
+    return rep, hd.read_firmware(*files), C.instance_dsp(hc.find_top_reports(d)[0])
+
+
+def test_dsp_per_instance_from_firmware():
+    """Rules D3 (Resource products) and D4 (softmax) on every instance the firmware alone decides
+    (no weight values needed), against the instance's DSPs in the top report."""
+    lines, n, exact, close = [], 0, 0, 0
+    for case in ("dune_apa_cnn_jmitrevs_hls4ml071_vitis2023.1", "tsopeter_best_model_hls4ml110_vitis2024.2",
+                 "tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2", "alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1",
+                 "alveo_u55c_svhn_cnn_alexyang_vitis2022.2", "ece226_har_conv1d_hls4ml120_vitis2024.1",
+                 "lenet5_guessoum_hls4ml110_vitis2023.2"):
+        _, rows, inst = _firmware_rows(case)
+        for row in rows:
+            if row["dsp"] is None or (row["dsp"] == 0 and not inst.get(row["config"])):
+                continue
+            real = inst.get(row["config"], 0)
+            n += 1
+            exact += row["dsp"] == real
+            close += abs(row["dsp"] - real) <= max(1, 0.15 * real)
+            lines.append(f"{case[:34]:34s} {row['func']:12s} config{row['config']:<3d} est {row['dsp']:4d} "
+                         f"real {real:4d}  {row['how']}")
+    print("\n" + "\n".join(lines) + f"\nexact {exact}/{n}, within max(1, 15%) {close}/{n}")
+    assert n >= 20
+    assert exact >= 0.85 * n
+    assert close >= n - 1  # dune's softmax: 3 inputs, 1 DSP (rule D4 says 3)
+
+
+def test_dsp_lenet5_batchnorm_scales_from_the_committed_weights():
+    """Rule D2 with 8-bit constants: lenet5's two BatchNormalization layers (scales fixed<8,4>) from
+    the weights committed with the report (TensorFlow 2.14 cannot load that Keras-3 model)."""
+    case = "lenet5_guessoum_hls4ml110_vitis2023.2"
+    rep, _, inst = _firmware_rows(case)
+    res = C.dsp_from_firmware(CAL / case, rep)
+    norm = [r for r in res["rows"] if r["func"] == "normalize"]
+    assert [(r["dsp"], inst.get(r["config"], 0)) for r in norm] == [(0, 0), (8, 8)]
+    assert res["dsp"] == rep.totals["DSP"] == 18
+
+
 # ----------------------------------------------------------------------------- stock hls4ml estimate
-STOCK_CASES = [  # cases whose committed model loads in TF 2.14 (lenet5's Keras-3 .keras does not)
-    ("tsopeter_best_model_hls4ml110_vitis2024.2", "2024.2"),
-    ("tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2", "2024.2"),
-    ("pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1", "2023.1"),
-]
 
-
-@pytest.mark.parametrize("case,version", STOCK_CASES)
-def test_stock_estimate_fifos_match_report(reports, case, version):
+@pytest.fixture(scope="module")
+def stock(reports):
+    """estimate_stock() of every case whose committed model TensorFlow 2.14 loads, converted once."""
     pytest.importorskip("hls4ml")
     pytest.importorskip("tensorflow")
-    from fpga_flow.resources.stock_estimate import estimate_stock
+    from fpga_flow.resources.stock_estimate import _load_keras, estimate_stock
 
+    out = {}
+    for d in C.stock_cases(CAL):
+        try:
+            model = _load_keras(next(d.glob("keras_model.*")))
+        except Exception:
+            continue  # lenet5: a Keras-3 QKeras model
+        rep = next(r for r in reports if r.case == d.name)
+        with contextlib.redirect_stdout(sys.stderr):
+            out[d.name] = estimate_stock(next(d.glob("keras_model.*")), d / "hls4ml_config.yml",
+                                         version=rep.version, model=model)
+    return out
+
+
+STOCK_CASES = ["ece226_har_conv1d_hls4ml120_vitis2024.1", "pixel_cnn_large_alezander9_hls4ml080_vitis2023.1",
+               "pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1", "tsopeter_best_model_hls4ml110_vitis2024.2",
+               "tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2"]
+
+
+def test_stock_estimate_covers_every_loadable_case(stock):
+    assert sorted(stock) == STOCK_CASES
+
+
+@pytest.mark.parametrize("case", STOCK_CASES)
+def test_stock_estimate_matches_report(reports, stock, case):
+    """The committed model converted by stock hls4ml 1.3.0 with the committed config, estimated with
+    the config's part: the same FIFOs (depth, packed width) as the report, BRAM18K and DSP totals
+    within 15% (they are exact or within 4% here), and every layer's DSPs within max(1, 15%) of the
+    report's instance."""
     rep = next(r for r in reports if r.case == case)
-    d = CAL / case
-    model = next(d.glob("keras_model.*"))
-    est = estimate_stock(model, d / "hls4ml_config.yml", tool=rep.profile, version=version)
+    est = stock[case]
     got = {m["name"] + "_U": (m["depth"], m["width"]) for m in est["memories"] if m["kind"] == "fifo"}
     real = {f.name: (f.depth, f.width) for f in rep.fifos}
-    print(f"\n{case}: FIFO est {est['fifo_hls_bram18k']} real {rep.fifo_bram18k}; "
-          f"total est {est['hls_bram18k']} real {rep.totals['BRAM_18K']}; dsp est {est['dsp']} "
-          f"real {rep.totals.get('DSP')}")
+    inst = C.instance_dsp(hc.find_top_reports(CAL / case)[0])
+    lines = [f"{x['name']:24s} config{x['index']:<3} est {x['dsp']:4d} real {inst.get(x['index'], 0):4d}  {x['dsp_rule']}"
+             for x in est["layers"] if x["dsp"] or inst.get(x["index"])]
+    print(f"\n{case}: part {est['part']} ({est['family']}, rule {est['profile']['fifo_rule']}); FIFO est "
+          f"{est['fifo_hls_bram18k']} real {rep.fifo_bram18k}; total est {est['hls_bram18k']} real "
+          f"{rep.totals['BRAM_18K']}; DSP est {est['dsp']} real {rep.totals['DSP']}\n" + "\n".join(lines))
+    assert est["part"].replace("-", "") == rep.part.replace("-", "")  # the config's part (7-series spelling aside)
+    assert est["tool"] == "vitis" and est["family"] == rep.family
     assert got == real  # same FIFOs, depths and packed widths as the tool synthesized
     assert abs(est["fifo_hls_bram18k"] - rep.fifo_bram18k) <= 0.15 * rep.fifo_bram18k
     assert abs(est["hls_bram18k"] - rep.totals["BRAM_18K"]) <= 0.15 * rep.totals["BRAM_18K"]
+    assert abs(est["dsp"] - rep.totals["DSP"]) <= 0.15 * rep.totals["DSP"]
+    for x in est["layers"]:
+        r = inst.get(x["index"], 0)
+        assert abs(x["dsp"] - r) <= max(1, 0.15 * r), (x, r)
+    assert est["fits"] is True
+
+
+def test_docs_table_is_what_the_code_computes(stock):
+    """docs/memory-and-storage.md holds the calibration table made by benchmarks/calibration_table.py:
+    every row there equals what the rules compute now; the must-show bounds hold on every row."""
+    rows = C.summary(CAL, stock)
+    table = C.markdown(rows)
+    docs = (ROOT / "docs" / "memory-and-storage.md").read_text()
+    for line in table.splitlines()[2:]:
+        assert line in docs, f"docs/memory-and-storage.md is stale (run benchmarks/calibration_table.py): {line}"
+    n = sum(r["fifos"] for r in rows)
+    ok = sum(r["fifos_exact"] for r in rows)
+    assert ok / n >= 0.90
+    for r in rows:
+        assert abs(r["bram18k_est"] - r["bram18k_real"]) <= 0.15 * r["bram18k_real"], r
+        if r["dsp_est"] is not None:
+            assert abs(r["dsp_est"] - r["dsp_real"]) <= 0.15 * r["dsp_real"], r
+        elif r["dsp_lo"] is not None:
+            assert r["dsp_lo"] <= r["dsp_real"] <= r["dsp_hi"], r
+    assert sum(r["dsp_est"] is not None for r in rows) >= 7
 
 
 def test_estimate_command_reproduces_a_real_csynth_total(reports):
     """'fpga-flow estimate MODEL --hls4ml-config CFG --json' on a calibration case (stock hls4ml,
-    exactly the author's config): its HLS BRAM18K equals the real C-synthesis report's."""
-    import json
-    import subprocess
-    import sys
-
+    exactly the author's config): its HLS BRAM18K and DSP equal the real C-synthesis report's."""
     case = "tsopeter_best_model_hls4ml110_vitis2024.2"
     d = CAL / case
     rep = next(r for r in reports if r.case == case)
@@ -241,4 +383,5 @@ def test_estimate_command_reproduces_a_real_csynth_total(reports):
     res = json.loads(r.stdout)
     assert res["hls_bram18k"] == rep.totals["BRAM_18K"]
     assert res["fifo_hls_bram18k"] == rep.fifo_bram18k
-    assert {"dsp", "fits", "memories"} <= set(res)
+    assert res["dsp"] == rep.totals["DSP"]
+    assert res["part"] == "xc7a35tcpg236-1" and res["bram18k_available"] == 100 and res["fits"] is True

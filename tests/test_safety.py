@@ -76,7 +76,7 @@ def test_html_report_never_replaces_a_users_directory(build_dir, tmp_path):
     ("hls.memory_budget=true", ["hls.memory_budget=True"]),
     ("hls.colour=red", ["unknown key 'hls.colour'"]),
     ("quantization.act_int=true", ["quantization.act_int=True"]),
-    ("hls.part=xczu7ev-ffvc1156-1-e", ["unknown part or board 'xczu7ev-ffvc1156-1-e'"]),  # no prefix guess
+    ("hls.part=xczu7ev-ffvc1156", ["unknown part or board 'xczu7ev-ffvc1156'"]),  # no speed grade: no guess
     ("hls.part=xczu7", ["unknown part or board 'xczu7'"]),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, setting, needles):
@@ -230,7 +230,9 @@ def test_part_names_resolve_exactly():
     assert resolve("ZCU104").name == "xczu7ev-ffvc1156-2-e"
     assert resolve("xczu7ev").name == "xczu7ev-ffvc1156-2-e"  # documented short form
     assert resolve("XCZU9EG-FFVB1156-2-E").name == "xczu9eg-ffvb1156-2-e"
-    for guess in ("xczu7ev-ffvc1156-1-e", "xczu7ev-foo", "xczu", "zcu10"):
+    # another package / speed grade of a known device is that device (issue 24), kept as written
+    assert resolve("xczu7ev-ffvc1156-1-e").name == "xczu7ev-ffvc1156-1-e"
+    for guess in ("xczu7ev-foo", "xczu", "zcu10"):
         with pytest.raises(FlowError, match="unknown part"):
             resolve(guess)
     with pytest.raises(FlowError, match="non-negative integer"):

@@ -113,8 +113,9 @@ class Memory:
         return d
 
 
-def place(m: Memory, use_uram: bool = False) -> Memory:
-    """Decide the primitive for ``m`` (in place) and fill its counts."""
+def place(m: Memory, use_uram: bool = False, profile: "hc.Profile | None" = None) -> Memory:
+    """Decide the primitive for ``m`` (in place) and fill its counts. ``profile``: the part's HLS
+    memory-rule profile (hls_count.profile_for(part, tool)); None keeps the default rules."""
     m.bram18k = m.uram = m.luts = m.ffs = 0
     n = m.copies
     if m.depth <= 2 and m.role == "rom":
@@ -131,16 +132,20 @@ def place(m: Memory, use_uram: bool = False) -> Memory:
     else:
         m.impl, m.bram18k = "bram", bram18k(m.depth, m.width) * n
     m.uram_ok = m.depth > LUTRAM_DEPTH
-    m.hls_bram18k = hls_count(m)
+    m.hls_bram18k = hls_count(m, profile)
     return m
 
 
-def hls_count(m: Memory) -> int:
-    """BRAM18K that Vitis HLS C-synthesis would report for ``m`` as placed (module docstring)."""
+def hls_count(m: Memory, profile: "hc.Profile | None" = None) -> int:
+    """BRAM18K that Vitis HLS C-synthesis would report for ``m`` as placed (module docstring).
 
+    With a ``profile`` the ROM rules follow its tool and version. FIFOs and RAMs the plan binds to BRAM
+    keep the true-dual-port count (rule F2) on every family: the family-dependent rules of hls_count
+    (F4 on Virtex UltraScale+) were read off FIFOs the tool bound by itself; no report shows an
+    explicitly bound one, and F2 is the larger count."""
     n = m.copies
     if m.impl == "bram":
         if m.role == "rom":
-            return hc.rom_bram18k(m.depth, m.width, 1, "bram") * n
+            return (profile.rom(m.depth, m.width, 1, "bram") if profile else hc.rom_bram18k(m.depth, m.width, 1, "bram")) * n
         return hc.cover_bram18k(m.depth, m.width, hc.TDP_SHAPES) * n
     return 0
