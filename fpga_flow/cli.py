@@ -517,6 +517,10 @@ def cmd_estimate(args):
     print(f"total (estimate): HLS BRAM18K {res['hls_bram18k']} of {res['bram18k_available']} (FIFOs "
           f"{res['fifo_hls_bram18k']} in {res['fifos']} FIFOs, ROMs/tables {res['rom_hls_bram18k']}); DSP {res['dsp']} of "
           f"{res['dsp_available']} on {res['part']}; fits: {'yes' if res['fits'] else 'no'}")
+    if res.get("cycles_per_frame"):
+        print(f"cycles (estimate, resources/cycles.py on the kernels the written project calls): "
+              f"{res['cycles_per_frame']:,} per frame ({res['fps']} frames/s at {res['clock_period_ns']} ns, slowest "
+              f"layer {res['slowest_layer']}), latency {res['latency_cycles']:,}")
     return 0
 
 

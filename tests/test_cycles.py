@@ -76,8 +76,16 @@ TSOPETER_CONV6 = """
 """
 
 
-def _squeezenet_nodes(build_dir):
-    return json.loads((build_dir(name="squeezenet1_1", size=32) / "flow.json").read_text())["design"]
+def _squeezenet_nodes(build_dir, conv_kernel="hls4ml"):
+    """The 32x32 SqueezeNet the flow writes, with hls4ml's conv kernel (the calibrated one) or
+    fpga_flow's sliding window + MVU (conv_kernel='stream', the default build)."""
+    return json.loads((build_dir(name="squeezenet1_1", size=32, conv_kernel=conv_kernel) / "flow.json").read_text())["design"]
+
+
+def _nodes(build_dir, design):
+    if design == "shufflenet":
+        return _shufflenet_nodes()
+    return _squeezenet_nodes(build_dir, "stream" if design == "squeezenet-stream" else "hls4ml")
 
 
 def _shufflenet_nodes():
@@ -104,9 +112,9 @@ def test_read_perf_parses_a_verbatim_report_excerpt(tmp_path):
                                                                          "169 x 55 + 731 x 4 + 1")
 
 
-@pytest.mark.parametrize("design", ["squeezenet", "shufflenet"])
+@pytest.mark.parametrize("design", ["squeezenet", "squeezenet-stream", "shufflenet"])
 def test_every_node_the_flow_writes_has_a_model(build_dir, design):
-    nodes = _squeezenet_nodes(build_dir) if design == "squeezenet" else _shufflenet_nodes()
+    nodes = _nodes(build_dir, design)
     net = cy.network_cycles(nodes)
     for rec in nodes:
         c = net["per_layer"][rec["name"]]
@@ -114,9 +122,10 @@ def test_every_node_the_flow_writes_has_a_model(build_dir, design):
         if c["model"] != "source":
             assert c["latency"] >= 1 and c["interval"] >= 1 and 0 < c["first_out"] <= c["latency"], (rec["name"], c)
     kinds = {r["kind"] for r in nodes}
-    assert {"Conv2D", "HStreamMaxPool2D", "HExactGlobalAvgPool2D", "ZeroPadding2D", "Clone"} <= kinds \
-        if design == "squeezenet" else {"HGroupedPointwise", "HChannelShuffle", "HExactAvgPool2D",
-                                        "DepthwiseConv2D", "Merge"} <= kinds
+    want = {"squeezenet": {"Conv2D", "HStreamMaxPool2D", "HExactGlobalAvgPool2D", "ZeroPadding2D", "Clone"},
+            "squeezenet-stream": {"HStreamConv", "HSlidingWindow2D", "HStreamMaxPool2D", "ZeroPadding2D", "Clone"},
+            "shufflenet": {"HGroupedPointwise", "HChannelShuffle", "HExactAvgPool2D", "DepthwiseConv2D", "Merge"}}
+    assert want[design] <= kinds
 
 
 @pytest.mark.parametrize("design", ["squeezenet", "shufflenet"])
@@ -124,7 +133,7 @@ def test_window_condition_writes_the_outputs_keras_computed(build_dir, design):
     """The model's long-branch pixels are those where hls4ml's compute_output_buffer_2d counters close a
     window; over a frame they must be exactly the output pixels hls4ml/Keras gave the layer (strided
     3x3, padded via ZeroPadding2D, 1x1)."""
-    nodes = _squeezenet_nodes(build_dir) if design == "squeezenet" else _shufflenet_nodes()
+    nodes = _nodes(build_dir, design)
     checked = 0
     for rec in nodes:
         if cy.model_name(rec) != "conv_line_buffer":
@@ -141,9 +150,9 @@ def test_window_condition_writes_the_outputs_keras_computed(build_dir, design):
     assert checked >= 10
 
 
-@pytest.mark.parametrize("design", ["squeezenet", "shufflenet"])
+@pytest.mark.parametrize("design", ["squeezenet", "squeezenet-stream", "shufflenet"])
 def test_network_timing(build_dir, design):
-    nodes = _squeezenet_nodes(build_dir) if design == "squeezenet" else _shufflenet_nodes()
+    nodes = _nodes(build_dir, design)
     net = cy.network_cycles(nodes)
     per = net["per_layer"]
     procs = {n: c for n, c in per.items() if c["model"] not in ("source", "alias")}

@@ -219,7 +219,7 @@ def test_hand_computable_weight_memories(tmp_path):
 def test_reuse_factor_validity_and_fixed_settings(tmp_path):
     from hls4ml.backends import get_backend
 
-    from fpga_flow.resources.estimate import mvu_fold, mvu_reuse_factors
+    from fpga_flow.resources.mvu import mvu_fold, mvu_reuse_factors
 
     _, nodes = _describe(_tiny(tmp_path), tmp_path)
     rec = next(r for r in nodes if r["name"] == "pw")

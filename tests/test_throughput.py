@@ -14,7 +14,7 @@ from qkeras import QActivation, QConv2D
 
 from fpga_flow import config, flow, project
 from fpga_flow.data import images
-from fpga_flow.resources import estimate, fifo, fit, parts
+from fpga_flow.resources import cycles, fifo, fit, parts
 from fpga_flow.verify import audit, csim, dataflow
 
 L = tf.keras.layers
@@ -112,11 +112,11 @@ def test_cycle_model_reads_the_loops_the_written_cpp_has(folds):
     for name in FOLD_RF:
         c = _config_struct(fw, name)
         simd = c["simd"]
-        assert rows[name]["cycles"] == c["n_items"] * c["reuse_factor"] + estimate.mvu_pipeline_depth(simd), name
+        assert rows[name]["cycles"] == c["n_items"] * c["reuse_factor"] + cycles.mvu_pipeline_depth(simd), name
     for r in m["design"]:
         if r["kind"] == "HSlidingWindow2D":
             c = _config_struct(fw, r["name"])
-            assert rows[r["name"]]["cycles"] == c["in_height"] * c["in_width"] + estimate.SWG_PIPELINE_DEPTH
+            assert rows[r["name"]]["cycles"] == c["in_height"] * c["in_width"] + cycles.SWG_PIPELINE_DEPTH
 
 
 def test_weights_in_uram_go_through_the_load_path(tmp_path):

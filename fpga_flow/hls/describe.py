@@ -68,6 +68,7 @@ def describe(hls_model) -> list[dict]:
         if kind is OTHER and "filt_height" in geo:  # a node no record names, with a filter: a conv window
             rec["fifo"] = {"counting": "conv_window", "read_ahead": 0, "join": False}
         rec["estimate"] = kind.estimate
+        rec["cycles"] = kind.cycles
         rec["source"] = kind.source
         rec["layer_kind"] = kind.name
         nodes.append(rec)

@@ -16,7 +16,8 @@ A record says, for its kind:
 * FIFO model (resources/fifo.py): ``counting`` (which counting function its read/write order is),
   ``read_ahead`` (how far its pipelined loop reads before it writes, from its template), ``join``;
 * ``estimate``: which resource model (resources/estimate.py) its template follows; storage is planned
-  per memory of that estimate (resources/memory.py).
+  per memory of that estimate (resources/memory.py); ``cycles``: which cycle model (resources/cycles.py:
+  calibrated on csynth reports for hls4ml's kernels, derived from the loops for ours).
 
 Every other module asks this registry (``for_keras``, ``for_hls``); the resource model below it sees
 only the plain data ``describe`` copies into each node record (so a plan can be re-made from a built
@@ -30,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FlowError
-from ..resources.estimate import mvu_pipeline_depth
+from ..resources.mvu import mvu_pipeline_depth
 from .extensions import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv
 from .fixed import quantizer_spec, spec_for_range
 from .precision import TensorInfo, consumers, inbound, kernel_quantizer, per_output_kernel, quantized_weights
@@ -56,6 +57,7 @@ class LayerKind:
     read_ahead: int | Callable | None = 2  # None: by strategy (STRATEGY_READ_AHEAD); callable: of the geometry
     join: bool = False
     estimate: str = "passthrough"       # resources.estimate.MODELS
+    cycles: str = "generic"             # resources.cycles.MODELS: the cycle model its template follows
     source: bool = False                # the network input (a top-level port, not a process)
 
     def fifo_model(self, strategy: str | None, geometry: dict | None = None) -> dict:
@@ -249,56 +251,57 @@ INPUT = LayerKind("input", ("InputLayer",), ("Input",), "network input (its quan
                   source=True)
 QUANTIZER = LayerKind("quantizer", ("QActivation",), ("Activation",),
                       "QActivation: the quantizer's type, RND_CONV/SAT", check=check_quantizer,
-                      type_rule=rule_quantizer)
+                      type_rule=rule_quantizer, cycles="activation")
 CONV = LayerKind("conv", ("QConv2D",), ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm"),
                  "QConv2D KxK and 1x1 (Resource line-buffer kernel, weights in a ROM)", check=check_conv,
                  type_rule=rule_weighted, prepare=prepare_conv, weighted=True, mult_size=mult_conv,
-                 counting="conv_window", read_ahead=None, estimate="weighted")
+                 counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DEPTHWISE = LayerKind("depthwise", ("QDepthwiseConv2D",), ("DepthwiseConv2D",), "QDepthwiseConv2D, multiplier 1",
                       check=check_depthwise, type_rule=rule_weighted, weighted=True, mult_size=mult_depthwise,
-                      counting="conv_window", read_ahead=None, estimate="weighted")
+                      counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DENSE = LayerKind("dense", ("QDense",), ("Dense",), "QDense head", check=check_dense, type_rule=rule_weighted,
-                  weighted=True, mult_size=mult_dense, read_ahead=None, estimate="dense")
+                  weighted=True, mult_size=mult_dense, read_ahead=None, estimate="dense", cycles="dense_stream")
 GROUPED = LayerKind("grouped_1x1", ("QGroupedConv1x1",), ("HGroupedPointwise",),
                     "grouped 1x1 conv: g diagonal blocks in one ROM", extension=grouped_conv, check=check_grouped,
-                    type_rule=rule_weighted, weighted=True, mult_size=mult_grouped, read_ahead=0, estimate="weighted")
+                    type_rule=rule_weighted, weighted=True, mult_size=mult_grouped, read_ahead=0, estimate="weighted",
+                    cycles="own_grouped_pointwise")
 MAXPOOL = LayerKind("maxpool", ("MaxPooling2D", "StreamMaxPooling2D"), ("HStreamMaxPool2D",),
                     "max pooling, any window/stride/padding the line buffer supports", extension=maxpool,
                     check=maxpool.unsupported_reason, type_rule=rule_pass, prepare=prepare_maxpool,
-                    counting="pool_window", read_ahead=5, estimate="pool_window")
+                    counting="pool_window", read_ahead=5, estimate="pool_window", cycles="own_window_pool")
 STOCK_POOL = LayerKind("stock_pool", (), ("Pooling2D",),
                        "stock hls4ml pooling (non-overlapping valid MaxPooling2D); FIFO model: one item out per item "
-                       "in (not its window)")
+                       "in (not its window)", cycles="pooling_line_buffer")
 AVGPOOL = LayerKind("avgpool", ("ExactAveragePooling2D",), ("HExactAvgPool2D",),
                     "average pooling with an exact quantized mean", extension=avgpool,
                     check=avgpool.unsupported_reason, type_rule=rule_own_quantizer, counting="pool_window",
-                    read_ahead=5, estimate="avg_pool_window")
+                    read_ahead=5, estimate="avg_pool_window", cycles="own_avg_pool")
 GAP = LayerKind("global_avgpool", ("ExactGlobalAveragePooling2D",), ("HExactGlobalAvgPool2D",),
                 "global average pooling with an exact quantized mean", extension=gap,
-                type_rule=rule_own_quantizer, counting="at_end", estimate="global_pool")
+                type_rule=rule_own_quantizer, counting="at_end", estimate="global_pool", cycles="own_global_avg")
 SHUFFLE = LayerKind("channel_shuffle", ("ChannelShuffle",), ("HChannelShuffle",), "channel shuffle: wiring",
-                    extension=channel_shuffle, type_rule=rule_pass)
+                    extension=channel_shuffle, type_rule=rule_pass, cycles="stream_loop")
 ADD = LayerKind("add", ("Add",), ("Merge",), "two-input Add: exact sum type", check=check_add, type_rule=rule_add,
-                join=True)
+                join=True, cycles="stream_loop")
 CONCAT = LayerKind("concatenate", ("Concatenate",), ("Concatenate",), "channel concatenation", check=check_concat,
-                   type_rule=rule_concat, join=True)
+                   type_rule=rule_concat, join=True, cycles="concatenate")
 CONV_BN = LayerKind("conv_batchnorm", ("QConv2DBatchnorm",), doc="QKeras' folded batch-norm conv (user models)",
                     weighted=True, refuse="QConv2DBatchnorm is folded into a QConv2D when a model is built with "
                                           "'fpga-flow build --model' (hls/rewrite.py); build it that way")
 DROPOUT = LayerKind("dropout", ("Dropout",), (), "removed at inference", type_rule=rule_pass)
-CLONE = LayerKind("clone", (), ("Clone",), "hls4ml's stream fan-out (inserted)")
+CLONE = LayerKind("clone", (), ("Clone",), "hls4ml's stream fan-out (inserted)", cycles="stream_loop")
 ZEROPAD = LayerKind("zero_padding", ("ZeroPadding2D",), ("ZeroPadding2D",),
                     "zero padding before a 'same' conv (inserted by hls4ml, or by prepare_conv)", type_rule=rule_pass,
-                    counting="zero_pad")
+                    counting="zero_pad", cycles="zeropad")
 SLIDING_WINDOW = LayerKind("sliding_window", ("SlidingWindow2D",), ("HSlidingWindow2D",),
                            "a KxK conv's windows as a stream (FINN's sliding-window generator), one pixel per clock",
                            extension=sliding_window, type_rule=rule_pass, counting="conv_window", read_ahead=2,
-                           estimate="sliding_window")
+                           estimate="sliding_window", cycles="own_sliding_window")
 STREAM_CONV = LayerKind("stream_conv", ("StreamQConv2D",), ("HStreamConv",),
                         "matrix-vector unit of a conv (1x1, or KxK after a sliding window): reuse_factor cycles per "
                         "item, no cycle between items", extension=stream_conv, type_rule=rule_weighted,
                         weighted=True, mult_size=mult_dense, read_ahead=lambda g: mvu_pipeline_depth(g.get("n_in", 1)) - 1,
-                        estimate="mvu")
+                        estimate="mvu", cycles="own_mvu")
 
 REFUSED = (
     LayerKind("float_pooling", ("GlobalAveragePooling2D", "AveragePooling2D"),

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import math
 
+from .mvu import mvu_fold, mvu_pipeline_depth
+
 # ----------------------------------------------------------------------------------- constants
 # Each constant: its value and the report rows it was read from (case, module, loop).
 
@@ -459,6 +461,38 @@ def own_grouped_pointwise(rec: dict, rf=None) -> dict:
                    per_pixel=per, reuse_factor=rf, derived=True)
 
 
+# the sliding-window generator (nnet_sliding_window.h): PixelLoop pipelined at II=1 over in_height*in_width
+# iterations, the only loop; body: stream read 1, row-RAM read 1 (LUTRAM: asynchronous read, registered),
+# window write 1. DERIVED, not measured.
+SWG_PIPELINE_DEPTH = 3
+
+
+def own_mvu(rec: dict, rf=None) -> dict:
+    """fpga_flow stream_mvu_cl (nnet_stream_mvu.h): one loop of n_items * RF iterations at II=1 (items and
+    folds flattened, no cycle between items), depth mvu_pipeline_depth(simd):
+        latency = n_items * RF + depth  ((trips - 1) * II + depth, + 1 for the module).
+    DERIVED from the pragmas and loop structure; the depth ASSUMED (resources/mvu.py)."""
+    g = rec["geometry"]
+    rf = _rf(rec, rf)
+    simd, pe, sf, nf = mvu_fold(g["n_in"], g["n_out"], rf)
+    n_items = _out(rec).get("pixels") or _px(_out(rec)["shape"])
+    depth = mvu_pipeline_depth(simd)
+    return _result("own_mvu", n_items * rf + depth, first_out=rf + depth, drain=(rf, rf + depth),
+                   items=n_items, reuse_factor=rf, simd=simd, pe=pe, depth=depth, derived=True)
+
+
+def own_sliding_window(rec: dict, rf=None) -> dict:
+    """fpga_flow sliding_window2d_cl (nnet_sliding_window.h): one loop over the in_height * in_width input
+    pixels at II=1 (row and column flattened), depth SWG_PIPELINE_DEPTH: latency = in_px + depth; the
+    first window leaves after the pixel closing it, ((filt_height-1) * in_width + filt_width - 1) reads.
+    DERIVED, depth ASSUMED."""
+    g = rec["geometry"]
+    in_px = g["in_height"] * g["in_width"]
+    first_idx = (g["filt_height"] - 1) * g["in_width"] + g["filt_width"] - 1
+    return _result("own_sliding_window", in_px + SWG_PIPELINE_DEPTH, first_out=first_idx + SWG_PIPELINE_DEPTH,
+                   drain=(1, SWG_PIPELINE_DEPTH), in_pixels=in_px, depth=SWG_PIPELINE_DEPTH, derived=True)
+
+
 def alias(rec: dict, rf=None) -> dict:
     """A node that is no process (io_stream Reshape/Flatten: 'auto& layerN_out = layerM_out;')."""
     return _result("alias", 0, first_out=0, drain=(0, 0))
@@ -476,7 +510,8 @@ MODELS = {
     "zeropad": zeropad, "activation": activation, "batchnorm": batchnorm, "concatenate": concatenate,
     "stream_loop": stream_loop, "softmax": softmax, "global_pool_stock": global_pool_stock,
     "own_window_pool": own_window_pool, "own_avg_pool": own_avg_pool, "own_global_avg": own_global_avg,
-    "own_grouped_pointwise": own_grouped_pointwise, "alias": alias, "generic": generic,
+    "own_grouped_pointwise": own_grouped_pointwise, "own_mvu": own_mvu, "own_sliding_window": own_sliding_window,
+    "alias": alias, "generic": generic,
 }
 """Cycle models by name (a record may name its own in ``rec['cycles']``)."""
 KIND_MODEL = {
@@ -490,9 +525,12 @@ KIND_MODEL = {
     "Softmax": "softmax", "GlobalPooling2D": "global_pool_stock", "GlobalPooling1D": "global_pool_stock",
     "HStreamMaxPool2D": "own_window_pool", "HExactAvgPool2D": "own_avg_pool",
     "HExactGlobalAvgPool2D": "own_global_avg", "HChannelShuffle": "stream_loop",
-    "HGroupedPointwise": "own_grouped_pointwise", "Reshape": "alias", "Flatten": "alias",
+    "HGroupedPointwise": "own_grouped_pointwise", "HStreamConv": "own_mvu", "HSlidingWindow2D": "own_sliding_window",
+    "Reshape": "alias", "Flatten": "alias",
 }
-"""The model of each hls4ml node class (describe()'s ``kind``) the flow or stock hls4ml writes."""
+"""The model of each hls4ml node class (``kind``) for records that do not name theirs: the flow's own
+records carry ``cycles`` from their layer kind's record (hls/kinds.py, copied by describe()); this table
+serves records read from other projects (the calibration cases' parameters.h, resources/csynth_perf.py)."""
 SOURCES = ("Input", "InputLayer")
 
 

@@ -9,17 +9,18 @@ the node as ``rec["estimate"]``); ``MODELS`` maps the name to the function. Ever
   line buffers (stock convs: ``ap_shift_reg`` per channel -> SRL; our pools: row RAMs);
 * multipliers: ``block_factor`` parallel products of (input bits x weight bits); a product with an
   operand of 4 bits or fewer goes to LUTs (about a*b LUTs), otherwise one DSP48 per 27x18 slice;
-* cycles per frame: a KxK or pointwise conv spends ``reuse_factor`` cycles per output pixel plus one
-  per input pixel (hls4ml's Resource conv does not overlap the two), other layers one per pixel;
-* fill: input cycles before the first output (line buffers), for the latency estimate.
+* cycles per frame: the process's interval by the cycle model (resources/cycles.py: calibrated on real
+  csynth reports for hls4ml's kernels, derived from their loops for fpga_flow's), set by estimate_layer;
+* macs: the multiply-accumulates per frame the layer's maths needs (for the MAC efficiency).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from . import cycles as cycle_model
 from .memory import Memory
+from .mvu import mvu_fold
 
 
 @dataclass
@@ -29,8 +30,7 @@ class LayerEstimate:
     reuse_factor: int | None = None
     memories: list[Memory] = field(default_factory=list)
     mults: list[tuple[int, int, int]] = field(default_factory=list)  # (a bits, b bits, count)
-    cycles: int = 0
-    fill_cycles: int = 0
+    cycles: int = 0  # per frame, resources/cycles.py (estimate_layer sets it)
     extra_luts: int = 0
     macs: int = 0  # multiply-accumulates per frame the layer's maths needs (padding and idle cycles excluded)
 
@@ -83,96 +83,11 @@ def weighted(rec: dict, rf: int, *, dense: bool = False) -> LayerEstimate:
     g = rec["geometry"]
     k_h, k_w = g.get("filt_height", 1), g.get("filt_width", 1)
     e.macs = out_px * rec["weights"]["count"] if not dense else rec["weights"]["count"]
-    if dense:
-        e.cycles = rf
-    else:
-        e.cycles = in_px + out_px * rf
     if k_h > 1 or k_w > 1:  # hls4ml line buffer: (K-1) ap_shift_reg of in_width per channel
         width = g["in_width"]
         e.memories.append(Memory(rec["name"], "line_buffer", width, rec["in_elem_bits"], "shift",
                                  copies=(k_h - 1) * g["n_chan"], note="ap_shift_reg per channel"))
-        e.fill_cycles = (k_h - 1) * width + k_w
     return e
-
-
-# fpga_flow's matrix-vector unit (hls/extensions/cpp/nnet_stream_mvu.h): its ItemLoop is pipelined at II=1
-# over n_items * reuse_factor iterations. Pipeline depth (cycles from an iteration's start to its last
-# stage), derived from the loop body, not measured: stream read 1, ROM read 2 (address and output
-# registers of a BRAM/URAM), input multiplexer 1, DSP48 product 3, one adder-tree level per cycle for the
-# simd products of one output and its accumulator (ceil(log2(simd + 1)) levels), cast and stream write 1.
-MVU_FIXED_DEPTH = 8
-
-
-def mvu_pipeline_depth(n_in: int) -> int:
-    return MVU_FIXED_DEPTH + math.ceil(math.log2(max(1, int(n_in)) + 1))
-
-
-# the sliding-window generator (nnet_sliding_window.h): PixelLoop pipelined at II=1 over in_height*in_width
-# iterations; body: stream read 1, row-RAM read 1 (LUTRAM: asynchronous read, registered), window write 1
-SWG_PIPELINE_DEPTH = 3
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
-def _distinct_ceils(n: int) -> list[int]:
-    """The distinct values of ceil(n / k), k = 1..n (about 2*sqrt(n) of them), ascending."""
-    return sorted({_ceil_div(n, k) for k in range(1, n + 1)})
-
-
-@lru_cache(maxsize=None)
-def mvu_fold(n_in: int, n_out: int, rf: int) -> tuple[int, int, int, int]:
-    """(simd, pe, sf, nf) of fpga_flow's MVU at reuse factor ``rf`` (nnet_stream_mvu.h, FINN's folding):
-    per item, nf output folds of pe outputs x sf input folds of simd inputs, one (nf, sf) pair per
-    cycle: rf = sf * nf, simd * pe multipliers, the matrix padded with zero weights to
-    (nf * pe) x (sf * simd). Of the factorisations of rf, the one with the fewest multipliers (then the
-    least padding, then the most input folds)."""
-    n_in, n_out, rf = int(n_in), int(n_out), int(rf)
-    best = None
-    for sf in range(1, min(rf, n_in) + 1):
-        if rf % sf:
-            continue
-        nf = rf // sf
-        if nf > n_out:
-            continue
-        simd, pe = _ceil_div(n_in, sf), _ceil_div(n_out, nf)
-        key = (simd * pe, simd * sf - n_in + pe * nf - n_out, -sf)
-        if best is None or key < best[0]:
-            best = (key, (simd, pe, sf, nf))
-    if best is None:
-        raise ValueError(f"reuse factor {rf} is not valid for the MVU of a {n_in}x{n_out} matrix: use a product "
-                         f"sf * nf with sf <= {n_in} input folds and nf <= {n_out} output folds")
-    return best[1]
-
-
-def mvu_dims(n_in: int, n_out: int, rf: int) -> tuple[int, int, int]:
-    """(n_in, n_out padded with zero weights, block factor = multipliers) of the MVU at ``rf``."""
-    simd, pe, sf, nf = mvu_fold(n_in, n_out, rf)
-    return simd * sf, pe * nf, simd * pe
-
-
-@lru_cache(maxsize=None)
-def mvu_reuse_factors(n_in: int, n_out: int) -> tuple[int, ...]:
-    """The MVU's useful reuse factors: the fastest for each multiplier count it can have (every other
-    reuse factor is slower than one of these and needs at least as many multipliers). Includes
-    hls4ml's valid reuse factors whenever they are useful (they are foldings without padding)."""
-    n_in, n_out = int(n_in), int(n_out)
-    best: dict[int, int] = {}  # rf -> fewest multipliers
-    for simd in _distinct_ceils(n_in):
-        sf = _ceil_div(n_in, simd)
-        for pe in _distinct_ceils(n_out):
-            nf = _ceil_div(n_out, pe)
-            rf = sf * nf
-            if simd * pe < best.get(rf, 1 << 62):
-                best[rf] = simd * pe
-    out, fewest = [], 1 << 62
-    for rf in sorted(best):  # keep an rf only if it needs fewer multipliers than every faster one
-        m = mvu_dims(n_in, n_out, rf)[2]
-        if m < fewest:
-            out.append(rf)
-            fewest = m
-    return tuple(out)
 
 
 def mvu(rec: dict, rf: int) -> LayerEstimate:
@@ -183,9 +98,6 @@ def mvu(rec: dict, rf: int) -> LayerEstimate:
     simd, pe, _, _ = mvu_fold(g["n_in"], g["n_out"], rf)
     e = _weight_memories(rec, rf, simd * pe)
     e.macs = _pixels(rec["outputs"][0]["shape"]) * g["n_in"] * g["n_out"]
-    depth = mvu_pipeline_depth(simd)
-    e.cycles = _pixels(rec["outputs"][0]["shape"]) * e.reuse_factor + depth
-    e.fill_cycles = depth + e.reuse_factor
     return e
 
 
@@ -198,8 +110,6 @@ def sliding_window(rec: dict, rf=None) -> LayerEstimate:
     if kh > 1:
         e.memories.append(Memory(rec["name"], "line_buffer", g["in_width"], g["n_chan"] * rec["in_elem_bits"], "ram",
                                  copies=kh - 1, note="row RAMs, one word = one pixel"))
-    e.cycles = g["in_height"] * g["in_width"] + SWG_PIPELINE_DEPTH
-    e.fill_cycles = (kh - 1) * g["in_width"] + kw + SWG_PIPELINE_DEPTH
     return e
 
 
@@ -210,15 +120,11 @@ def pool_line_buffer(rec: dict, e: LayerEstimate) -> None:
     if kh > 1:
         e.memories.append(Memory(rec["name"], "line_buffer", g["in_width"], g["n_chan"] * rec["in_elem_bits"], "ram",
                                  copies=kh - 1, note="row RAMs, one word = one pixel"))
-    e.cycles = g["in_height"] * g["in_width"]
-    e.fill_cycles = (kh - 1) * g["in_width"] + kw
 
 
 def passthrough(rec: dict, rf=None) -> LayerEstimate:
-    """One pixel per clock, no storage: activations, Clone, Concatenate, Add, ZeroPadding2D, ..."""
-    e = LayerEstimate(rec["name"], rec["kind"])
-    e.cycles = max(_pixels(o["shape"]) for o in rec["outputs"])
-    return e
+    """No storage: activations, Clone, Concatenate, Add, ZeroPadding2D, ..."""
+    return LayerEstimate(rec["name"], rec["kind"])
 
 
 def dense(rec: dict, rf: int) -> LayerEstimate:
@@ -244,7 +150,6 @@ def global_pool(rec: dict, rf=None) -> LayerEstimate:
     """Our exact global average pool: one accumulator register per channel, one pipelined divider."""
     g = rec["geometry"]
     e = LayerEstimate(rec["name"], rec["kind"])
-    e.cycles = g["in_height"] * g["in_width"] + g["n_chan"]
     acc = rec["in_elem_bits"] + math.ceil(math.log2(max(2, g["in_height"] * g["in_width"])))
     e.extra_luts = acc * acc + g["n_chan"] * acc
     return e
@@ -255,7 +160,12 @@ MODELS = {"weighted": weighted, "dense": dense, "pool_window": pool_window, "avg
 
 
 def estimate_layer(rec: dict, rf: int | None = None) -> LayerEstimate:
+    """The layer's memories, multipliers and MACs (its kind's resource model) and its cycles per frame
+    (resources/cycles.py) at reuse factor ``rf`` (default: the record's)."""
     model = MODELS.get(rec["estimate"])
     if model is None:
         raise ValueError(f"{rec['name']}: unknown resource model {rec['estimate']!r}; one of {sorted(MODELS)}")
-    return model(rec, rf if rf is not None else rec.get("reuse_factor"))
+    rf = rf if rf is not None else rec.get("reuse_factor")
+    e = model(rec, rf)
+    e.cycles = cycle_model.layer_cycles(rec, e.reuse_factor or rf)["interval"]
+    return e

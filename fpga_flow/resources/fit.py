@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 from ..errors import FlowError
 from .reuse import closest_valid, valid_reuse_factors
+from . import cycles as cycle_model
 from . import fifo
-from .estimate import LayerEstimate, estimate_layer, mvu_fold, mvu_reuse_factors
+from .estimate import LayerEstimate, estimate_layer
+from .mvu import mvu_fold, mvu_reuse_factors
 from .memory import Memory, place
 from .memory import uram as uram_count
 from .parts import PARTS
@@ -127,7 +129,7 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
     ffs = sum(m.ffs for m in mems)
     cycles = max((e.cycles for e in layers), default=1)
     slowest = max(layers, key=lambda e: e.cycles).layer if layers else None
-    latency = cycles + sum(e.fill_cycles for e in layers)
+    latency = cycle_model.network_cycles(nodes, reuse)["latency_cycles"]
     # LUT is a rough estimate and not part of fits (reports warn when it exceeds the part)
     fits = bram <= limit_b and uram <= limit_u and dsp <= budget * part.dsp
     totals = {

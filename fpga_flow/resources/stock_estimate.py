@@ -137,6 +137,26 @@ def _convert(model, st: dict, tmp: str):
         part=st["part"].name, clock_period=st["clock_period_ns"], output_dir=tmp)
 
 
+def _cycles(hm, tmp: str, st: dict) -> dict:
+    """Cycles per frame and latency of the converted model, by the cycle model (resources/cycles.py)
+    on the layer records read back from the project hls4ml writes (parameters.h, myproject.cpp: the
+    kernels it really calls, resources/csynth_perf.py)."""
+    from .csynth_perf import read_project
+    from .cycles import network_cycles
+
+    hm.write()
+    prj = read_project(tmp)
+    if prj is None or not prj.records:
+        return {}
+    net = network_cycles(prj.records)
+    clock = float(st["clock_period_ns"])
+    return {"cycles_per_frame": net["cycles_per_frame"], "latency_cycles": net["latency_cycles"],
+            "slowest_layer": net["slowest_layer"], "fps": round(1e9 / (net["cycles_per_frame"] * clock), 2)
+            if net["cycles_per_frame"] else None,
+            "cycles_per_layer": {n: c["interval"] for n, c in net["per_layer"].items()
+                                 if c["model"] not in ("source", "alias")}}
+
+
 def layer_dsp(layer, family: str = "") -> tuple[int, str]:
     """(DSPs, how) of one converted hls4ml layer by the rules of hls_dsp."""
     cls = layer.class_name
@@ -186,6 +206,7 @@ def estimate_stock(model_path: str | Path, hls4ml_config_yml: str | Path, part: 
     model = model if model is not None else _load_keras(model_path)
     with tempfile.TemporaryDirectory() as tmp:
         hm = _convert(model, st, tmp)
+        timing = _cycles(hm, tmp, st) if st["io_type"] == "io_stream" else None
     rows: list[dict] = []
     layers: list[dict] = []
     top_io = {v.name for v in hm.get_input_variables()} | {v.name for v in hm.get_output_variables()}
@@ -244,4 +265,6 @@ def estimate_stock(model_path: str | Path, hls4ml_config_yml: str | Path, part: 
             "fifos": sum(r["count"] for r in rows if r["kind"] == "fifo"),
             "bram18k_available": p.bram18k, "uram_available": p.uram, "dsp_available": p.dsp,
             "lut_available": p.lut, "ff_available": p.ff,
-            "fits": total <= p.bram18k and dsp <= p.dsp, "notes": st["notes"]}
+            "fits": total <= p.bram18k and dsp <= p.dsp, "notes": st["notes"],
+            # cycles: resources/cycles.py on the kernels the written project calls (io_stream; ESTIMATE)
+            **({"cycles_per_frame": None, "latency_cycles": None} if not timing else timing)}

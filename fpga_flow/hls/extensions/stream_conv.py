@@ -20,7 +20,7 @@ from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
 from qkeras import QConv2D
 
-from ...resources.estimate import mvu_fold
+from ...resources.mvu import mvu_fold
 from .grouped_conv import _quantizer
 from .templates import templates
 
