@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, conlist
+from pydantic import (BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, conlist,
+                      field_validator)
 
 from .errors import FlowError
 from .models import MODELS
@@ -199,6 +200,11 @@ class HlsSection(_Section):
     uram_weights: Literal["auto", "off"] = Field(
         "auto", json_schema_extra=_fix("use auto (weights may go to URAM, filled at start-up through the weight-load "
                                        "port) or off (every weight in a ROM of the bitstream)"))
+    @field_validator("uram_weights", mode="before")
+    @classmethod
+    def _yaml_off(cls, v):  # YAML 1.1 reads an unquoted off/on as a boolean
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
     target_fps: Optional[Annotated[Number, Field(gt=0)]] = Field(
         None, json_schema_extra=_fix("use a positive number of frames per second (the smallest design that meets "
                                      "it), or leave it unset for the fastest design that fits"))
