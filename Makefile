@@ -41,6 +41,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/csim_speed.py
 	$(PY) benchmarks/dask_scaling.py
+	$(PY) benchmarks/throughput.py
 
 clean:
 	rm -rf build .pytest_cache
@@ -55,7 +56,7 @@ accuracy: $(STAMP) fmnist-data
 	$(VENV)/bin/fpga-flow accuracy $(foreach c,$(FMNIST),hls_configs/$(c).yml) --out reports
 
 # Regenerate reports/ for every shipped 224x224 config (build, verify on 4 photos, md+json report).
-SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_0_bypass_224_w8_zcu102 shufflenet_g3_w1.0_224_w8_zcu102 shufflenet_g8_w0.5_224_w8_zcu104
+SHIPPED := squeezenet1_1_224_w8_zcu104 squeezenet1_1_224_w8_zcu102 squeezenet1_0_bypass_224_w8_zcu102 shufflenet_g3_w1.0_224_w8_zcu102 shufflenet_g8_w0.5_224_w8_zcu104
 reports: $(STAMP)
 	@for c in $(SHIPPED); do \
 	  set -e; mkdir -p reports/$$c; \
@@ -72,6 +73,7 @@ reports: $(STAMP)
 	$(PY) benchmarks/fifo_depths.py --no-search $(foreach c,$(SHIPPED),build/reports/$(c)) > reports/fifo_depths.txt
 	$(PY) benchmarks/fifo_depths.py build/reports/$(DEFAULT) >> reports/fifo_depths.txt
 	$(PY) benchmarks/dask_scaling.py > reports/dask_scaling.txt
+	$(PY) benchmarks/throughput.py --json reports/throughput.json > reports/throughput.md
 
 # Execution-minimal FIFO depths of the four 224x224 builds (the dataflow C-simulation searched per join
 # FIFO: about 15 minutes per build on 2 cores); needs the builds of 'make reports'.

@@ -121,6 +121,13 @@ def step_plan(b: Build) -> None:
     b.plan = fit.plan(b.nodes, b.part, budget=float(h.memory_budget), clock_ns=float(h.clock_period_ns),
                       uniform_rf=uniform, fixed_rf=h.reuse_factors or None, fixed_depths=h.fifo_depths or None,
                       min_packing=float(h.min_packing), uram_roles=uram_roles(h), target_fps=h.target_fps)
+    if not b.plan.fits and h.target_fps is not None:
+        best = b.plan.totals.get("target_max_fps")
+        raise FitError(f"hls.target_fps={h.target_fps:g}: no design meeting it fits {b.part.name} within "
+                       f"{float(h.memory_budget):.0%} (estimate); "
+                       + (f"the fastest design that fits gives {best:g} frames/s: lower the target"
+                          if best else "no design fits at any rate: see 'fpga-flow build' without target_fps")
+                       + ", or use a larger part or fewer weight bits")
     if not b.plan.fits:
         how = ("even at the largest reuse factors" if uniform is None and not h.reuse_factors
                else f"with the reuse factors set in the config (hls.reuse_factor={h.reuse_factor}"

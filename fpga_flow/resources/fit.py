@@ -1,19 +1,21 @@
 """Fit a design to a part: per-layer reuse factors and FIFO depths (ESTIMATES, see memory.py).
 
 Objective: the highest frame rate (the slowest layer sets it: dataflow throughput = clock / max
-per-layer cycles) such that the whole design, weights + line buffers + FIFOs, fits the part's
-BRAM18K, URAM and DSPs within ``budget`` (default 90%).
+per-layer cycles, each layer's cycles from resources/cycles.py) such that the whole design, weights +
+line buffers + FIFOs, fits the part's BRAM18K, URAM and DSPs within ``budget`` (default 90%); or,
+with ``target_fps``, the smallest design that meets a frame rate.
 
 Search: for a bound T on per-layer cycles, every weighted layer takes, among its valid reuse factors
-(hls4ml's rule, hls/reuse.py) with cycles <= T, the one with the smallest normalized resource cost;
-a binary search finds the smallest T that fits. Memories move from BRAM to URAM (best BRAM saved per
-URAM first) only as far as needed to fit, and only memories of a role in ``uram_roles`` (default: FIFOs):
-UltraScale+ URAM has no initial contents from the bitstream, so a weight ROM there would need a
-weight-load path the flow does not build, and a line buffer the written project does not bind would
-land wherever HLS puts it (the written project binds every FIFO the plan puts in URAM,
-hls/storage.py; the Vivado backend has no URAM FIFO core, so convert passes no roles there). FIFO depths come from the
-dataflow analysis (fifo.py) and do not depend on reuse factors. Reuse factors or FIFO depths fixed by
-the user (``hls.reuse_factors``, ``hls.fifo_depths``) are kept and checked (a FIFO below its
+(fpga_flow's MVU: any folding, mvu.py; hls4ml's kernels: hls4ml's rule, reuse.py) with cycles <= T,
+the one with the smallest normalized resource cost (several weightings of BRAM, DSP and LUT are
+tried); a binary search finds the smallest T that fits. Memories move from BRAM to URAM (best BRAM
+saved per URAM first) only as far as needed to fit, and only memories of a kind in ``uram_roles``
+(default: FIFOs; "weights" with the weight-load path, hls/weight_load.py: UltraScale+ URAM has no
+initial contents from the bitstream, so weights there are filled at start-up; a line buffer the
+written project does not bind would land wherever HLS puts it; the Vivado backend gets no roles).
+FIFO depths come from the dataflow analysis (fifo.py) and, for window streams into an MVU, from the
+MVU's pace (fifo.pace_depth, after the reuse factors are chosen). Reuse factors or FIFO depths fixed
+by the user (``hls.reuse_factors``, ``hls.fifo_depths``) are kept and checked (a FIFO below its
 deadlock-free minimum is refused).
 """
 from __future__ import annotations
