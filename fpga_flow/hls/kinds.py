@@ -203,6 +203,31 @@ def prepare_maxpool(layer, conv_kernel=None):
     return None
 
 
+def _window_chain(layer, final) -> list:
+    """[ZeroPadding2D] -> [SlidingWindow2D] -> ``final``: a conv's windows into fpga_flow's MVU."""
+    import tensorflow as tf
+    from hls4ml.converters.utils import compute_padding_2d
+
+    (kh, kw), (sh, sw) = tuple(layer.kernel_size), tuple(layer.strides)
+    _, in_h, in_w, _ = layer.input_shape
+    chain = []
+    if layer.padding == "same" and (kh > 1 or kw > 1):
+        _, _, top, bottom, left, right = compute_padding_2d("same", in_h, in_w, sh, sw, kh, kw)
+        if top or bottom or left or right:
+            chain.append((tf.keras.layers.ZeroPadding2D(((top, bottom), (left, right)), name=f"{layer.name}_pad"), None))
+    if (kh, kw, sh, sw) != (1, 1, 1, 1):
+        chain.append((sliding_window.SlidingWindow2D((kh, kw), (sh, sw), name=f"{layer.name}_window"), None))
+    return chain + [final]
+
+
+def prepare_depthwise(layer, conv_kernel="hls4ml"):
+    """With ``conv_kernel='stream'``: QDepthwiseConv2D -> [ZeroPadding2D] -> SlidingWindow2D ->
+    StreamQDepthwise (fpga_flow's MVU in its depthwise mode): the same products, one pixel per clock."""
+    if conv_kernel != "stream":
+        return None
+    return _window_chain(layer, (stream_conv.from_qdepthwise(layer), layer.get_weights()))
+
+
 def prepare_conv(layer, conv_kernel="hls4ml"):
     """QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``); with
     ``conv_kernel='stream'``, QConv2D -> [ZeroPadding2D] -> [SlidingWindow2D] -> StreamQConv2D: the
@@ -211,20 +236,9 @@ def prepare_conv(layer, conv_kernel="hls4ml"):
         return [(grouped_conv.from_qconv2d(layer), layer.get_weights())]
     if conv_kernel != "stream":
         return None
-    import tensorflow as tf
-    from hls4ml.converters.utils import compute_padding_2d
-
-    (kh, kw), (sh, sw) = tuple(layer.kernel_size), tuple(layer.strides)
-    _, in_h, in_w, n_chan = layer.input_shape
-    chain = []
-    if layer.padding == "same" and (kh > 1 or kw > 1):
-        _, _, top, bottom, left, right = compute_padding_2d("same", in_h, in_w, sh, sw, kh, kw)
-        if top or bottom or left or right:
-            chain.append((tf.keras.layers.ZeroPadding2D(((top, bottom), (left, right)), name=f"{layer.name}_pad"), None))
-    if (kh, kw, sh, sw) != (1, 1, 1, 1):
-        chain.append((sliding_window.SlidingWindow2D((kh, kw), (sh, sw), name=f"{layer.name}_window"), None))
-    chain.append((stream_conv.from_qconv2d(layer, kh * kw * n_chan), stream_conv.mvu_weights(layer)))
-    return chain
+    kh, kw = tuple(layer.kernel_size)
+    return _window_chain(layer, (stream_conv.from_qconv2d(layer, kh * kw * layer.input_shape[-1]),
+                                 stream_conv.mvu_weights(layer)))
 
 
 # ---- geometry ---------------------------------------------------------------------------------------
@@ -241,10 +255,6 @@ def mult_dense(g, n_w):
     return g["n_in"], g["n_out"]
 
 
-def mult_grouped(g, n_w):
-    return g["n_in_g"], g["n_out"]
-
-
 # ---- the records ------------------------------------------------------------------------------------
 
 INPUT = LayerKind("input", ("InputLayer",), ("Input",), "network input (its quantizer is the next layer)",
@@ -257,14 +267,14 @@ CONV = LayerKind("conv", ("QConv2D",), ("Conv2D", "PointwiseConv2D", "Conv2DBatc
                  type_rule=rule_weighted, prepare=prepare_conv, weighted=True, mult_size=mult_conv,
                  counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DEPTHWISE = LayerKind("depthwise", ("QDepthwiseConv2D",), ("DepthwiseConv2D",), "QDepthwiseConv2D, multiplier 1",
-                      check=check_depthwise, type_rule=rule_weighted, weighted=True, mult_size=mult_depthwise,
+                      check=check_depthwise, type_rule=rule_weighted, prepare=prepare_depthwise, weighted=True,
+                      mult_size=mult_depthwise,
                       counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DENSE = LayerKind("dense", ("QDense",), ("Dense",), "QDense head", check=check_dense, type_rule=rule_weighted,
                   weighted=True, mult_size=mult_dense, read_ahead=None, estimate="dense", cycles="dense_stream")
-GROUPED = LayerKind("grouped_1x1", ("QGroupedConv1x1",), ("HGroupedPointwise",),
-                    "grouped 1x1 conv: g diagonal blocks in one ROM", extension=grouped_conv, check=check_grouped,
-                    type_rule=rule_weighted, weighted=True, mult_size=mult_grouped, read_ahead=0, estimate="weighted",
-                    cycles="own_grouped_pointwise")
+GROUPED = LayerKind("grouped_1x1", ("QGroupedConv1x1",), (),
+                    "grouped 1x1 conv: g diagonal blocks; its node is fpga_flow's MVU in grouped mode (stream_conv)",
+                    extension=grouped_conv, check=check_grouped, type_rule=rule_weighted, weighted=True)
 MAXPOOL = LayerKind("maxpool", ("MaxPooling2D", "StreamMaxPooling2D"), ("HStreamMaxPool2D",),
                     "max pooling, any window/stride/padding the line buffer supports", extension=maxpool,
                     check=maxpool.unsupported_reason, type_rule=rule_pass, prepare=prepare_maxpool,
@@ -297,7 +307,7 @@ SLIDING_WINDOW = LayerKind("sliding_window", ("SlidingWindow2D",), ("HSlidingWin
                            "a KxK conv's windows as a stream (FINN's sliding-window generator), one pixel per clock",
                            extension=sliding_window, type_rule=rule_pass, counting="conv_window", read_ahead=2,
                            estimate="sliding_window", cycles="own_sliding_window")
-STREAM_CONV = LayerKind("stream_conv", ("StreamQConv2D",), ("HStreamConv",),
+STREAM_CONV = LayerKind("stream_conv", ("StreamQConv2D", "StreamQDepthwise"), ("HStreamConv",),
                         "matrix-vector unit of a conv (1x1, or KxK after a sliding window): reuse_factor cycles per "
                         "item, no cycle between items", extension=stream_conv, type_rule=rule_weighted,
                         weighted=True, mult_size=mult_dense, read_ahead=lambda g: mvu_pipeline_depth(g.get("n_in", 1)) - 1,

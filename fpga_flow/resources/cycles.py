@@ -150,10 +150,6 @@ pipelined ColLoop's own latency ((W-1)*1 + depth)."""
 OWN_GAP_DIV_DEPTH = 8
 """nnet_exact_gap.h DivideLoop (PIPELINE II=1) body depth, assumed: division by the constant N (a
 multiply-high), remainder multiply, round-half-even compare, saturate, into the output word."""
-OWN_GROUPED_OVER_RF = 4
-"""nnet_grouped_pointwise.h per pixel (PixelLoop not pipelined): read + ReuseLoop (PIPELINE II=1,
-RF trips, depth ~3: ROM read, multiply, accumulate) + cast/write + loop entry/exit: RF + 4, assumed
-(hls4ml's own Resource conv measures RF + 5 with one more function call level)."""
 STRATEGIES = ("resource", "latency")
 DEPTHWISE_KINDS = ("DepthwiseConv2D", "DepthwiseConv1D")
 
@@ -449,18 +445,6 @@ def own_global_avg(rec: dict, rf=None) -> dict:
                    derived=True)
 
 
-def own_grouped_pointwise(rec: dict, rf=None) -> dict:
-    """fpga_flow grouped_pointwise_conv_cl (nnet_grouped_pointwise.h): PixelLoop not pipelined; per pixel
-    read + ReuseLoop (PIPELINE II=1, RF trips) + cast/write: RF + OWN_GROUPED_OVER_RF (4) per pixel,
-        latency = pixels * (RF + 4) + 1.  DERIVED (hls4ml's own Resource conv measures RF + 5)."""
-    n_px = _px(rec.get("in_shape") or _out(rec)["shape"])
-    n_w = (rec.get("weights") or {}).get("count") or _rf(rec, rf)
-    rf = min(_rf(rec, rf), n_w)
-    per = rf + OWN_GROUPED_OVER_RF
-    return _result("own_grouped_pointwise", n_px * per + 1, first_out=per, drain=(per, per + 1), pixels=n_px,
-                   per_pixel=per, reuse_factor=rf, derived=True)
-
-
 # the sliding-window generator (nnet_sliding_window.h): PixelLoop pipelined at II=1 over in_height*in_width
 # iterations, the only loop; body: stream read 1, row-RAM read 1 (LUTRAM: asynchronous read, registered),
 # window write 1. DERIVED, not measured.
@@ -510,7 +494,7 @@ MODELS = {
     "zeropad": zeropad, "activation": activation, "batchnorm": batchnorm, "concatenate": concatenate,
     "stream_loop": stream_loop, "softmax": softmax, "global_pool_stock": global_pool_stock,
     "own_window_pool": own_window_pool, "own_avg_pool": own_avg_pool, "own_global_avg": own_global_avg,
-    "own_grouped_pointwise": own_grouped_pointwise, "own_mvu": own_mvu, "own_sliding_window": own_sliding_window,
+    "own_mvu": own_mvu, "own_sliding_window": own_sliding_window,
     "alias": alias, "generic": generic,
 }
 """Cycle models by name (a record may name its own in ``rec['cycles']``)."""
@@ -525,7 +509,7 @@ KIND_MODEL = {
     "Softmax": "softmax", "GlobalPooling2D": "global_pool_stock", "GlobalPooling1D": "global_pool_stock",
     "HStreamMaxPool2D": "own_window_pool", "HExactAvgPool2D": "own_avg_pool",
     "HExactGlobalAvgPool2D": "own_global_avg", "HChannelShuffle": "stream_loop",
-    "HGroupedPointwise": "own_grouped_pointwise", "HStreamConv": "own_mvu", "HSlidingWindow2D": "own_sliding_window",
+    "HStreamConv": "own_mvu", "HSlidingWindow2D": "own_sliding_window",
     "Reshape": "alias", "Flatten": "alias",
 }
 """The model of each hls4ml node class (``kind``) for records that do not name theirs: the flow's own

@@ -35,10 +35,12 @@ deep has up to L iterations in flight, so it may need up to L-1 further input it
 output of an earlier one leaves it (a stalled read stalls the whole pipeline); the lagging branch
 then needs that many more fork items, which the leading branch must buffer. It is derived from the
 templates we instantiate (each layer kind's ``read_ahead`` in hls/kinds.py, copied into the node's
-``fifo`` record): the Resource-strategy convs/dense (hls4ml
-``conv_2d_buffer_resource_cl``, our ``grouped_pointwise_conv_cl``) pipeline only their inner
-reuse loop, not the pixel loop: a pixel is read, computed and written before the next is read
-(0). hls4ml's activations, clone, concatenate/add, zero-padding and our channel shuffle pipeline
+``fifo`` record): hls4ml's Resource-strategy convs/dense (``conv_2d_buffer_resource_cl``)
+pipeline only their inner reuse loop, not the pixel loop: a pixel is read, computed and written
+before the next is read (0). fpga_flow's MVU and grouped 1x1 conv flatten pixels and reuse cycles
+into one loop pipelined at II=1, so at reuse factor 1 (their deepest case) they read up to their
+pipeline depth - 1 items ahead (resources/mvu.py: 8 + ceil(log2(products per output + 1)) cycles);
+our sliding-window generator pipelines its pixel loop with a short body (2). hls4ml's activations, clone, concatenate/add, zero-padding and our channel shuffle pipeline
 their item loop at II=1 with a read -> one operation -> write body (<= 3 cycles: 2). Our window
 pools pipeline the pixel loop at II=1 with a line-buffer RAM read and a K x K comparison/adder tree
 (+ exact divide) in the body: taken as 6 cycles (5). A Latency-strategy conv pipelines its pixel

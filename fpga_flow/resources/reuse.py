@@ -33,7 +33,11 @@ def closest_valid(n_in: int, n_out: int, rf: int) -> int:
 
 
 def layer_fan(layer) -> tuple[int, int]:
-    """(n_in, n_out) of the matrix-vector product a QConv2D/QDense layer performs per pixel."""
+    """(n_in, n_out) of the matrix-vector product a QConv2D/QDense layer performs per pixel (fpga_flow's
+    MVU layers say theirs: ``mvu_fan``)."""
+    fan = getattr(layer, "mvu_fan", None)
+    if fan is not None:
+        return fan()
     k = layer.get_weights()[0]
     n_out = k.shape[-1]
     n_in = int(k.size // n_out)

@@ -16,9 +16,17 @@ BACKENDS = ("Vivado", "Vitis")
 _registered = False
 
 
+def _keras_classes(m) -> tuple:
+    return tuple(getattr(m, "KERAS_CLASSES", None) or (m.KERAS_CLASS,))
+
+
+def _parsers(m) -> tuple:
+    return tuple(getattr(m, "PARSERS", None) or (m.PARSER,))
+
+
 def custom_objects() -> dict:
     """Keras custom objects of the extension layers, for load_model / clone."""
-    return {m.KERAS_CLASS.__name__: m.KERAS_CLASS for m in MODULES}
+    return {c.__name__: c for m in MODULES for c in _keras_classes(m)}
 
 
 def register() -> None:
@@ -30,16 +38,18 @@ def register() -> None:
     from hls4ml.model.layers import layer_map
 
     for m in MODULES:
-        keras_name, parser = m.PARSER
-        if keras_name not in layer_handlers:
-            hls4ml.converters.register_keras_v2_layer_handler(keras_name, parser)
-        hls_name, hls_cls = m.HLS_LAYER
-        if hls_name not in layer_map:
-            hls4ml.model.layers.register_layer(hls_name, hls_cls)
+        for keras_name, parser in _parsers(m):
+            if keras_name not in layer_handlers:
+                hls4ml.converters.register_keras_v2_layer_handler(keras_name, parser)
+        if getattr(m, "HLS_LAYER", None):  # grouped_conv only parses into stream_conv's HLS layer
+            hls_name, hls_cls = m.HLS_LAYER
+            if hls_name not in layer_map:
+                hls4ml.model.layers.register_layer(hls_name, hls_cls)
     for backend_name in BACKENDS:
         backend = hls4ml.backends.get_backend(backend_name)
         for m in MODULES:
-            for tmpl in m.TEMPLATES:
+            for tmpl in getattr(m, "TEMPLATES", ()):
                 backend.register_template(tmpl)
-            backend.register_source(CPP_DIR / m.SOURCE)
+            if getattr(m, "SOURCE", None):
+                backend.register_source(CPP_DIR / m.SOURCE)
     _registered = True

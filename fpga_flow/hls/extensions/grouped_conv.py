@@ -13,26 +13,19 @@ with its own layer:
   (``convert.prepare``) with the same weights.
 
 Weights: n_in/g * n_out values (g times fewer than the dense matrix). Kernel shape (1, 1, n_in/g,
-n_out) as Keras' grouped kernel; in the HLS project flattened output-major, w[o*n_in_g + i] multiplies
-input channel group(o)*n_in_g + i into output channel o. The C++ (cpp/nnet_grouped_pointwise.h)
-streams one pixel per ``reuse_factor`` clocks like hls4ml's Resource dense: the weight ROM is
-reshaped into ``reuse_factor`` words of ``block_factor = n_weights / reuse_factor`` weights, and
-``block_factor`` multipliers work in parallel. Valid reuse factors follow hls4ml's rule with
-n_in = n_in/g and n_out = n_out (hls/reuse.py). Products are accumulated exactly in ``accum_t``
-(sized by the precision pass from the actual weights).
+n_out) as Keras' grouped kernel. The parser makes the node fpga_flow's matrix-vector unit
+(stream_conv.py, cpp/nnet_stream_mvu.h) in its grouped mode: an (n_out, n_in/g) matrix, output o
+reading input channel group(o)*n_in_g + i, folded like any MVU (one pixel per ``reuse_factor``
+clocks, no cycle between pixels; any folding, resources/mvu.py). Products are accumulated exactly
+in ``accum_t`` (sized by the precision pass from the actual weights).
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import tensorflow as tf
 from hls4ml.converters.keras.qkeras import get_quantizer_from_config
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
-from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
-from hls4ml.model.layers import Layer
-
-from .templates import templates
 
 
 def output_groups(n_out: int, groups: int) -> np.ndarray:
@@ -136,10 +129,9 @@ def parse_grouped_pointwise(keras_layer, input_names, input_shapes, data_reader)
     counts = np.bincount(grp, minlength=groups)
     layer = {
         "name": name,
-        "class_name": "HGroupedPointwise",
+        "class_name": "HStreamConv",  # fpga_flow's MVU (stream_conv.py) in its grouped mode
         "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_in": n_in, "n_out": n_out, "groups": groups,
-        "n_in_g": n_in // groups,
+        "in_height": in_h, "in_width": in_w, "n_in": n_in // groups, "n_out": n_out, "groups": groups,
         # output groups: the first `n_big` groups have `out_g_big` outputs, the others one fewer
         "n_big": int(np.sum(counts == counts.max())) if counts.min() != counts.max() else groups,
         "out_g_big": int(counts.max()),
@@ -165,55 +157,6 @@ def _quantizer(keras_layer, var):
     return get_quantizer_from_config(keras_layer, var)
 
 
-class HGroupedPointwise(Layer):
-    # (its name must not contain "Conv2D": hls4ml passes match on that substring and expect conv attributes)
-    _expected_attributes = [
-        Attribute("in_height"), Attribute("in_width"), Attribute("n_in"), Attribute("n_out"),
-        Attribute("groups"), Attribute("n_in_g"), Attribute("n_big"), Attribute("out_g_big"),
-        WeightAttribute("weight"), WeightAttribute("bias"),
-        TypeAttribute("weight"), TypeAttribute("bias"), TypeAttribute("accum"),
-    ]
-
-    def initialize(self):
-        shape = [self.attributes["in_height"], self.attributes["in_width"], self.attributes["n_out"]]
-        self.add_output_variable(shape)
-        self.add_weights_variable(name="weight", var_name="w{index}", quantizer=self.get_attr("weight_quantizer"))
-        self.add_weights_variable(name="bias", var_name="b{index}", quantizer=self.get_attr("bias_quantizer"))
-
-
-_config_template = """struct config{index} : nnet::grouped_pointwise_config {{
-    static const unsigned n_pixels = {n_pixels};
-    static const unsigned n_in = {n_in};
-    static const unsigned n_out = {n_out};
-    static const unsigned groups = {groups};
-    static const unsigned n_in_g = {n_in_g};
-    static const unsigned n_big = {n_big};
-    static const unsigned out_g_big = {out_g_big};
-    static const unsigned n_weights = {n_weights};
-    static const unsigned reuse_factor = {reuse};
-    static const unsigned block_factor = {block_factor};
-    typedef {accum_t.name} accum_t;
-    typedef {weight_t.name} weight_t;
-    typedef {bias_t.name} bias_t;
-}};
-"""
-_function_template = ("nnet::grouped_pointwise_conv_cl<{input_t}, {output_t}, {config}>"
-                      "({input}, {output}, {w}, {b});")
-
-
-def _grouped_config(node):
-    n_weights = node.get_attr("n_in_g") * node.get_attr("n_out")
-    rf = int(node.get_attr("reuse_factor"))
-    if n_weights % rf:
-        raise ValueError(f"{node.name}: reuse factor {rf} does not divide its {n_weights} weights")
-    return {"n_pixels": node.get_attr("in_height") * node.get_attr("in_width"), "n_weights": n_weights,
-            "block_factor": math.ceil(n_weights / rf)}
-
-
 KERAS_CLASS = QGroupedConv1x1
-HLS_LAYER = ("HGroupedPointwise", HGroupedPointwise)
 PARSER = ("QGroupedConv1x1", parse_grouped_pointwise)
-SOURCE = "nnet_grouped_pointwise.h"
-TEMPLATES = templates(HGroupedPointwise, _config_template, _function_template, SOURCE, config_params=_grouped_config,
-                      function_params=lambda node: {"w": node.get_weights("weight").name,
-                                                    "b": node.get_weights("bias").name})
+# no IR layer, templates or C++ of its own: the parser makes an HStreamConv node (stream_conv.py)

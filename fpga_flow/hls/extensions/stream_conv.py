@@ -1,4 +1,6 @@
-"""StreamQConv2D: a 1x1 QConv2D converted to fpga_flow's matrix-vector unit (MVU).
+"""StreamQConv2D: a 1x1 QConv2D converted to fpga_flow's matrix-vector unit (MVU); also its depthwise
+mode (StreamQDepthwise, a QDepthwiseConv2D on windows) and grouped mode (grouped_conv.py's
+QGroupedConv1x1 parses into the same HStreamConv node).
 
 Every QConv2D (groups 1) of a Resource-strategy build is converted through it (hls/kinds.py,
 ``prepare_conv``, with ``hls.conv_kernel: stream``): a 1x1 convolution directly, a KxK one after a
@@ -15,10 +17,12 @@ exactly reuse_factor cycles (hls4ml's conv kernel: reuse_factor + ~5, see docs/t
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
 from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
-from qkeras import QConv2D
+from qkeras import QConv2D, QDepthwiseConv2D
+from qkeras.quantizers import get_quantizer
 
 from ...resources.mvu import mvu_fold
 from .grouped_conv import _quantizer
@@ -27,6 +31,67 @@ from .templates import templates
 
 class StreamQConv2D(QConv2D):
     """QConv2D (1x1, stride 1) under a name the flow converts with its matrix-vector unit."""
+
+    def mvu_fan(self) -> tuple[int, int]:
+        """(n_in, n_out) of the MVU's matrix: products per output, outputs."""
+        k = self.get_weights()[0]
+        return int(k.size // k.shape[-1]), int(k.shape[-1])
+
+
+class StreamQDepthwise(tf.keras.layers.Layer):
+    """A QDepthwiseConv2D (depth multiplier 1) applied to SlidingWindow2D windows: (N, H, W, K*K*C) ->
+    (N, H, W, C), y[c] = b[c] + sum_k x[k*C + c] * w[k, c] (k = kh*K + kw): the same products as the
+    depthwise convolution. It keeps the layer's ``depthwise_kernel`` (K, K, C, 1) and quantizers, so the
+    precision pass types it as that convolution (hls/precision.py, per output channel over its K*K taps)."""
+
+    def __init__(self, kernel_size, depthwise_quantizer=None, bias_quantizer=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.depthwise_quantizer, self.bias_quantizer, self.use_bias = depthwise_quantizer, bias_quantizer, bool(use_bias)
+        self.depthwise_quantizer_internal = get_quantizer(depthwise_quantizer) if depthwise_quantizer else None
+        self.bias_quantizer_internal = get_quantizer(bias_quantizer) if bias_quantizer else None
+
+    def build(self, input_shape):
+        kh, kw = self.kernel_size
+        c = int(input_shape[-1]) // (kh * kw)
+        self.depthwise_kernel = self.add_weight("depthwise_kernel", shape=(kh, kw, c, 1), initializer="zeros")
+        self.bias = self.add_weight("bias", shape=(c,), initializer="zeros") if self.use_bias else None
+        super().build(input_shape)
+
+    def call(self, inputs):
+        kh, kw = self.kernel_size
+        k = self.depthwise_kernel
+        k = self.depthwise_quantizer_internal(k) if self.depthwise_quantizer_internal else k
+        c = k.shape[2]
+        x = tf.reshape(inputs, tf.concat([tf.shape(inputs)[:-1], [kh * kw, c]], axis=0))
+        y = tf.reduce_sum(x * tf.reshape(k, [kh * kw, c]), axis=-2)
+        if self.use_bias:
+            y = y + (self.bias_quantizer_internal(self.bias) if self.bias_quantizer_internal else self.bias)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        kh, kw = self.kernel_size
+        return tuple(input_shape[:-1]) + (int(input_shape[-1]) // (kh * kw),)
+
+    def mvu_fan(self) -> tuple[int, int]:
+        """(products per output, outputs): K*K taps, C channels."""
+        kh, kw, c, _ = self.depthwise_kernel.shape
+        return int(kh * kw), int(c)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": list(self.kernel_size), "use_bias": self.use_bias,
+                "depthwise_quantizer": self.depthwise_quantizer, "bias_quantizer": self.bias_quantizer}
+
+
+def _qstr(q):
+    return None if q is None else (q if isinstance(q, str) else str(q))
+
+
+def from_qdepthwise(layer) -> StreamQDepthwise:
+    """The StreamQDepthwise computing ``layer``'s (a QDepthwiseConv2D) products on its windows."""
+    return StreamQDepthwise(layer.kernel_size, _qstr(layer.depthwise_quantizer_internal),
+                            _qstr(layer.bias_quantizer_internal) if layer.use_bias else None, use_bias=layer.use_bias,
+                            name=layer.name)
 
 
 def from_qconv2d(layer, n_in: int) -> StreamQConv2D:
@@ -70,10 +135,33 @@ def parse_stream_conv(keras_layer, input_names, input_shapes, data_reader):
     return layer, [in_shape[0], in_h, in_w, n_out]
 
 
+def parse_stream_depthwise(keras_layer, input_names, input_shapes, data_reader):
+    cfg = keras_layer["config"]
+    name = cfg["name"]
+    _, in_h, in_w, n_win = list(input_shapes[0])
+    kh, kw = cfg["kernel_size"]
+    taps = kh * kw
+    n_chan = n_win // taps
+    kernel = np.asarray(get_weights_data(data_reader, name, "depthwise_kernel"))  # (K, K, C, 1)
+    bias = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
+    layer = {
+        "name": name, "class_name": "HStreamConv", "inputs": input_names,
+        "in_height": in_h, "in_width": in_w, "n_in": taps, "n_out": n_chan, "depthwise": 1,
+        # output-major (C, K*K): channel c's taps, each multiplying window value tap*C + c
+        "weight_data": np.ascontiguousarray(kernel.reshape(taps, n_chan).T).reshape(-1),
+        "bias_data": np.zeros(n_chan) if bias is None else np.asarray(bias),
+        "weight_quantizer": _quantizer(keras_layer, "depthwise"),
+        "bias_quantizer": _quantizer(keras_layer, "bias"),
+    }
+    return layer, [input_shapes[0][0], in_h, in_w, n_chan]
+
+
 class HStreamConv(Layer):
     # (its name must not contain "Conv2D": hls4ml passes match on that substring and expect conv attributes)
     _expected_attributes = [
         Attribute("in_height"), Attribute("in_width"), Attribute("n_in"), Attribute("n_out"),
+        Attribute("depthwise", default=0), Attribute("groups", default=1), Attribute("n_big", default=1),
+        Attribute("out_g_big", default=1),
         WeightAttribute("weight"), WeightAttribute("bias"),
         TypeAttribute("weight"), TypeAttribute("bias"), TypeAttribute("accum"),
     ]
@@ -89,6 +177,10 @@ _config_template = """struct config{index} : nnet::stream_mvu_config {{
     static const unsigned n_items = {n_items};
     static const unsigned n_in = {n_in};
     static const unsigned n_out = {n_out};
+    static const bool depthwise = {depthwise_cpp};
+    static const unsigned groups = {groups};
+    static const unsigned n_big = {n_big};
+    static const unsigned out_g_big = {out_g_big};
     static const unsigned simd = {simd};
     static const unsigned pe = {pe};
     static const unsigned sf = {sf};
@@ -137,12 +229,16 @@ def _mvu_config(node):
         set_reuse_factor(node, rf)
     simd, pe, sf, nf = mvu_fold(node.get_attr("n_in"), node.get_attr("n_out"), rf)
     return {"n_items": node.get_attr("in_height") * node.get_attr("in_width"), "simd": simd, "pe": pe,
-            "sf": sf, "nf": nf, "block_factor": simd * pe}
+            "sf": sf, "nf": nf, "block_factor": simd * pe,
+            "depthwise_cpp": "true" if node.get_attr("depthwise", 0) else "false", "groups": node.get_attr("groups", 1),
+            "n_big": node.get_attr("n_big", 1), "out_g_big": node.get_attr("out_g_big", 1)}
 
 
 KERAS_CLASS = StreamQConv2D
+KERAS_CLASSES = (StreamQConv2D, StreamQDepthwise)
 HLS_LAYER = ("HStreamConv", HStreamConv)
 PARSER = ("StreamQConv2D", parse_stream_conv)
+PARSERS = (PARSER, ("StreamQDepthwise", parse_stream_depthwise))
 SOURCE = "nnet_stream_mvu.h"
 TEMPLATES = templates(HStreamConv, _config_template, _function_template, SOURCE, config_params=_mvu_config,
                       function_params=lambda node: {"w": node.get_weights("weight").name,

@@ -13,6 +13,10 @@
 // w[f*pe + p][i*simd + s] at element p*simd + s, i.e. array index ir + reuse_factor * (p*simd + s)
 // (the layout fpga_flow/hls/extensions/stream_conv.py writes; the array is reshaped with that block
 // factor here and, with the plan's binding, in the top function).
+// Depthwise (depthwise = true): the same unit on the windows of a depthwise convolution, n_in = K*K taps
+// per output channel, n_out = channels; output c's tap k multiplies window value k*n_out + c.
+// Grouped (groups > 1): a grouped 1x1 convolution storing only its diagonal blocks, n_in = inputs per
+// group; output o multiplies input channel group(o)*n_in + i.
 // Products and the bias are accumulated exactly in accum_t (sized by the precision pass), then cast
 // to the result type once, as hls4ml's dense_resource does: the codes are identical.
 //
@@ -31,10 +35,21 @@
 
 namespace nnet {
 
+// The group of output o of a grouped MVU (the first n_big groups have out_g_big outputs, then one fewer).
+template <typename CONFIG_T> inline unsigned mvu_output_group(unsigned o) {
+    #pragma HLS INLINE
+    static const unsigned SPLIT = CONFIG_T::n_big * CONFIG_T::out_g_big;
+    return o < SPLIT ? o / CONFIG_T::out_g_big : CONFIG_T::n_big + (o - SPLIT) / (CONFIG_T::out_g_big > 1 ? CONFIG_T::out_g_big - 1 : 1);
+}
+
 struct stream_mvu_config {
     static const unsigned n_items = 1;      // items (pixels or windows) per frame
     static const unsigned n_in = 1;         // values per input item
     static const unsigned n_out = 1;        // values per output item
+    static const bool depthwise = false;    // true: a depthwise conv on windows, output c reads tap*n_out + c
+    static const unsigned groups = 1;       // > 1: a grouped 1x1 conv, output o reads group(o)*n_in + i
+    static const unsigned n_big = 1;        //   the first n_big groups have out_g_big outputs,
+    static const unsigned out_g_big = 1;    //   the others out_g_big - 1 (numpy.array_split)
     static const unsigned simd = 1;         // inputs per input fold
     static const unsigned pe = 1;           // outputs per output fold
     static const unsigned sf = 1;           // input folds: simd * sf >= n_in
@@ -82,9 +97,13 @@ ItemLoop:
             accum_t a = i == 0 ? (o < N_OUT ? (accum_t)biases[o < N_OUT ? o : 0] : (accum_t)0) : acc[p];
             for (unsigned s = 0; s < SIMD; s++) {
                 #pragma HLS UNROLL
-                const unsigned x = i * SIMD + s;
-                // a padded input (x >= n_in) has a zero weight: any input value gives an exact 0
-                a += (accum_t)(in_elem[x < N_IN ? x : N_IN - 1] * weights[ir + RF * (p * SIMD + s)]);
+                const unsigned x = i * SIMD + s; // the product's input (depthwise: its tap)
+                // a padded input (x >= n_in, or a padded output) has a zero weight: any value gives an exact 0
+                const unsigned xc = x < N_IN ? x : N_IN - 1;
+                const unsigned oc = o < N_OUT ? o : N_OUT - 1;
+                const unsigned xi = CONFIG_T::depthwise ? xc * N_OUT + oc
+                                    : CONFIG_T::groups > 1 ? mvu_output_group<CONFIG_T>(oc) * N_IN + xc : xc;
+                a += (accum_t)(in_elem[xi] * weights[ir + RF * (p * SIMD + s)]);
             }
             acc[p] = a;
             if (i == SF - 1 && o < N_OUT)
