@@ -183,7 +183,11 @@ def test_written_project_has_no_whole_map_buffers(zoo_builds, tmp_path):
     # the shuffle is wiring (one call per unit), no stock Transpose buffers a feature map
     assert text.count("nnet::channel_shuffle_cl<") == 16
     assert "transpose" not in text.lower()
-    assert text.count("nnet::grouped_pointwise_conv_cl<") == 31
+    # 31 grouped 1x1 convs (fpga_flow's MVU in grouped mode: only the diagonal blocks stored) and 16
+    # depthwise convs (its depthwise mode on sliding windows), conv1 and the first unit's dense 1x1
+    assert text.count("static const unsigned groups = 3;") == 31
+    assert text.count("static const bool depthwise = true;") == 16
+    assert text.count("nnet::stream_mvu_cl<") == 31 + 16 + 2 and text.count("nnet::sliding_window2d_cl<") == 17
     assert text.count("nnet::exact_avgpool2d_cl<") == 3
     assert "nnet::pooling2d_cl" not in text
 

@@ -201,4 +201,4 @@ def test_csim_stays_bit_exact(build_dir, case):
         cpp = (_fw(out) / "myproject.cpp").read_text()
         assert "pointwise_conv_2d_cl" not in cpp
         kinds = {m["kernel"] for m in r["memories"] if m["kind"] == "weights"}
-        assert {"grouped_pointwise_conv_cl", "depthwise_conv_2d_cl", "dense", "stream_mvu_cl"} <= kinds, kinds
+        assert kinds == {"dense", "stream_mvu_cl"}, kinds  # grouped and depthwise convs are MVUs too
