@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from hls4ml.converters.keras.qkeras import get_quantizer_from_config
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
+
+from .stream_conv import mvu_node
 
 
 def output_groups(n_out: int, groups: int) -> np.ndarray:
@@ -115,46 +116,19 @@ def from_qconv2d(layer) -> QGroupedConv1x1:
 
 
 def parse_grouped_pointwise(keras_layer, input_names, input_shapes, data_reader):
+    """fpga_flow's MVU in grouped mode (stream_conv.mvu_node): the (n_out, n_in/g) block matrix, row o
+    holding output o's weights for input channels group(o)*n_in_g .. + n_in_g - 1."""
     cfg = keras_layer["config"]
     name = cfg["name"]
-    in_shape = list(input_shapes[0])
-    if len(in_shape) != 4:
-        raise ValueError(f"{name}: QGroupedConv1x1 expects an image tensor (N, H, W, C)")
-    _, in_h, in_w, n_in = in_shape
     groups = int(cfg["groups"])
     n_out = int(cfg["filters"])
     kernel = np.asarray(get_weights_data(data_reader, name, "kernel"))  # (1, 1, n_in/g, n_out)
     bias = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
-    grp = output_groups(n_out, groups)
-    counts = np.bincount(grp, minlength=groups)
-    layer = {
-        "name": name,
-        "class_name": "HStreamConv",  # fpga_flow's MVU (stream_conv.py) in its grouped mode
-        "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_in": n_in // groups, "n_out": n_out, "groups": groups,
-        # output groups: the first `n_big` groups have `out_g_big` outputs, the others one fewer
-        "n_big": int(np.sum(counts == counts.max())) if counts.min() != counts.max() else groups,
-        "out_g_big": int(counts.max()),
-        # output-major block layout: row o holds output o's n_in_g weights
-        "weight_data": np.ascontiguousarray(kernel.reshape(n_in // groups, n_out).T).reshape(-1),
-        "bias_data": np.zeros(n_out) if bias is None else np.asarray(bias),
-        "weight_quantizer": _quantizer(keras_layer, "kernel"),
-        "bias_quantizer": _quantizer(keras_layer, "bias"),
-    }
-    return layer, [in_shape[0], in_h, in_w, n_out]
-
-
-def _quantizer(keras_layer, var):
-    q = keras_layer["config"].get(f"{var}_quantizer")
-    if q is None:
-        return None
-    if isinstance(q, str):  # QGroupedConv1x1 stores QKeras strings; hls4ml wants the serialized form
-        from qkeras.quantizers import get_quantizer
-        from tensorflow.keras.utils import serialize_keras_object
-
-        keras_layer = {"class_name": keras_layer["class_name"],
-                       "config": {f"{var}_quantizer": serialize_keras_object(get_quantizer(q))}}
-    return get_quantizer_from_config(keras_layer, var)
+    counts = np.bincount(output_groups(n_out, groups), minlength=groups)
+    # output groups: the first `n_big` groups have `out_g_big` outputs, the others one fewer
+    n_big = int(np.sum(counts == counts.max())) if counts.min() != counts.max() else groups
+    return mvu_node(keras_layer, input_names, input_shapes, kernel.reshape(-1, n_out).T, bias, "kernel",
+                    groups=groups, n_big=n_big, out_g_big=int(counts.max()))
 
 
 KERAS_CLASS = QGroupedConv1x1

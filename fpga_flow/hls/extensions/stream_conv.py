@@ -25,7 +25,8 @@ from qkeras import QConv2D, QDepthwiseConv2D
 from qkeras.quantizers import get_quantizer
 
 from ...resources.mvu import mvu_fold
-from .grouped_conv import _quantizer
+from hls4ml.converters.keras.qkeras import get_quantizer_from_config
+
 from .templates import templates
 
 
@@ -111,49 +112,59 @@ def mvu_weights(layer) -> list[np.ndarray]:
     return [k.reshape(1, 1, -1, k.shape[-1])] + list(w[1:])
 
 
-def parse_stream_conv(keras_layer, input_names, input_shapes, data_reader):
+def quantizer_of(keras_layer, var):
+    """hls4ml's quantizer object of ``var`` ('kernel', 'depthwise', 'bias') of a (Q)Keras layer config;
+    fpga_flow's layers store QKeras strings, which hls4ml wants serialized."""
+    q = keras_layer["config"].get(f"{var}_quantizer")
+    if q is None:
+        return None
+    if isinstance(q, str):
+        from tensorflow.keras.utils import serialize_keras_object
+
+        keras_layer = {"class_name": keras_layer["class_name"],
+                       "config": {f"{var}_quantizer": serialize_keras_object(get_quantizer(q))}}
+    return get_quantizer_from_config(keras_layer, var)
+
+
+def mvu_node(keras_layer, input_names, input_shapes, matrix: np.ndarray, bias, weight_var: str, **mode) -> tuple:
+    """The HStreamConv layer dict (and output shape) of an MVU multiplying every item by ``matrix``
+    (n_out, n_in), output-major: w[o * n_in + i] (set_reuse_factor lays it out for the folding).
+    ``mode``: depthwise=1, or groups/n_big/out_g_big for a grouped 1x1 conv."""
     cfg = keras_layer["config"]
-    name = cfg["name"]
     in_shape = list(input_shapes[0])
     if len(in_shape) != 4:
-        raise ValueError(f"{name}: StreamQConv2D expects an image tensor (N, H, W, C)")
+        raise ValueError(f"{cfg['name']}: {keras_layer['class_name']} expects an image tensor (N, H, W, C)")
+    _, in_h, in_w, _ = in_shape
+    n_out, n_in = matrix.shape
+    layer = {"name": cfg["name"], "class_name": "HStreamConv", "inputs": input_names,
+             "in_height": in_h, "in_width": in_w, "n_in": int(n_in), "n_out": int(n_out), **mode,
+             "weight_data": np.ascontiguousarray(matrix).reshape(-1),
+             "bias_data": np.zeros(n_out) if bias is None else np.asarray(bias),
+             "weight_quantizer": quantizer_of(keras_layer, weight_var), "bias_quantizer": quantizer_of(keras_layer, "bias")}
+    return layer, [in_shape[0], in_h, in_w, int(n_out)]
+
+
+def _bias(keras_layer, data_reader):
+    cfg = keras_layer["config"]
+    return get_weights_data(data_reader, cfg["name"], "bias") if cfg.get("use_bias", True) else None
+
+
+def parse_stream_conv(keras_layer, input_names, input_shapes, data_reader):
+    cfg = keras_layer["config"]
     if tuple(cfg["kernel_size"]) != (1, 1) or tuple(cfg["strides"]) != (1, 1):
-        raise ValueError(f"{name}: StreamQConv2D is a 1x1 stride-1 convolution (windows come from SlidingWindow2D)")
-    _, in_h, in_w, n_in = in_shape
-    n_out = int(cfg["filters"])
-    kernel = np.asarray(get_weights_data(data_reader, name, "kernel"))  # (1, 1, n_in, n_out)
-    bias = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
-    layer = {
-        "name": name, "class_name": "HStreamConv", "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_in": n_in, "n_out": n_out,
-        # the (n_out, n_in) matrix, output-major; set_reuse_factor / the config template lay it out for the MVU
-        "weight_data": np.ascontiguousarray(kernel.reshape(n_in, n_out).T).reshape(-1),
-        "bias_data": np.zeros(n_out) if bias is None else np.asarray(bias),
-        "weight_quantizer": _quantizer(keras_layer, "kernel"),
-        "bias_quantizer": _quantizer(keras_layer, "bias"),
-    }
-    return layer, [in_shape[0], in_h, in_w, n_out]
+        raise ValueError(f"{cfg['name']}: StreamQConv2D is a 1x1 stride-1 convolution (windows come from SlidingWindow2D)")
+    kernel = np.asarray(get_weights_data(data_reader, cfg["name"], "kernel"))  # (1, 1, n_in, n_out)
+    return mvu_node(keras_layer, input_names, input_shapes, kernel.reshape(-1, kernel.shape[-1]).T,
+                    _bias(keras_layer, data_reader), "kernel")
 
 
 def parse_stream_depthwise(keras_layer, input_names, input_shapes, data_reader):
     cfg = keras_layer["config"]
-    name = cfg["name"]
-    _, in_h, in_w, n_win = list(input_shapes[0])
-    kh, kw = cfg["kernel_size"]
-    taps = kh * kw
-    n_chan = n_win // taps
-    kernel = np.asarray(get_weights_data(data_reader, name, "depthwise_kernel"))  # (K, K, C, 1)
-    bias = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
-    layer = {
-        "name": name, "class_name": "HStreamConv", "inputs": input_names,
-        "in_height": in_h, "in_width": in_w, "n_in": taps, "n_out": n_chan, "depthwise": 1,
-        # output-major (C, K*K): channel c's taps, each multiplying window value tap*C + c
-        "weight_data": np.ascontiguousarray(kernel.reshape(taps, n_chan).T).reshape(-1),
-        "bias_data": np.zeros(n_chan) if bias is None else np.asarray(bias),
-        "weight_quantizer": _quantizer(keras_layer, "depthwise"),
-        "bias_quantizer": _quantizer(keras_layer, "bias"),
-    }
-    return layer, [input_shapes[0][0], in_h, in_w, n_chan]
+    kernel = np.asarray(get_weights_data(data_reader, cfg["name"], "depthwise_kernel"))  # (K, K, C, 1)
+    taps = kernel.shape[0] * kernel.shape[1]
+    # (C, K*K): channel c's taps, each multiplying window value tap*C + c
+    return mvu_node(keras_layer, input_names, input_shapes, kernel.reshape(taps, -1).T,
+                    _bias(keras_layer, data_reader), "depthwise", depthwise=1)
 
 
 class HStreamConv(Layer):
