@@ -128,7 +128,7 @@ def test_every_node_the_flow_writes_has_a_model(build_dir, design):
     assert want[design] <= kinds
 
 
-@pytest.mark.parametrize("design", ["squeezenet", "shufflenet"])
+@pytest.mark.parametrize("design", ["squeezenet"])  # the flow's ShuffleNet has no hls4ml conv left
 def test_window_condition_writes_the_outputs_keras_computed(build_dir, design):
     """The model's long-branch pixels are those where hls4ml's compute_output_buffer_2d counters close a
     window; over a frame they must be exactly the output pixels hls4ml/Keras gave the layer (strided

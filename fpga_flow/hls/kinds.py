@@ -274,7 +274,8 @@ DENSE = LayerKind("dense", ("QDense",), ("Dense",), "QDense head", check=check_d
                   weighted=True, mult_size=mult_dense, read_ahead=None, estimate="dense", cycles="dense_stream")
 GROUPED = LayerKind("grouped_1x1", ("QGroupedConv1x1",), (),
                     "grouped 1x1 conv: g diagonal blocks; its node is fpga_flow's MVU in grouped mode (stream_conv)",
-                    extension=grouped_conv, check=check_grouped, type_rule=rule_weighted, weighted=True)
+                    extension=grouped_conv, check=check_grouped, type_rule=rule_weighted, weighted=True,
+                    mult_size=mult_dense)
 MAXPOOL = LayerKind("maxpool", ("MaxPooling2D", "StreamMaxPooling2D"), ("HStreamMaxPool2D",),
                     "max pooling, any window/stride/padding the line buffer supports", extension=maxpool,
                     check=maxpool.unsupported_reason, type_rule=rule_pass, prepare=prepare_maxpool,

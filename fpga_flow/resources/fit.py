@@ -132,8 +132,9 @@ def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: 
     cycles = max((e.cycles for e in layers), default=1)
     slowest = max(layers, key=lambda e: e.cycles).layer if layers else None
     latency = cycle_model.network_cycles(nodes, reuse)["latency_cycles"]
-    # LUT is a rough estimate and not part of fits (reports warn when it exceeds the part)
-    fits = bram <= limit_b and uram <= limit_u and dsp <= budget * part.dsp
+    # LUT is a rough estimate (products on LUTs, LUTRAM/SRL memories, control); it bounds the plan all the
+    # same, or a plan with narrow (<= 4-bit, LUT-multiplied) weights would go fully parallel on logic
+    fits = bram <= limit_b and uram <= limit_u and dsp <= budget * part.dsp and luts <= budget * part.lut
     totals = {
         "bram18k": int(sum(m.bram18k for m in mems)), "uram": int(uram), "dsp": int(dsp), "lut": int(luts),
         "ff": int(ffs), "hls_bram18k": int(bram),
