@@ -263,8 +263,8 @@ def sweep_pareto(rows: list[dict], path: Path | None = None) -> tuple[bytes, dic
                             textcoords="offset points")
         fr = sorted((built[i] for i in front), key=lambda r: r[key])
         if fr:
-            ax.plot([r[key] for r in fr], [r["fps"] for r in fr], color="#C0392B", lw=1, ls="--", zorder=2,
-                    label="Pareto front")
+            ax.plot([r[key] for r in fr], [r["fps"] for r in fr], color="#C0392B", lw=1, ls="--", marker="*", ms=9,
+                    zorder=2, label="Pareto front")
         ax.margins(x=0.15, y=0.12)  # room for the labels of the outermost points
         ax.set_xlabel(label, fontsize=8)
         ax.set_ylabel("frames/s (ESTIMATE, cycle model)", fontsize=8)
