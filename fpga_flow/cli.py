@@ -24,11 +24,11 @@ from pathlib import Path
 # TensorFlow logs to stderr as it loads unless told not to (errors must stay one line)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Only what every command's input checks need is imported here (the config schema, the parts database,
-# the output-directory rules): `--help`, `models`, `parts` and every input error answer without loading
-# numpy-heavy modules, and never TensorFlow, QKeras or hls4ml (tests/test_fast_cli.py). The modules a
-# command runs on are imported inside it, after its inputs are checked.
-from . import config, outdir, progress, project
+# Only light modules are imported here (the output-directory rules, the model registry, the parts
+# database): `--help`, `models` and `parts` answer without the config schema (pydantic) or numpy, and no
+# command imports TensorFlow, QKeras or hls4ml before its inputs are checked (tests/test_fast_cli.py).
+# The modules a command runs on are imported inside it: the config schema first, the flow last.
+from . import outdir, progress, project
 from .errors import FitError, FlowError
 from .models import MODELS
 from .resources import parts
@@ -241,6 +241,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_build(args) -> int:
+    from . import config
+
     if args.model:
         cfg = config.for_model(args.model, args.set, args.part, args.input_bits, args.input_int, config=args.config)
     elif args.config is None:
@@ -417,6 +419,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from . import config
+
     cfg = config.load(args.config, args.set)
     if not cfg["train"]:
         raise FlowError(f"{args.config} has no train section; use a training config such as "
@@ -430,7 +434,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_accuracy(args) -> int:
-    from . import accuracy  # TensorFlow and hls4ml load inside accuracy.measure, after the checks below
+    from . import accuracy, config  # TensorFlow and hls4ml load inside accuracy.measure, after the checks below
 
     if args.jobs < 1 or (args.csim_images is not None and args.csim_images < 1):
         raise FlowError("--jobs and --csim-images must be positive numbers")
@@ -477,12 +481,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def cmd_demo(args) -> int:
     """Walk flow.STEPS: the build steps, then verify and report on the built directory."""
-    from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+    from . import config
 
     if args.images < 1 or args.jobs < 1:
         raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
     out = Path(args.out)
+    outdir.check_target(out, force=args.force)  # at once; flow.run checks it again before writing
+    from . import flow  # loads TensorFlow and hls4ml (seconds): only once the config and --out are checked
+
     b = flow.Build(cfg, out, force=args.force)  # flow.run checks --out before any work or output
     print(f"[1/3] build {args.config} -> {out}/ (steps {', '.join(flow.STEP_NAMES[:flow.STEP_NAMES.index('publish') + 1])})",
           flush=True)
