@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean reports report-default fifo-search-224 fmnist-data train accuracy
+.PHONY: demo test test-slow bench venv clean reports report-default fifo-search-224 fmnist-data chromium train accuracy
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -35,7 +35,16 @@ fmnist-data:
 	  { timeout 600 apt-get update -q >/dev/null 2>&1 && timeout 600 apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
 	  echo "dataset-fashion-mnist not installed; tests run on the shipped sample"; fi
 
-test-slow: $(STAMP)
+# Chromium from Debian, for the browser check of the html reports (make test-slow; tests/test_report_browser.py
+# and fpga_flow/report/browser.py): installed when this machine can (root + apt), else those tests skip.
+chromium:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium (Debian)"; \
+	  timeout 900 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { timeout 600 apt-get update -q >/dev/null 2>&1 && timeout 900 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
+	  echo "chromium not installed; the browser checks skip"; fi
+
+test-slow: $(STAMP) chromium
 	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
@@ -90,4 +99,7 @@ report-default: $(STAMP)
 	$(VENV)/bin/fpga-flow audit build/reports/$(DEFAULT) > reports/$(DEFAULT)/audit.txt
 	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format md > reports/$(DEFAULT)/report.md
 	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format json > reports/$(DEFAULT)/report.json
-	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format html --out reports/$(DEFAULT)/html
+	$(VENV)/bin/fpga-flow report build/reports/$(DEFAULT) --format html --out reports/$(DEFAULT)/html \
+	  --verify-json reports/$(DEFAULT)/verify.json --dataflow-json reports/$(DEFAULT)/dataflow.json
+	$(MAKE) chromium
+	$(PY) -m fpga_flow.report.browser reports/$(DEFAULT)/html/report.html --screenshot reports/$(DEFAULT)/report_screenshot.png

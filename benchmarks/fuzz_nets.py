@@ -232,15 +232,21 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write every result to this file")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fpga_flow import progress
+
     results = []
-    for seed in range(args.start, args.start + args.nets):
-        r = check_net(seed, args.images)
-        results.append(r)
-        tail = r.get("message", "")[:150] if r["outcome"] in ("refused", "CRASH") else \
-            f"exact_fraction={r.get('exact_fraction')} rewrites={len(r.get('rewrites', []))}"
-        print(f"seed {seed:4d} {r['outcome']:10s} {r['seconds']:5.1f}s {tail}", flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps({"summary": summarize(results), "results": results}, indent=1))
+    with progress.bar(total=args.nets, desc="fuzz nets", unit="net") as bar:  # on a terminal only
+        for seed in range(args.start, args.start + args.nets):
+            r = check_net(seed, args.images)
+            results.append(r)
+            tail = r.get("message", "")[:150] if r["outcome"] in ("refused", "CRASH") else \
+                f"exact_fraction={r.get('exact_fraction')} rewrites={len(r.get('rewrites', []))}"
+            progress.write(f"seed {seed:4d} {r['outcome']:10s} {r['seconds']:5.1f}s {tail}")
+            bar.update(1)
+            bad = sum(x["outcome"] in ("INEXACT", "DEADLOCK", "CRASH") for x in results)
+            bar.set_postfix_str(f"{sum(x['outcome'] == 'exact' for x in results)} exact, {bad} failures")
+            if args.json:
+                Path(args.json).write_text(json.dumps({"summary": summarize(results), "results": results}, indent=1))
     s = summarize(results)
     print(f"\n{s['nets']} nets: {s['exact']} exact, {s['degenerate']} degenerate (exact, uninformative), "
           f"{s['refused']} refused by name, {s['INEXACT']} INEXACT, {s['DEADLOCK']} DEADLOCK, {s['CRASH']} CRASH; "

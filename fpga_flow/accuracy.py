@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import flow
 from .config import tag_of, variant_quant, weights_path
 from .data import fashion_mnist as fm
 from .errors import FlowError
@@ -42,6 +41,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
             data_dir=None, log=print, scheduler: str | None = None, project: str = "ship") -> dict:
     import tensorflow as tf
 
+    from . import flow  # loads TensorFlow and hls4ml: the command's inputs are checked before this
     from .hls.extensions import custom_objects  # imports hls4ml
 
     jobs = jobs or os.cpu_count() or 1

@@ -24,15 +24,14 @@ from pathlib import Path
 # TensorFlow logs to stderr as it loads unless told not to (errors must stay one line)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from . import config, outdir, project
-from .data import images
+# Only light modules are imported here (the output-directory rules, the model registry, the parts
+# database): `--help`, `models` and `parts` answer without the config schema (pydantic) or numpy, and no
+# command imports TensorFlow, QKeras or hls4ml before its inputs are checked (tests/test_fast_cli.py).
+# The modules a command runs on are imported inside it: the config schema first, the flow last.
+from . import outdir, progress, project
 from .errors import FitError, FlowError
 from .models import MODELS
-from .report import vendor
-from .resources import parts, stock_estimate
-from .train import train
-from .verify import audit, csim, dataflow
-from .verify.distributed import parse_scheduler
+from .resources import parts
 
 DEFAULT_CONFIG = "hls_configs/fmnist_squeezenet1_1_w8_zcu104.yml"
 
@@ -121,11 +120,21 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true",
                    help="print one JSON object (exact_fraction, n_values, first_divergent_layer, ...) on stdout")
 
-    r = sub.add_parser("report", help="parameters, weight bits and per-layer table of a built DIR")
+    r = sub.add_parser("report", help="parameters, weight bits and per-layer table of a built DIR",
+                       description="The plan of a built DIR in numbers: parameters and weight bits (counted), resources "
+                                   "against the part, per-layer memories, cycles and FIFOs (estimates), and what was "
+                                   "measured (C-sim exactness, dataflow check) when given. --format html writes one "
+                                   "self-contained report.html (plots embedded) into --out, with the plots beside it as PNG.")
     r.add_argument("dir")
     r.add_argument("--format", choices=("md", "json", "html"), default="md",
-                   help="md/json to stdout; html writes report.html and PNG plots into --out (default DIR/report)")
+                   help="md/json to stdout; html writes report.html (+ the plots as PNG) into --out (default DIR/report)")
     r.add_argument("--out", help="output folder for --format html")
+    r.add_argument("--verify-json", metavar="FILE",
+                   help="the saved output of 'fpga-flow verify DIR --json', shown as measured (default: DIR/verify.json "
+                        "if the flow wrote one, e.g. demo)")
+    r.add_argument("--dataflow-json", metavar="FILE",
+                   help="the saved output of 'fpga-flow verify DIR --dataflow --json': deadlock check and the measured "
+                        "FIFO occupancies (default: DIR/dataflow.json if present)")
     fs = sub.add_parser("fifo-search", help="per FIFO, the smallest depth that does not deadlock (dataflow C-sim)",
                         description="For every stream planned deeper than 2 (the join inputs; --all: every stream), "
                                     "binary-search the smallest depth with which the dataflow C-simulation of --images "
@@ -201,14 +210,15 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="build (and verify) every point of a grid of config values, on Dask workers",
                        description="Build every combination of the --grid values (and verify each on --verify N images), "
                                    "on Dask workers with --scheduler or one after another here; write DIR/sweep.json, "
-                                   "sweep.md and sweep.png (HLS BRAM18K vs frames/s per part). A failing point is a row "
+                                   "sweep.md, sweep.html (self-contained: the Pareto plot of frames/s against HLS BRAM18K and DSP, one "
+                                   "row per point), sweep.png and points/NN/report.json of each built point. A failing point is a row "
                                    "with its reason.")
     w.add_argument("config", help="base YAML flow config")
     w.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2,...", required=True,
                    help="values of one key, e.g. --grid quantization.weight_bits=8,6,4 --grid hls.part=zcu104,zcu102")
     w.add_argument("--verify", type=int, default=0, metavar="N", help="verify each point on N images (default 0: build only)")
     w.add_argument("--scheduler", metavar="local[:N]|tcp://HOST:PORT", help="Dask cluster for the points (default: here)")
-    w.add_argument("--out", required=True, help="output folder (sweep.json, sweep.md, sweep.png)")
+    w.add_argument("--out", required=True, help="output folder (sweep.json, sweep.md, sweep.html, sweep.png, points/)")
     w.add_argument("--force", action="store_true", help="replace --out if it holds a sweep made by fpga-flow")
 
     d = sub.add_parser("demo", help="build + verify + report on the shipped default config")
@@ -231,7 +241,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+    from . import config
 
     if args.model:
         cfg = config.for_model(args.model, args.set, args.part, args.input_bits, args.input_int, config=args.config)
@@ -242,8 +252,10 @@ def cmd_build(args) -> int:
     else:
         cfg = config.load(args.config, args.set, args.part)
     out = Path(args.out)
+    target = outdir.check_target(out, force=args.force)  # at once; flow.run checks it again before writing
+    from . import flow  # loads TensorFlow and hls4ml (seconds): only once the whole config and --out are checked
+
     if args.check:
-        target = outdir.check_target(out, force=args.force)
         qmodel = flow.check_models(cfg)
         print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {parts.label(cfg['hls']['part'])}; "
               f"would write {target}/")
@@ -258,6 +270,9 @@ def cmd_build(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from .data import images
+    from .verify import csim
+
     m = project.load_manifest(args.dir)
     if args.dataflow:
         return _verify_dataflow(args, m)
@@ -291,6 +306,8 @@ def cmd_verify(args) -> int:
 
 
 def _depth_overrides(args_depth, build_dir) -> dict[str, int]:
+    from .verify import dataflow
+
     names = dataflow.stream_names(build_dir)  # C++ var -> plan stream name
     by_plan = {v: k for k, v in names.items()}
     planned = dataflow.planned_depths(build_dir)
@@ -309,6 +326,9 @@ def _depth_overrides(args_depth, build_dir) -> dict[str, int]:
 
 
 def _verify_dataflow(args, m):
+    from .data import images
+    from .verify import dataflow
+
     if args.scheduler:
         raise FlowError("--dataflow runs on this machine; drop --scheduler")
     overrides = _depth_overrides(args.depth, args.dir)
@@ -333,6 +353,9 @@ def _verify_dataflow(args, m):
 
 
 def cmd_fifo_search(args):
+    from .data import images
+    from .verify import dataflow
+
     m = project.load_manifest(args.dir)
     if args.images < 1:
         raise FlowError(f"--images {args.images} is invalid; use a positive number")
@@ -353,19 +376,30 @@ def cmd_fifo_search(args):
 
 
 def cmd_report(args) -> int:
+    project.load_manifest(args.dir)  # a missing or corrupt build directory is refused before TensorFlow loads
+    from .report.measured import read_measured
+
+    for f, flag, df in ((args.verify_json, "--verify-json", False), (args.dataflow_json, "--dataflow-json", True)):
+        if f is not None and not Path(f).is_file():
+            raise FlowError(f"{flag} {f}: file not found; pass the file 'fpga-flow verify ... --json' wrote")
+        read_measured(f, flag, dataflow=df)  # a wrong file is refused before TensorFlow loads
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    if args.format == "html":  # the folder is refused at once if it is not ours
+        outdir.check_target(out, force=True, owned=outdir.is_report_dir, what="report")
     from .report import design  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
-    d = design.collect(args.dir)
+    d = design.collect(args.dir, verify_json=args.verify_json, dataflow_json=args.dataflow_json)
     if args.format == "html":
-        out = Path(args.out) if args.out else Path(args.dir) / "report"
         path = design.to_html(d, out)
-        print(f"wrote {path} (+ utilisation.png, memory_by_layer.png)")
+        print(f"wrote {path} (self-contained; the plots also as {', '.join(p + '.png' for p in design.PLOTS)})")
     else:
         print(design.to_json(d) if args.format == "json" else design.to_markdown(d))
     return 0
 
 
 def cmd_audit(args):
+    from .verify import audit
+
     project.load_manifest(args.dir)
     r = audit.audit(args.dir)
     if args.json:
@@ -375,6 +409,8 @@ def cmd_audit(args):
 
 
 def cmd_synth(args) -> int:
+    from .report import vendor
+
     m = project.load_manifest(args.dir)
     rep = vendor.synthesize(Path(args.dir) / project.PROJECT, m["config"]["hls"]["backend"])
     print(json.dumps(rep, indent=1))
@@ -383,18 +419,22 @@ def cmd_synth(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from . import config
+
     cfg = config.load(args.config, args.set)
     if not cfg["train"]:
         raise FlowError(f"{args.config} has no train section; use a training config such as "
                         "hls_configs/fmnist_squeezenet1_1.yml")
     if args.data_dir:
         cfg["train"]["data_dir"] = args.data_dir
+    from .train import train  # TensorFlow loads inside, once training starts
+
     train(cfg, stage=args.stage, variants=args.variant, resume=args.resume, command=" ".join(["fpga-flow", *sys.argv[1:]]))
     return 0
 
 
 def cmd_accuracy(args) -> int:
-    from . import accuracy  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+    from . import accuracy, config  # TensorFlow and hls4ml load inside accuracy.measure, after the checks below
 
     if args.jobs < 1 or (args.csim_images is not None and args.csim_images < 1):
         raise FlowError("--jobs and --csim-images must be positive numbers")
@@ -441,12 +481,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def cmd_demo(args) -> int:
     """Walk flow.STEPS: the build steps, then verify and report on the built directory."""
-    from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+    from . import config
 
     if args.images < 1 or args.jobs < 1:
         raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
     out = Path(args.out)
+    outdir.check_target(out, force=args.force)  # at once; flow.run checks it again before writing
+    from . import flow  # loads TensorFlow and hls4ml (seconds): only once the config and --out are checked
+
     b = flow.Build(cfg, out, force=args.force)  # flow.run checks --out before any work or output
     print(f"[1/3] build {args.config} -> {out}/ (steps {', '.join(flow.STEP_NAMES[:flow.STEP_NAMES.index('publish') + 1])})",
           flush=True)
@@ -457,6 +500,8 @@ def cmd_demo(args) -> int:
     source = args.source or ("fmnist-sample" if list(shape) == [32, 32, 1] else "photos")
     what = {"fmnist-sample": "shipped Fashion-MNIST test images", "photos": "scikit-image photos"}.get(source, source)
     print(f"[2/3] verify on {args.images} {what} (C-sim vs QKeras, integer codes; {args.jobs} processes)", flush=True)
+    from .data import images
+
     b.images, b.labels = images.load_labelled(source, args.images, shape)
     b.verify_options = {"source": source, "jobs": args.jobs, "scheduler": args.scheduler, "project": args.project}
     flow.run(b, steps=("verify",))
@@ -481,6 +526,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_estimate(args):
+    from .resources import stock_estimate
+
     for f, what in ((args.model, "model"), (args.hls4ml_config, "--hls4ml-config")):
         if not Path(f).is_file():
             raise FlowError(f"{what} {f}: file not found")
@@ -547,14 +594,15 @@ def cmd_parts(args):
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+    from . import sweep  # TensorFlow and hls4ml load inside sweep.run_point, after the configs are checked
 
     if args.verify < 0:
         raise FlowError(f"--verify {args.verify} is invalid; use 0 (build only) or a number of images")
     rows = sweep.sweep(args.config, args.grid, args.out, n_verify=args.verify, scheduler=args.scheduler,
-                       force=args.force, log=lambda msg: print(msg, flush=True))
+                       force=args.force, log=progress.write)
     ok = sum(r["status"] == "ok" for r in rows)
-    print(f"{ok} of {len(rows)} points ok; wrote {Path(args.out).resolve()}/sweep.json, sweep.md, sweep.png")
+    print(f"{ok} of {len(rows)} points ok; wrote {Path(args.out).resolve()}/sweep.html, sweep.json, sweep.md, sweep.png "
+          "and points/NN/report.json")
     return 0
 
 
@@ -567,8 +615,12 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _quiet()
     want_json = getattr(args, "json", False)
+    if want_json:
+        progress.disable()  # stdout and stderr may be the same terminal: --json prints one JSON object, no bars
     try:
         if getattr(args, "scheduler", None):
+            from .verify.distributed import parse_scheduler
+
             parse_scheduler(args.scheduler)
         # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
         with contextlib.redirect_stdout(sys.stderr) if want_json else contextlib.nullcontext():

@@ -6,14 +6,21 @@ on Dask workers or in this process.
 
 One row per point: the overrides, parameters, weight MB, HLS-count and post-implementation BRAM18K,
 URAM, DSP, fits, frames/s (all resource numbers ESTIMATES, see fpga_flow/resources/), and, with
-``--verify N``, the exact fraction on N images. A point that fails (an input the model refuses, a
-design that does not fit, a C-sim mismatch) is a row with its status and reason, not a crash.
-DIR holds sweep.json, sweep.md and sweep.png (HLS BRAM18K against frames/s, one marker per part).
+``--verify N``, the exact fraction (and on labelled images the C-sim top-1) on N images (measured). A
+point that fails (an input the model refuses, a design that does not fit, a C-sim mismatch) is a row
+with its status and reason, not a crash. Every point's config is checked before anything is built
+(a refused one is a row at once; TensorFlow and hls4ml load only when a point is built).
+
+DIR holds sweep.json, sweep.md, sweep.html (one self-contained page: the Pareto plot of frames/s
+against HLS BRAM18K and against DSP, and the table), sweep.png (the same plot) and points/NN/report.json
++ report.md: the report of each built point (``fpga-flow report --format json|md`` of its build).
 Each point is built in a temporary directory on the worker that runs it and deleted afterwards:
-the sweep keeps the table, not the projects (rebuild a point with 'fpga-flow build ... --set ...').
+the sweep keeps the table and the reports, not the projects (rebuild a point with
+'fpga-flow build ... --set ...').
 """
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -24,12 +31,12 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__, config, flow, outdir
-from .data import images
+from . import __version__, config, outdir, progress
 from .errors import FitError, FlowError
-from .verify.distributed import Cluster
+from .report import plots
 
 SWEEP = "sweep.json"
+POINTS = "points"
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list]]:
@@ -62,10 +69,20 @@ def is_sweep_dir(d: Path) -> bool:
         return False
 
 
+def _overrides(point: dict) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in point.items()]
+
+
 def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
-    """Build (and verify) one point in a temporary directory; a row, never an exception."""
+    """Build (and verify) one point in a temporary directory; a row, never an exception. The row
+    carries the point's report (report.design.collect of its build, as in report.json) under
+    ``report``; sweep() writes it to points/NN/ and keeps its path instead."""
     import logging
     import warnings
+
+    from . import flow  # loads TensorFlow and hls4ml
+    from .data import images
+    from .report import design
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
@@ -74,7 +91,7 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="fpga_flow_sweep_"))
     try:
-        cfg = config.load(config_path, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+        cfg = config.load(config_path, _overrides(overrides))
         b = flow.Build(cfg, tmp / "b")  # the flow's steps: build ones (compile only to verify), then verify
         flow.run(b, until="publish", skip=() if n_verify > 0 else ("compile",))
         m = b.manifest
@@ -82,7 +99,10 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
         row.update(params=m["params"], weight_mb=round(mem["weight_bits"] / 8e6, 4),
                    part=m["resources"]["part"]["name"], hls_bram18k=mem["hls_bram18k"],
                    bram18k=mem["bram18k"], bram18k_available=mem["bram18k_available"], uram=mem["uram"],
-                   dsp=mem["dsp"], fits=mem["fits"], fps=mem["fps"])
+                   uram_available=mem["uram_available"], dsp=mem["dsp"], dsp_available=mem["dsp_available"],
+                   lut=mem["lut"], lut_available=mem["lut_available"], lut_pct=mem["lut_pct"],
+                   fits=mem["fits"], fps=mem["fps"], cycles_per_frame=mem["cycles_per_frame"],
+                   slowest_layer=mem["slowest_layer"])
         if n_verify > 0:
             shape = m["input_shape"]
             src = "fmnist-sample" if list(shape) == [32, 32, 1] else "photos"
@@ -91,10 +111,11 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
             flow.run(b, steps=("verify",))
             res = b.verify_result
             row.update(exact_fraction=res["exact_fraction"], verified_images=res["n_images"],
-                       degenerate=res["degenerate"])
+                       degenerate=res["degenerate"], verify_source=src, csim_top1=res.get("csim_top1"))
             if not res["passed"]:
                 row.update(status="not exact", reason=res.get("degenerate_reason") or
                            f"first divergent layer {res['first_divergent_layer']}")
+        row["report"] = json.loads(design.to_json(design.collect(b.out)))
     except FitError as e:
         row.update(status="does not fit", reason=str(e).splitlines()[0])
     except FlowError as e:
@@ -113,43 +134,100 @@ def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify:
     grid = parse_grid(grid_items)
     pts = points(grid)
     target = outdir.check_target(out, force=force, owned=is_sweep_dir, what="sweep")
-    rows: list[dict] = []
-    t0 = time.perf_counter()
     if scheduler:
-        from dask.distributed import as_completed
+        from .verify.distributed import parse_scheduler
 
-        with Cluster(scheduler) as client:
-            futs = {client.submit(run_point, str(Path(config_path).resolve()), p, n_verify, pure=False, retries=1): p
-                    for p in pts}
-            for f in as_completed(futs):
-                try:
-                    rows.append(f.result())
-                except Exception as e:  # the worker itself failed twice on this point
-                    rows.append({"point": futs[f], "status": "failed", "reason": f"worker: {type(e).__name__}: {e}"})
-                log(f"[{len(rows)}/{len(pts)}] {rows[-1]['point']}: {rows[-1]['status']}")
-            workers = len(client.scheduler_info().get("workers", {}))
-    else:
-        workers = 0
-        for p in pts:
-            rows.append(run_point(config_path, p, n_verify))
-            log(f"[{len(rows)}/{len(pts)}] {p}: {rows[-1]['status']}")
-    order = {json.dumps(p, sort_keys=True): i for i, p in enumerate(pts)}
-    rows.sort(key=lambda r: order[json.dumps(r["point"], sort_keys=True)])
+        parse_scheduler(scheduler)
+    # every point's whole config (part included) checked here, before TensorFlow loads: a refused point is
+    # a row at once and is not built
+    rows: list[dict | None] = [None] * len(pts)
+    todo = []
+    for i, p in enumerate(pts):
+        try:
+            config.load(config_path, _overrides(p))
+            todo.append(i)
+        except FlowError as e:
+            rows[i] = {"point": p, "status": "refused", "reason": str(e), "seconds": 0.0}
+            log(f"[refused] {p}: {e}")
+    t0 = time.perf_counter()
+    workers = 0
+    with progress.bar(total=len(todo), desc="sweep", unit="point") as bar:  # on a terminal only
+        def done(i: int, row: dict) -> None:
+            rows[i] = row
+            bar.update(1)
+            log(f"[{sum(r is not None for r in rows)}/{len(pts)}] {pts[i]}: {row['status']}"
+                + (f", {row['fps']:,} frames/s, HLS BRAM18K {row['hls_bram18k']:,}, DSP {row['dsp']:,}"
+                   if row.get("fps") is not None else "") + f" ({row.get('seconds', '?')} s)")
+
+        if scheduler and todo:
+            from dask.distributed import as_completed
+
+            from .verify.distributed import Cluster
+
+            with Cluster(scheduler) as client:
+                futs = {client.submit(run_point, str(Path(config_path).resolve()), pts[i], n_verify, pure=False,
+                                      retries=1): i for i in todo}
+                for f in as_completed(futs):
+                    i = futs[f]
+                    try:
+                        row = f.result()
+                    except Exception as e:  # the worker itself failed twice on this point
+                        row = {"point": pts[i], "status": "failed", "reason": f"worker: {type(e).__name__}: {e}"}
+                    done(i, row)
+                workers = len(client.scheduler_info().get("workers", {}))
+        else:
+            for i in todo:
+                done(i, run_point(config_path, pts[i], n_verify))
+    reports = {}
+    for i, r in enumerate(rows):
+        r["index"] = i
+        rep = r.pop("report", None)
+        if rep is not None:
+            reports[i] = rep
+            r["report"] = f"{POINTS}/{i:02d}/report.json"
     meta = {"fpga_flow_version": __version__, "config": str(config_path), "grid": grid, "verify_images": n_verify,
             "scheduler": scheduler, "workers": workers, "seconds": round(time.perf_counter() - t0, 1),
             "estimate": "resource numbers are ESTIMATES (hls_bram18k: the count Vitis HLS C-synthesis would report, "
-                        "calibrated on public csynth reports; bram18k: post-implementation estimate)",
+                        "calibrated on public csynth reports; bram18k: post-implementation estimate); frames/s from "
+                        "the calibrated cycle model; exact_fraction and csim_top1 are measured (C-sim vs QKeras)",
             "rows": rows}
     tmp = outdir.make_tmp(target)
     try:
+        from .report import design  # the md of each point's report; loads TensorFlow (already loaded by the builds)
+
         (tmp / SWEEP).write_text(json.dumps(meta, indent=1) + "\n")
         (tmp / "sweep.md").write_text(to_markdown(meta))
-        plot(rows, tmp / "sweep.png")
+        png, _ = plots.sweep_pareto(rows, tmp / "sweep.png")
+        (tmp / "sweep.html").write_text(to_html(meta, png))
+        for i, rep in reports.items():
+            d = tmp / POINTS / f"{i:02d}"
+            d.mkdir(parents=True)
+            (d / "report.json").write_text(json.dumps(rep, indent=1))
+            (d / "report.md").write_text(design.to_markdown(rep))
         outdir.replace_dir(tmp, target, owned=is_sweep_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return rows
+
+
+def to_html(meta: dict, pareto_png: bytes) -> str:
+    """sweep.html: one self-contained page (the Pareto plot embedded as a data: URI), one table row per
+    point; every cell of a built point comes from its row (the same numbers as its points/NN/report.json)."""
+    import jinja2
+
+    keys = [k for k, _ in meta["grid"]]
+    built = [r for r in meta["rows"] if r.get("fps") is not None]
+    fronts = {k: {built[i]["index"] for i in plots.pareto_front(built, k)} for k in ("hls_bram18k", "dsp")}
+    env = jinja2.Environment(loader=jinja2.PackageLoader("fpga_flow.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    env.filters["n"] = lambda v: "" if v is None else (("yes" if v else "no") if isinstance(v, bool) else
+                                                        f"{v:,}" if isinstance(v, (int, float)) else str(v))
+    return env.get_template("sweep.html.j2").render(
+        meta=meta, keys=keys, fronts=fronts, n_built=len(built),
+        verified=any(r.get("exact_fraction") is not None for r in meta["rows"]),
+        top1=any(r.get("csim_top1") is not None for r in meta["rows"]),
+        pareto="data:image/png;base64," + base64.b64encode(pareto_png).decode("ascii"))
 
 
 def to_markdown(meta: dict) -> str:
@@ -158,42 +236,14 @@ def to_markdown(meta: dict) -> str:
              f"{len(meta['rows'])} points, {meta['workers'] or 'no'} Dask workers, {meta['seconds']} s. "
              f"{meta['estimate']}.", "",
              "| " + " | ".join(keys) + " | status | params | weight MB | HLS BRAM18K | BRAM18K (impl) | URAM | DSP | "
-             "fits | frames/s | exact | reason |",
-             "|" + "---|" * (len(keys) + 11)]
+             "LUT % (rough) | fits | frames/s | exact | C-sim top-1 | reason |",
+             "|" + "---|" * (len(keys) + 13)]
     for r in meta["rows"]:
         g = lambda k: "" if r.get(k) is None else (f"{r[k]:,}" if isinstance(r[k], int) and not isinstance(r[k], bool)
                                                    else str(r[k]))
         lines.append("| " + " | ".join(str(r["point"].get(k)) for k in keys) +
                      f" | {r['status']} | {g('params')} | {g('weight_mb')} | {g('hls_bram18k')} | {g('bram18k')} | "
-                     f"{g('uram')} | {g('dsp')} | {g('fits')} | {g('fps')} | {g('exact_fraction')} | "
-                     f"{(r.get('reason') or '')[:100]} |")
+                     f"{g('uram')} | {g('dsp')} | {g('lut_pct')}{' (over the part)' if (r.get('lut_pct') or 0) > 100 else ''} | "
+                     f"{g('fits')} | {g('fps')} | {g('exact_fraction')} | "
+                     f"{g('csim_top1')} | {(r.get('reason') or '')[:100]} |")
     return "\n".join(lines) + "\n"
-
-
-def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ok = [r for r in rows if r.get("fps") is not None]
-    for i, part in enumerate(sorted({r["part"] for r in ok})):
-        pts = [r for r in ok if r["part"] == part]
-        ax.scatter([r["hls_bram18k"] for r in pts], [r["fps"] for r in pts],
-                   marker="os^Dv"[i % 5], label=part, alpha=0.8)
-        for r in pts:
-            ax.annotate(",".join(f"{v}" for v in r["point"].values()), (r["hls_bram18k"], r["fps"]),
-                        fontsize=6)
-        avail = pts[0].get("bram18k_available")
-        if avail:
-            ax.axvline(avail, ls=":", lw=0.8, color=ax.collections[-1].get_facecolor()[0])
-    ax.set_xlabel("BRAM18K, HLS C-synthesis count (ESTIMATE); dotted: the part's total")
-    ax.set_ylabel("frames/s (ESTIMATE)")
-    ax.set_yscale("log")
-    ax.set_title(f"sweep: {len(ok)} of {len(rows)} points built", fontsize=9)
-    if ok:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -6,6 +6,7 @@ output); a vendor synthesis report, when one exists in the project, is shown bes
 """
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -20,10 +21,20 @@ from ..hls.precision import kernel_quantizer
 from ..resources.memory import SRL_DEPTH
 from ..resources.parts import label as part_label
 from . import plots, vendor
+from .measured import read_measured
 
 
-def collect(out) -> dict:
+def collect(out, *, verify_json=None, dataflow_json=None) -> dict:
+    """The report of built directory ``out``; ``verify_json`` / ``dataflow_json``: saved results of
+    ``fpga-flow verify --json`` (and ``--dataflow``) shown as the measured part (default: DIR/verify.json
+    and DIR/dataflow.json when the flow wrote them there, e.g. ``fpga-flow demo``)."""
     m = project.load_manifest(out)
+    if verify_json is None and (Path(out) / "verify.json").is_file():
+        verify_json = Path(out) / "verify.json"
+    if dataflow_json is None and (Path(out) / "dataflow.json").is_file():
+        dataflow_json = Path(out) / "dataflow.json"
+    measured = {"verify": read_measured(verify_json, "--verify-json", dataflow=False),
+                "dataflow": read_measured(dataflow_json, "--dataflow-json", dataflow=True)}
     model = project.load_qmodel(Path(out) / project.QMODEL)
     rows = []
     tot_params = tot_bits = 0
@@ -82,6 +93,8 @@ def collect(out) -> dict:
         "params": int(tot_params), "float_params": m.get("float_params"), "weight_bits": int(tot_bits), "weight_megabytes": round(tot_bits / 8 / 1e6, 4),
         "max_accumulator_bits": m.get("max_accumulator_bits"), "timings_s": m.get("timings_s", {}),
         "layers": rows,
+        "measured": measured,
+        "weight_load": m.get("weight_load"),
         "note": ("params and bits are counted from the QKeras model (measured); memory, DSP, LUT, cycles and FPS "
                  "are estimates of fpga_flow.resources: 'hls_bram18k' (decides fits) is what a Vitis HLS C-synthesis "
                  "report would count for the memories as bound in the written project (rules calibrated on real csynth "
@@ -207,33 +220,79 @@ def _pct(x):
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+PLOTS = ("utilisation", "memory_by_layer", "cycles_by_layer")
+
+
+def html_context(d: dict) -> dict:
+    """What the html template shows besides ``d``: the plots as PNG data (embedded as data: URIs), the
+    weighted layers' memories, the FIFO summary, the per-layer table rows with both BRAM18K counts."""
+    ctx = {"images": {}, "plot_info": {}, "weighted": [], "fifo_rows": [], "fifo_summary": None, "layer_rows": []}
+    if d.get("memory"):
+        for name in PLOTS:
+            png, info = getattr(plots, name)(d)
+            ctx["images"][name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            ctx["plot_info"][name] = info
+            ctx.setdefault("png", {})[name] = png
+        ctx["weighted"] = plots.weighted_layers(d)
+    fifos = d.get("fifos") or []
+    if fifos:
+        occ = ((d.get("measured") or {}).get("dataflow") or {}).get("max_occupancy") or {}
+        ctx["fifo_rows"] = [dict(f, max_occupancy=occ.get(f.get("var"))) for f in fifos
+                            if f["backlog"] or f["depth"] > 2]
+        ctx["fifo_summary"] = {
+            "streams": len(fifos), "bits": sum(f["bits"] for f in fifos),
+            "hls_bram18k": sum(f["hls_bram18k"] for f in fifos), "bram18k": sum(f["bram18k"] for f in fifos),
+            "uram": sum(f["uram"] for f in fifos), "luts": sum(f["luts"] for f in fifos),
+            "depth2": sum(f["depth"] <= 2 and not f["backlog"] for f in fifos),
+            "impl": {k: sum(f["impl"] == k for f in fifos) for k in sorted({f["impl"] for f in fifos})}}
+    est = {r["layer"]: r for r in d.get("resource_layers", [])}
+    for r in d["layers"]:
+        e = est.get(r["layer"], {})
+        mems = e.get("memories", [])
+        ctx["layer_rows"].append(dict(r, hls_bram18k=sum(m["hls_bram18k"] for m in mems) if mems else None,
+                                      bram18k=sum(m["bram18k"] for m in mems) if mems else None,
+                                      uram=sum(m["uram"] for m in mems) if mems else None,
+                                      dsp=e.get("dsp"), cycles=e.get("cycles"), kind=e.get("kind")))
+    return ctx
+
+
 def to_html(d: dict, out_dir: Path) -> Path:
-    """report.html + utilisation.png + memory_by_layer.png into ``out_dir`` (written in a temp dir,
-    then renamed into place)."""
+    """``out_dir``/report.html: one self-contained page (its plots embedded as data: URIs, no external
+    asset, opens offline), and the same plots beside it as PNG files. Written in a temporary directory,
+    then renamed into place; only a folder this writer made (its marker file) or an empty one is replaced."""
     import jinja2
 
-    # only a report folder this writer made (its marker file) or an empty one is replaced
     out_dir = outdir.check_target(out_dir, force=True, owned=outdir.is_report_dir, what="report")
     tmp = outdir.make_tmp(out_dir)
     try:
         (tmp / outdir.REPORT_MARKER).write_text("written by fpga-flow report --format html; the folder is "
                                                 "replaced on the next html report into it\n")
-        if d.get("memory"):
-            plots.utilisation(d, tmp / "utilisation.png")
-            plots.memory_by_layer(d, tmp / "memory_by_layer.png")
+        ctx = html_context(d)
+        for name, png in ctx.pop("png", {}).items():
+            (tmp / f"{name}.png").write_bytes(png)
         env = jinja2.Environment(loader=jinja2.PackageLoader("fpga_flow.report", "templates"),
-                                 autoescape=jinja2.select_autoescape(["html"]))
-        est = {}
-        for r in d.get("resource_layers", []):
-            est[r["layer"]] = {"bram": sum(m["bram18k"] for m in r["memories"]),
-                               "uram": sum(m["uram"] for m in r["memories"]), "dsp": r["dsp"], "cycles": r["cycles"]}
-        html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), est=est)
+                                 autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+        env.filters["n"] = _num
+        html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), **ctx)
         (tmp / "report.html").write_text(html)
         outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "report.html"
+
+
+def _num(v, digits: int | None = None) -> str:
+    """1234567 -> '1,234,567'; None -> ''; floats with ``digits`` decimals."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):,.{digits}f}" if digits is not None else f"{float(v):,}"
+    return str(v)
 
 
 def to_json(d: dict) -> str:

@@ -3,7 +3,8 @@
 * Inputs are put on the input quantizer's grid first (numpy round-half-even + saturate), then the
   same float values go to QKeras and to the C-sim library.
 * The C-sim library runs in a subprocess (fpga_flow.verify.worker) with a time limit; a C++ assert
-  becomes an error message, not a dead Python process. Images are split over ``jobs`` workers.
+  becomes an error message, not a dead Python process. Images are split over ``jobs`` workers;
+  on a terminal a progress bar counts the finished images (fpga_flow.progress).
 * On any mismatch, the first mismatching image is re-run with hls4ml's per-layer trace and compared
   layer by layer with the Keras model: the first layer whose codes differ is named.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from ..data.images import to_model_input
 from ..errors import FlowError
 from ..hls.fixed import FixedSpec
@@ -53,30 +55,48 @@ def run_csim(out: str | Path, x: np.ndarray, *, trace: bool = False, jobs: int =
     jobs = max(1, min(int(jobs), n))
     chunks = np.array_split(np.arange(n), jobs)
     with tempfile.TemporaryDirectory(prefix="fpga_flow_csim_") as td:
-        procs = []
+        procs, logs = [], []
         for j, idx in enumerate(chunks):
             td_j = Path(td) / str(j)
             td_j.mkdir()
             np.save(td_j / "x.npy", x[idx])
             job = {"lib": str(lib), "firmware": str(firmware), "inputs": str(td_j / "x.npy"),
-                   "outputs": str(td_j / "y.npy"), "output_size": m["output_size"],
+                   "outputs": str(td_j / "y.npy"), "output_size": m["output_size"], "progress": str(td_j / "done"),
                    "trace": {"layers": m["traced_layers"], "out": str(td_j / "trace.npz")} if trace else None}
             (td_j / "job.json").write_text(json.dumps(job))
             env = dict(os.environ, OMP_NUM_THREADS="1")
+            # output into files, not pipes: a chatty worker cannot block on a full pipe while we wait on another
+            logs.append(open(td_j / "log.txt", "w+"))
             procs.append(subprocess.Popen([sys.executable, "-m", "fpga_flow.verify.worker", str(td_j / "job.json")],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        ys, traces = [], {}
+                                          stdout=logs[-1], stderr=subprocess.STDOUT, text=True, env=env))
         deadline = time.monotonic() + timeout
-        for j, p in enumerate(procs):
-            try:
-                so, se = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                for q in procs:
-                    q.kill()
-                raise RuntimeError(f"C-simulation exceeded {timeout:.0f} s") from None
-            if p.returncode != 0:
-                msg = (se or so).strip().splitlines()
-                raise RuntimeError("C-simulation crashed (exit code %d): %s" % (p.returncode, " | ".join(msg[-4:])))
+        try:
+            with progress.bar(total=n, desc="C-sim", unit="img", leave=False) as bar:
+                while True:
+                    running = [p for p in procs if p.poll() is None]
+                    failed = [(j, p) for j, p in enumerate(procs) if p.returncode not in (None, 0)]
+                    done = sum((Path(td) / str(j) / "done").stat().st_size
+                               for j in range(len(procs)) if (Path(td) / str(j) / "done").exists())
+                    bar.update(done - bar.n)
+                    if failed:
+                        j, p = failed[0]
+                        logs[j].seek(0)
+                        msg = logs[j].read().strip().splitlines()
+                        raise RuntimeError("C-simulation crashed (exit code %d): %s" % (p.returncode, " | ".join(msg[-4:])))
+                    if not running:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"C-simulation exceeded {timeout:.0f} s")
+                    time.sleep(0.05)
+        finally:
+            for p in procs:  # none is left running when we return or raise (crash, timeout, Ctrl-C)
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for f in logs:
+                f.close()
+        ys, traces = [], {}
+        for j in range(len(procs)):
             td_j = Path(td) / str(j)
             ys.append(np.load(td_j / "y.npy"))
             if trace and (td_j / "trace.npz").exists():

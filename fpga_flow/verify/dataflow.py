@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress as progress_bars
 from .. import project
 from ..data.images import to_model_input
 from ..errors import FlowError
@@ -338,38 +339,46 @@ def minimal_depths(build_dir: str | Path, images: np.ndarray, streams: list[str]
     x = model_inputs(build_dir, images)
     planned = planned_depths(build_dir)
     widths, names = stream_widths(build_dir), stream_names(build_dir)
-    base = run_streams(build_dir, x, timeout=timeout)
-    runs = 1
     if streams is None:
         streams = [s for s, d in planned.items() if d > 2]
+    # on a terminal: one step per searched stream, the run in progress after it (fpga_flow.progress)
+    bar = progress_bars.bar(total=len(streams), desc="fifo-search", unit="FIFO")
+    bar.set_postfix_str("run 1: planned depths")
     cache: dict[tuple[str, int], bool] = {}
+    try:
+        base = run_streams(build_dir, x, timeout=timeout)
+        runs = 1
 
-    def ok(s: str, d: int) -> bool:
-        nonlocal runs
-        if (s, d) not in cache:
-            runs += 1
-            cache[(s, d)] = not run_streams(build_dir, x, {s: d}, timeout=timeout)["deadlock"]
-            if progress:
-                progress(s, d, cache[(s, d)])
-        return cache[(s, d)]
+        def ok(s: str, d: int) -> bool:
+            nonlocal runs
+            if (s, d) not in cache:
+                runs += 1
+                bar.set_postfix_str(f"run {runs}: {names.get(s, s)} at depth {d}")
+                cache[(s, d)] = not run_streams(build_dir, x, {s: d}, timeout=timeout)["deadlock"]
+                if progress:
+                    progress(s, d, cache[(s, d)])
+            return cache[(s, d)]
 
-    if base["deadlock"]:  # nothing to minimise against: report the deadlock
-        cycles = wait_cycles(base["waits"], base["parsed"]["processes"], base["parsed"]["ports"])
-        return {"planned_deadlock": True, "cycles": cycles, "streams": {}, "runs": runs,
-                "blocked": sorted({w["stream"] for c in cycles for w in c if w["op"] == "write"}),
-                "seconds": round(time.perf_counter() - t0, 2)}
-    out = {}
-    for s in streams:
-        hi = planned[s]
-        lo = 0  # depth lo deadlocks (0 = impossible), hi completes
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ok(s, mid):
-                hi = mid
-            else:
-                lo = mid
-        out[s] = {"name": names.get(s, s), "planned": planned[s], "minimal": hi, "word_bits": widths.get(s),
-                  "max_occupancy": base["streams"].get(s, {}).get("max_occupancy")}
+        if base["deadlock"]:  # nothing to minimise against: report the deadlock
+            cycles = wait_cycles(base["waits"], base["parsed"]["processes"], base["parsed"]["ports"])
+            return {"planned_deadlock": True, "cycles": cycles, "streams": {}, "runs": runs,
+                    "blocked": sorted({w["stream"] for c in cycles for w in c if w["op"] == "write"}),
+                    "seconds": round(time.perf_counter() - t0, 2)}
+        out = {}
+        for s in streams:
+            hi = planned[s]
+            lo = 0  # depth lo deadlocks (0 = impossible), hi completes
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if ok(s, mid):
+                    hi = mid
+                else:
+                    lo = mid
+            out[s] = {"name": names.get(s, s), "planned": planned[s], "minimal": hi, "word_bits": widths.get(s),
+                      "max_occupancy": base["streams"].get(s, {}).get("max_occupancy")}
+            bar.update(1)
+    finally:
+        bar.close()
     bits = lambda key: sum((v[key] or 0) * (v["word_bits"] or 0) for v in out.values())
     return {"streams": out, "planned_bits": bits("planned"), "minimal_bits": bits("minimal"),
             "total_planned_bits": sum(d * widths.get(s, 0) for s, d in planned.items()),

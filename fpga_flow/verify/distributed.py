@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress as progress_bars
 from .. import project
 from ..errors import FlowError
 
@@ -188,10 +189,8 @@ def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship",
     seen = np.zeros(n, dtype=np.int64)
     pids = set()
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, unit="img", desc="C-sim (dask)", file=sys.stderr, leave=False)
+    if progress:  # on a terminal only, never with --json (fpga_flow.progress)
+        bar = progress_bars.bar(total=n, unit="img", desc="C-sim (dask)", leave=False)
     try:
         for fut in as_completed(futures):
             idx, yb, pid = fut.result()

@@ -3,7 +3,8 @@
     python -m fpga_flow.verify.worker JOB.json
 
 JOB.json: {"lib": path, "firmware": dir, "inputs": x.npy, "outputs": y.npy, "output_size": n,
-           "trace": null | {"layers": [{"name", "shape"}], "out": trace.npz}}
+           "trace": null | {"layers": [{"name", "shape"}], "out": trace.npz},
+           "progress": null | a file that gets one byte per finished image}
 Only numpy and ctypes are imported (no TensorFlow), so start-up is fast.
 """
 from __future__ import annotations
@@ -50,10 +51,14 @@ def main(job_path: str) -> int:
         buf = (_TraceData * (2 * len(layers) + 2))()
         lib.allocate_trace_storage(ctypes.sizeof(ctypes.c_double))
         traces = {k: [] for k in layers}
+    # one byte per finished image: the caller's progress bar counts them (verify/csim.py)
+    tick = open(job["progress"], "ab", buffering=0) if job.get("progress") else None
     for i in range(n):
         out = np.zeros(n_out, dtype=np.float64)
         top(np.ascontiguousarray(x[i]), out)
         y[i] = out
+        if tick is not None:
+            tick.write(b".")
         if trace:
             lib.collect_trace_output(buf)
             for t in buf:
@@ -64,6 +69,8 @@ def main(job_path: str) -> int:
                     shape = layers[name]
                     ptr = ctypes.cast(t.data, ctypes.POINTER(ctypes.c_double))
                     traces[name].append(np.ctypeslib.as_array(ptr, shape=(int(np.prod(shape)),)).copy().reshape(shape))
+    if tick is not None:
+        tick.close()
     if trace:
         lib.free_trace_storage()
         np.savez(trace["out"], **{k: np.asarray(v) for k, v in traces.items() if v})
