@@ -75,7 +75,8 @@ reports: $(STAMP)
 	  $(VENV)/bin/fpga-flow audit build/reports/$$c > reports/$$c/audit.txt || true; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format md > reports/$$c/report.md; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
-	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html; \
+	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html \
+	    --verify-json reports/$$c/verify.json --dataflow-json reports/$$c/dataflow.json; \
 	done
 	$(MAKE) report-default
 	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt
