@@ -1,0 +1,81 @@
+"""Boundary tests of the storage audit (verify/audit.py): each kind of finding (FIFO binding, FIFO
+depth, ROM binding, bias partition, reshape factor, a kernel pragma on our weights), made by a one-line
+edit of a real written project (tests/storage_faults.py), fails ``fpga-flow audit DIR`` with exit 1
+naming the layer; and the same edits made while ``build`` writes the project stop the build at its
+audit step (exit 1, nothing published)."""
+import json
+
+import pytest
+
+from conftest import CONFIGS
+from fastkit import cli, cli_main, copy_project, sq32  # noqa: F401 (fixture)
+from storage_faults import FAULTS
+
+from fpga_flow import project
+from fpga_flow.verify import audit
+
+pytestmark = pytest.mark.fast
+
+
+def test_fresh_build_audits_clean_through_the_cli(sq32, capsys):
+    rc, out, _ = cli_main(capsys, "audit", sq32)
+    assert rc == 0 and "stores every memory as planned" in out
+    rc, out, _ = cli_main(capsys, "audit", sq32, "--json")
+    r = json.loads(out)
+    assert rc == 0 and r["ok"] is True and r["passed"] is True and r["disagreements"] == []
+    assert r["checked"] == {"weights": 26, "biases": 26, "fifos": len(project.load_manifest(sq32)["resources"]["fifos"]),
+                            "line_buffers": r["checked"]["line_buffers"]}
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_each_kind_of_finding_fails_audit_naming_the_layer(sq32, tmp_path, capsys, kind):
+    dst = copy_project(sq32, tmp_path / kind, library=False)
+    layer, needle = FAULTS[kind](dst / project.PROJECT, project.load_manifest(dst)["design"])
+    r = audit.audit(dst)
+    assert r["ok"] is False
+    named = [d for d in r["disagreements"] if d.startswith(layer + ":")]
+    assert named and any(needle in d for d in named), (layer, needle, r["disagreements"])
+    if kind != "kernel_partition":  # one edit, one finding, on that layer only
+        assert len(r["disagreements"]) == 1, r["disagreements"]
+    else:  # the kernel is shared: every ROM layer that reaches it, and nothing else
+        roms = {m["layer"] for m in r["memories"] if m["kind"] == "weights" and m["plan_impl"] in ("bram", "lutram", "uram")}
+        assert {d.split(":")[0] for d in r["disagreements"]} <= roms and len(named) == 1
+    with pytest.raises(audit.StorageAuditFailed, match=layer):
+        audit.check(dst)
+    rc, out, err = cli_main(capsys, "audit", dst)
+    assert rc == 1 and f"  {layer}: " in out and needle in out
+    rc, out, _ = cli_main(capsys, "audit", dst, "--json")
+    assert rc == 1 and json.loads(out)["passed"] is False
+
+
+def test_audit_exits_1_from_the_command_line(sq32, tmp_path):
+    """The installed command, as a user runs it: exit 1 and the layer on stdout."""
+    dst = copy_project(sq32, tmp_path / "depth", library=False)
+    layer, needle = FAULTS["fifo_depth"](dst / project.PROJECT, project.load_manifest(dst)["design"])
+    r = cli("audit", dst)
+    assert r.returncode == 1 and f"  {layer}: " in r.stdout and needle in r.stdout, r.stdout[-1500:]
+
+
+def test_build_stops_at_its_audit_step_naming_every_layer(tmp_path, capsys, monkeypatch):
+    """All six faults made by the project writer itself (hls.convert.write wrapped: the plan is written,
+    then edited as a buggy writer would): 'fpga-flow build' must exit 1 at its audit step with a finding
+    for each edited layer, and publish nothing."""
+    from fpga_flow.hls import convert as hls_convert
+
+    real_write = hls_convert.write
+    expected = []
+
+    def buggy_write(hls_model, prj, layers, fifos, nodes, backend):
+        real_write(hls_model, prj, layers, fifos, nodes, backend)
+        for fault in FAULTS.values():
+            expected.append(fault(prj, nodes))
+
+    monkeypatch.setattr(hls_convert, "write", buggy_write)
+    out = tmp_path / "b"
+    rc, _, err = cli_main(capsys, "build", CONFIGS / "squeezenet1_1_32_w8_test.yml", "--out", out)
+    assert rc == 1, err[-3000:]
+    assert len(expected) == len(FAULTS)
+    assert "storage audit:" in err
+    for layer, needle in expected:
+        assert any(l.strip().startswith(layer + ":") and needle in l for l in err.splitlines()), (layer, needle)
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # the temporary directory is gone too
