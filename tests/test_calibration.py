@@ -165,13 +165,15 @@ def _total_row(r):
     "tsopeter_best_model_hls4ml110_vitis2024.2",
     "tsopeter_nas_tmp_prj_hls4ml110_vitis2024.2",
 ])
-def test_total_hls_bram18k_within_15pct(reports, case):
+def test_total_hls_bram18k_within_2pct(reports, case):
+    """Observed (today's rules): lenet5 59 vs 58 (1.7%), alexnet 370 vs 374 (1.1%), the other five exact.
+    The bound sits just above the largest observed deviation (was 15%)."""
     r = next(x for x in reports if x.case == case)
     real, est, parts = _total_row(r)
     print(f"\n{case}: real FIFO {r.fifo_bram18k} est {parts['fifo']}; real memory {r.memory_bram18k} "
           f"est {parts['memory']}; real total {real} est {est}")
     assert parts["opaque_reported"] == 0  # every instance's memories came from a sub-report
-    assert abs(est - real) <= 0.15 * real
+    assert abs(est - real) <= 0.02 * real
 
 
 def test_memory_rows_add_up_to_instance_bram(reports):
@@ -182,18 +184,7 @@ def test_memory_rows_add_up_to_instance_bram(reports):
         assert r.fifo_bram18k + inst + r.summary.get("Memory", {}).get("BRAM_18K", 0) == r.totals["BRAM_18K"]
 
 
-def test_rules_unit():
-    # shapes the reports show (not restating a formula: each pair is a report row)
-    assert hc.fifo_bram18k(1, 1264) == 0
-    assert hc.fifo_bram18k(9, 114) == 7 and hc.fifo_bram18k(9, 36) == 0
-    assert hc.fifo_bram18k(65536, 16) == 60
-    assert hc.fifo_bram18k(64260, 512) == 1796
-    assert hc.rom_bram18k(128, 888, impl="bram", version="2023.1") == 25
-    assert hc.rom_bram18k(1024, 18, version="2023.2") == 1
-    assert hc.rom_bram18k(1024, 18, version="2024.1") == 2
-    assert hc.rom_bram18k(50, 5, impl="bram") == 1 and hc.rom_bram18k(50, 1) == 0
-    with pytest.raises(ValueError):
-        hc.fifo_bram18k(10, 10, tool="quartus")
+# test_rules_unit (no report data) lives in tests/test_hls_count_rules.py, outside this module's skip.
 
 
 # ----------------------------------------------------------------------------- stock hls4ml estimate
@@ -220,8 +211,9 @@ def test_stock_estimate_fifos_match_report(reports, case, version):
           f"total est {est['hls_bram18k']} real {rep.totals['BRAM_18K']}; dsp est {est['dsp']} "
           f"real {rep.totals.get('DSP')}")
     assert got == real  # same FIFOs, depths and packed widths as the tool synthesized
-    assert abs(est["fifo_hls_bram18k"] - rep.fifo_bram18k) <= 0.15 * rep.fifo_bram18k
-    assert abs(est["hls_bram18k"] - rep.totals["BRAM_18K"]) <= 0.15 * rep.totals["BRAM_18K"]
+    # observed: all three exact (FIFO 26/21/3, total 32/26/4 BRAM18K), so exact is required (was 15%)
+    assert est["fifo_hls_bram18k"] == rep.fifo_bram18k
+    assert est["hls_bram18k"] == rep.totals["BRAM_18K"]
 
 
 def test_estimate_command_reproduces_a_real_csynth_total(reports):
