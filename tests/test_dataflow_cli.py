@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import small_cfg
-from fastkit import cli
+from fastkit import cli_main
 from test_resources import _fire_like
 
 from fpga_flow import flow, project
@@ -26,15 +26,16 @@ def fire_build(tmp_path_factory):
     return out
 
 
-def test_fifo_search_and_dataflow_depth_from_the_cli(fire_build, tmp_path):
+def test_fifo_search_and_dataflow_depth_from_the_cli(fire_build, tmp_path, capsys):
+    """Through fpga_flow.cli.main (the installed command's entry point), in this process."""
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(1).uniform(-1, 1, (2, 5, 7, 8)).astype(np.float32))
     m = project.load_manifest(fire_build)
     var = {o["name"]: o["var"] for r in m["design"] for o in r["outputs"]}["a"]
 
-    r = cli("fifo-search", fire_build, "--images", 2, "--json")
-    assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads(r.stdout)
+    rc, stdout, stderr = cli_main(capsys, "fifo-search", fire_build, "--images", 2, "--json")
+    assert rc == 0, stderr[-2000:]
+    res = json.loads(stdout)
     assert res["passed"] is True and res["planned_deadlock"] is False
     assert set(res["streams"]) == {var}  # the one join FIFO (planned deeper than 2)
     row = res["streams"][var]
@@ -43,17 +44,17 @@ def test_fifo_search_and_dataflow_depth_from_the_cli(fire_build, tmp_path):
     assert 2 <= minimal <= row["planned"] and row["max_occupancy"] <= row["planned"]
 
     # the minimum found completes (by the plan's stream name) ...
-    r = cli("verify", fire_build, "--dataflow", "--source", x, "--depth", f"a={minimal}", "--json")
-    assert r.returncode == 0, r.stderr[-2000:]
-    ok = json.loads(r.stdout)
+    rc, stdout, stderr = cli_main(capsys, "verify", fire_build, "--dataflow", "--source", x, "--depth", f"a={minimal}", "--json")
+    assert rc == 0, stderr[-2000:]
+    ok = json.loads(stdout)
     assert ok["passed"] and not ok["deadlock"] and ok["depths"][var] == minimal and ok["exact_fraction"] == 1.0
     # ... and one less deadlocks, naming that FIFO (by its C++ name)
-    r = cli("verify", fire_build, "--dataflow", "--source", x, "--depth", f"{var}={minimal - 1}", "--json")
-    assert r.returncode == 1, r.stderr[-2000:]
-    dl = json.loads(r.stdout)
+    rc, stdout, stderr = cli_main(capsys, "verify", fire_build, "--dataflow", "--source", x, "--depth", f"{var}={minimal - 1}", "--json")
+    assert rc == 1, stderr[-2000:]
+    dl = json.loads(stdout)
     assert dl["deadlock"] and not dl["passed"] and var in dl["blocked"] and dl["depths"][var] == minimal - 1
     # --depth is for --dataflow only, and must name a stream
-    r = cli("verify", fire_build, "--depth", "a=3")
-    assert r.returncode == 2 and "--depth works with --dataflow only" in r.stderr
-    r = cli("verify", fire_build, "--dataflow", "--depth", "nope=3")
-    assert r.returncode == 2 and "no stream 'nope'" in r.stderr
+    rc, stdout, stderr = cli_main(capsys, "verify", fire_build, "--depth", "a=3")
+    assert rc == 2 and "--depth works with --dataflow only" in stderr
+    rc, stdout, stderr = cli_main(capsys, "verify", fire_build, "--dataflow", "--depth", "nope=3")
+    assert rc == 2 and "no stream 'nope'" in stderr
