@@ -149,3 +149,103 @@ def test_set_accepts_the_minimum_and_writes_it(tmp_path, capsys):
     var = {o["name"]: o["var"] for r in m["design"] for o in r["outputs"]}
     assert re.search(rf"#pragma HLS STREAM variable={var['fire4_relu_expand1x1']} depth=10\n", cpp)
     assert re.search(rf"#pragma HLS STREAM variable={var['fire2_relu_expand1x1']} depth=15\n", cpp)
+
+
+# A hand-made graph: in -> Clone -> (fast: II=1 activation | pad 1 -> 3x3 conv) -> join -> head. The
+# conv's output (0,0) needs padded pixel (2,2) = input (1,1), the 6th item of its 4-wide input: backlog
+# W+1 = 5 on the fast input. Margin: 2 (join) + read-ahead of the slow branch from the fork: pad 3 +
+# conv 5 = 10 (the read-aheads are this graph's own numbers, not the registry's).
+def _graph():
+    def node(name, inputs, outs, counting="one_to_one", ra=2, in_shape=(4, 4, 2), geometry=None, source=False):
+        return {"name": name, "source": source, "inputs": inputs, "in_shape": list(in_shape),
+                "outputs": [{"name": o, "var": o + "_v", "shape": list(s), "word_bits": 16} for o, s in outs],
+                "fifo": {"counting": counting, "read_ahead": ra}, "geometry": geometry or {}}
+    return [
+        node("in", [], [("in", (4, 4, 2))], source=True),
+        node("clone", ["in"], [("c1", (4, 4, 2)), ("c2", (4, 4, 2))]),
+        node("fast", ["c1"], [("f", (4, 4, 2))]),
+        node("pad", ["c2"], [("p", (6, 6, 2))], "zero_pad", 3,
+             geometry={"in_width": 4, "out_width": 6, "out_height": 6, "pad_top": 1, "pad_left": 1}),
+        node("conv", ["p"], [("v", (4, 4, 2))], "conv_window", 5, in_shape=(6, 6, 2),
+             geometry={"filt_height": 3, "filt_width": 3, "stride_height": 1, "stride_width": 1, "in_width": 6,
+                       "out_height": 4, "out_width": 4}),
+        node("join", ["f", "v"], [("j", (4, 4, 4))]),
+        node("head", ["j"], [("o", (10,))], "at_end", 0, in_shape=(4, 4, 4)),
+    ]
+
+
+def test_hand_graph_backlog_margin_and_streams():
+    nodes = _graph()
+    info = fifo.analyse(nodes)
+    assert set(info) == {"c1", "c2", "f", "p", "v", "j"}  # not the input port, not the output port
+    assert info["c1"]["consumers"] == ["fast"] and info["j"]["producer"] == "join"
+    f = info["f"]
+    assert (f["backlog"], f["margin"], f["required_depth"], f["fork"]) == (5, 10, 15, "clone")
+    assert (info["v"]["backlog"], info["v"]["required_depth"]) == (0, 2)
+    assert all(info[s]["required_depth"] == 2 and info[s]["margin"] == 0 for s in ("c1", "c2", "p", "j"))
+    assert info["c1"]["fork"] is None and info["v"]["fork"] == "clone"
+    # the read-ahead of a path adds up (pad 3 + conv 5), and stops at the fork's outputs
+    by_name = {r["name"]: r for r in nodes}
+    producer_of = {o["name"]: r["name"] for r in nodes for o in r["outputs"]}
+    assert fifo._path_read_ahead(by_name, producer_of, "v", {"c1", "c2"}, {}) == 8
+    assert fifo._path_read_ahead(by_name, producer_of, "j", {"c1", "c2"}, {}) == 2 + 8  # the larger input path
+    assert fifo._path_read_ahead(by_name, producer_of, "c2", {"c1", "c2"}, {}) == 0
+    # counts along the fork's axis: after m clone items, the conv has written what the window allows
+    c = fifo.propagate(nodes, "c2", 16)
+    assert list(c["c2"]) == list(range(17)) and c["v"][6] == 1 and c["v"][5] == 0 and c["v"][16] == 16
+    assert "f" not in c  # the other branch does not descend from c2
+    j = fifo.propagate(nodes, "in", 16)["j"]  # a join advances with its slower input
+    assert j[6] == 1 and j[16] == 16
+
+
+def test_item_counts_of_shapes():
+    assert fifo._n_items([3, 3, 8]) == 9 and fifo._n_items([7, 4]) == 7 and fifo._n_items([10]) == 1
+    # a 1-D feature map ([width, channels]) is width items; a flat vector one item
+    g = {"filt_height": 1, "filt_width": 1, "stride_height": 1, "in_width": 5}
+    assert list(fifo.counting_function(_rec("conv_window", g, [5, 4]), 6)) == [0, 1, 2, 3, 4, 5, 5]
+    assert list(fifo.counting_function(_rec("at_end", {}, [10]), 2)) == [0, 0, 1]
+    # a 1x1 conv with stride 2 is not one-to-one: it writes on every other pixel of every other row
+    g = {"filt_height": 1, "filt_width": 1, "stride_height": 2, "stride_width": 2, "in_width": 4,
+         "out_height": 2, "out_width": 2}
+    f = fifo.counting_function(_rec("conv_window", g, [2, 2, 1]), 16)
+    assert [int(np.searchsorted(f, n)) for n in (1, 2, 3, 4)] == [1, 3, 9, 11]
+    # a 1xK window (kh == 1, kw > 1) is a window, not one-to-one: 1x3 on 1x4 -> 1x2 needs items 3, 4
+    g = {"filt_height": 1, "filt_width": 3, "stride_height": 1, "stride_width": 1, "in_width": 4,
+         "out_height": 1, "out_width": 2}
+    assert list(fifo.counting_function(_rec("conv_window", g, [1, 2, 1]), 4)) == [0, 0, 0, 1, 2]
+
+
+def test_backlog_of_one_gets_its_margin():
+    """A branch one item behind (pad right 1 -> 1x2 conv on a 1x5 row: output j needs padded item j+2,
+    i.e. input item j+2): backlog exactly 1, so the fast input needs 1 + margin (2 + pad 3 + conv 5),
+    not the chain depth 2."""
+    g = _graph()[:3]  # in, clone (c1, c2), fast
+    for r in g:
+        r["in_shape"] = [1, 5, 2]
+        for o in r["outputs"]:
+            o["shape"] = [1, 5, 2]
+    g += [
+        {"name": "pad", "source": False, "inputs": ["c2"], "in_shape": [1, 5, 2],
+         "outputs": [{"name": "p", "var": "p_v", "shape": [1, 6, 2], "word_bits": 16}],
+         "fifo": {"counting": "zero_pad", "read_ahead": 3},
+         "geometry": {"in_width": 5, "out_width": 6, "out_height": 1, "pad_top": 0, "pad_left": 0}},
+        {"name": "conv", "source": False, "inputs": ["p"], "in_shape": [1, 6, 2],
+         "outputs": [{"name": "v", "var": "v_v", "shape": [1, 5, 2], "word_bits": 16}],
+         "fifo": {"counting": "conv_window", "read_ahead": 5},
+         "geometry": {"filt_height": 1, "filt_width": 2, "stride_height": 1, "stride_width": 1, "in_width": 6,
+                      "out_height": 1, "out_width": 5}},
+        {"name": "join", "source": False, "inputs": ["f", "v"], "in_shape": [1, 5, 2],
+         "outputs": [{"name": "j", "var": "j_v", "shape": [1, 5, 4], "word_bits": 32}],
+         "fifo": {"counting": "one_to_one", "read_ahead": 2}, "geometry": {}},
+        {"name": "head", "source": False, "inputs": ["j"], "in_shape": [1, 5, 4],
+         "outputs": [{"name": "o", "var": "o_v", "shape": [10], "word_bits": 80}],
+         "fifo": {"counting": "at_end", "read_ahead": 0}, "geometry": {}},
+        # an activation after the flat head: the head's count (0, then 1 at the end) is an item count too
+        {"name": "act", "source": False, "inputs": ["o"], "in_shape": [10],
+         "outputs": [{"name": "a", "var": "a_v", "shape": [10], "word_bits": 80}],
+         "fifo": {"counting": "one_to_one", "read_ahead": 2}, "geometry": {}},
+    ]
+    info = fifo.analyse(g)
+    assert (info["f"]["backlog"], info["f"]["margin"], info["f"]["required_depth"]) == (1, 10, 11)
+    assert info["v"]["required_depth"] == 2 and info["o"]["required_depth"] == 2
+    assert list(fifo.propagate(g, "in", 5)["a"]) == [0, 0, 0, 0, 0, 1]
