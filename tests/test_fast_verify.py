@@ -65,9 +65,23 @@ def test_one_lsb_weight_error_changes_one_value_and_fails(sq32, tmp_path):
     """One weight code of conv10 one LSB off: measured exactly one of the 40 output codes differs
     (exact_fraction 0.975). verify counts it, does not pass, and traces the image it is in; the
     unedited build passes with 1.0."""
-    ok = csim.verify(sq32, _photos())
+    ok = csim.verify(sq32, _photos(), source="photos")
     assert ok["passed"] is True and ok["exact_fraction"] == 1.0 and ok["n_mismatched_values"] == 0
     assert ok["first_divergent_layer"] is None and ok["images_exact"] == 4 and ok["n_values"] == 40
+    # every field verify --json documents, with its value checked where the test can know it
+    assert set(ok) == {"model", "source", "n_images", "n_values", "exact_fraction", "n_mismatched_values",
+                       "images_exact", "qkeras_outputs_on_grid", "output_type", "distinct_output_codes",
+                       "first_divergent_layer", "csim_seconds", "csim_seconds_per_image", "qkeras_seconds_per_image",
+                       "jobs", "top1_agreement_float", "top1_agreement_qkeras", "top1_disagreements",
+                       "degenerate_reason", "degenerate", "passed"}
+    last = project.load_qmodel(sq32 / project.QMODEL).layers[-1].name
+    assert (ok["model"], ok["source"], ok["n_images"], ok["jobs"]) == ("squeezenet1_1", "photos", 4, 1)
+    assert ok["output_type"] == project.load_manifest(sq32)["types"][last]["type"]
+    assert ok["qkeras_outputs_on_grid"] is True and ok["degenerate"] is False and ok["degenerate_reason"] is None
+    assert ok["top1_agreement_qkeras"] == 1.0 and ok["top1_disagreements"] == 0
+    assert 0.0 <= ok["top1_agreement_float"] <= 1.0
+    assert ok["csim_seconds"] > 0 and ok["csim_seconds_per_image"] > 0 and ok["qkeras_seconds_per_image"] > 0
+    assert abs(ok["csim_seconds_per_image"] - ok["csim_seconds"] / 4) < 0.01
 
     out, _ = _broken(sq32, tmp_path, "conv10", "w")
     res = csim.verify(out, _photos())
@@ -81,6 +95,13 @@ def test_one_lsb_weight_error_changes_one_value_and_fails(sq32, tmp_path):
     cc = np.rint(csim.run_csim(out, x).astype(np.float64) * 2.0**spec.frac).reshape(4, -1)
     assert np.count_nonzero(kc != cc) == 1
     assert res["trace_image"] == int(np.nonzero(np.any(kc != cc, axis=1))[0][0])
+    assert res["distinct_output_codes"] == len(np.unique(kc)) and ok["distinct_output_codes"] == len(np.unique(kc))
+    top = np.argmax(kc, 1) != np.argmax(cc, 1)
+    assert res["top1_disagreements"] == int(top.sum()) and res["top1_agreement_qkeras"] == 1 - top.mean()
+    # the trace of the divergent image: every traced layer once, in order, with its value count
+    rows = {r["layer"]: r for r in res["trace"]}
+    assert len(rows) == len(res["trace"]) and rows["conv10"]["mismatched"] > 0
+    assert all(r["values"] > 0 and 0 <= r["mismatched"] <= r["values"] for r in res["trace"])
 
 
 def test_comparison_has_no_tolerance(sq32, monkeypatch):

@@ -30,7 +30,7 @@ PY = sys.executable
 # rebuild a project or start a subprocess per run: those add minutes per mutant and test the same code
 # through a longer path), and the functions to mutate (None: the whole file)
 MODULES = {
-    "csim": dict(file="fpga_flow/verify/csim.py", tests=["tests/test_fast_verify.py"], k=None,
+    "csim": dict(file="fpga_flow/verify/csim.py", tests=["tests/test_fast_verify.py"], k="not cli_verify",
                  functions=["_spec", "quantize_to", "first_divergent_layer", "degenerate_reason", "verify"]),
     "audit": dict(file="fpga_flow/verify/audit.py", tests=["tests/test_fast_audit.py"],
                   k="not build_stops and not command_line", functions=None),
@@ -69,7 +69,7 @@ also_copy = ["hls_configs", "weights"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "fast or not slow"]
 pytest_add_cli_args_test_selection = {_toml_list(sel)}
 process_isolation = "forkserver"
-forkserver_warmup = "none"
+forkserver_warmup = "collect"
 use_git_change_detection = false
 """
     (d / "pyproject.toml").write_text(pyproject)
