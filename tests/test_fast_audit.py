@@ -25,6 +25,21 @@ def test_fresh_build_audits_clean_through_the_cli(sq32, capsys):
     assert rc == 0 and r["ok"] is True and r["passed"] is True and r["disagreements"] == []
     assert r["checked"] == {"weights": 26, "biases": 26, "fifos": len(project.load_manifest(sq32)["resources"]["fifos"]),
                             "line_buffers": r["checked"]["line_buffers"]}
+    assert r["backend"] == "Vitis" and r["checked"]["line_buffers"] >= 3  # conv1's and the three pools'
+    pools = [m for m in r["memories"] if m["kind"] == "line_buffer" and m["var"] == "line_buf"]
+    assert pools and all(m["binding"] == m["plan_impl"] == "lutram" and m["pragma"] for m in pools)
+
+
+def test_a_plan_that_disagrees_with_the_written_depth_is_found(sq32, tmp_path):
+    """flow.json's plan.fifo_depths is the depth the audit wants: a plan edited to one more item than the
+    project was written with is a disagreement naming that FIFO's layer."""
+    dst = copy_project(sq32, tmp_path / "plan", library=False)
+    m = project.load_manifest(dst)
+    m["plan"]["fifo_depths"]["fire2_relu_expand1x1"] += 1
+    (dst / "flow.json").write_text(json.dumps(m))
+    r = audit.audit(dst)
+    assert not r["ok"] and len(r["disagreements"]) == 1
+    assert r["disagreements"][0].startswith("fire2_relu_expand1x1: FIFO") and "planned 15" in r["disagreements"][0]
 
 
 @pytest.mark.parametrize("kind", sorted(FAULTS))
@@ -44,6 +59,8 @@ def test_each_kind_of_finding_fails_audit_naming_the_layer(sq32, tmp_path, capsy
         audit.check(dst)
     rc, out, err = cli_main(capsys, "audit", dst)
     assert rc == 1 and f"  {layer}: " in out and needle in out
+    n = len(r["disagreements"])
+    assert f"storage audit: {n} disagreement(s) between the written project and the plan" in out
     rc, out, _ = cli_main(capsys, "audit", dst, "--json")
     assert rc == 1 and json.loads(out)["passed"] is False
 
