@@ -22,17 +22,30 @@ from conftest import ROOT, small_cfg
 SQ32 = dict(name="squeezenet1_1", size=32)
 
 
-@pytest.fixture(scope="session")
-def sq32(request):
+SQ32_VIVADO = dict(name="squeezenet1_1", size=32, backend="Vivado", weight_bits=4, act_bits=4, act_int=2, bias_bits=6)
+
+
+def _cached(request, name: str, kw: dict) -> Path:
     cache = os.environ.get("FPGA_FLOW_TEST_CACHE")
     if cache:
-        d = Path(cache) / "squeezenet1_1_32"
+        d = Path(cache) / name
         if not (d / "flow.json").is_file():
             from fpga_flow import flow
 
-            flow.build(small_cfg(**SQ32), d)
+            flow.build(small_cfg(**kw), d)
         return d
-    return request.getfixturevalue("build_dir")(**SQ32)
+    return request.getfixturevalue("build_dir")(**kw)
+
+
+@pytest.fixture(scope="session")
+def sq32(request):
+    return _cached(request, "squeezenet1_1_32", SQ32)
+
+
+@pytest.fixture(scope="session")
+def sq32_vivado(request):
+    """The same network for the Vivado backend, 4-bit (as tests/test_storage.py and test_csim_exact.py build it)."""
+    return _cached(request, "squeezenet1_1_32_vivado", SQ32_VIVADO)
 
 
 def copy_project(src: Path, dst: Path, library: bool = True) -> Path:

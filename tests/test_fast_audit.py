@@ -4,11 +4,13 @@ edit of a real written project (tests/storage_faults.py), fails ``fpga-flow audi
 naming the layer; and the same edits made while ``build`` writes the project stop the build at its
 audit step (exit 1, nothing published)."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from conftest import CONFIGS
-from fastkit import cli, cli_main, copy_project, sq32  # noqa: F401 (fixture)
+from fastkit import cli, cli_main, copy_project, sq32, sq32_vivado  # noqa: F401 (fixtures)
 from storage_faults import FAULTS
 
 from fpga_flow import project
@@ -28,6 +30,43 @@ def test_fresh_build_audits_clean_through_the_cli(sq32, capsys):
     assert r["backend"] == "Vitis" and r["checked"]["line_buffers"] >= 3  # conv1's and the three pools'
     pools = [m for m in r["memories"] if m["kind"] == "line_buffer" and m["var"] == "line_buf"]
     assert pools and all(m["binding"] == m["plan_impl"] == "lutram" and m["pragma"] for m in pools)
+    # every weight ROM as planned: words x width from the written array, type and reshape factor
+    for m in (m for m in r["memories"] if m["kind"] == "weights"):
+        assert (m["depth"], m["width"], m["binding"]) == (m["plan_depth"], m["plan_width"], m["plan_impl"]), m
+    # each cited pragma is on the line it cites
+    lines = (sq32 / project.PROJECT / "firmware" / "myproject.cpp").read_text().splitlines()
+    for m in r["memories"]:
+        for cite in (m.get("pragma") or "").split("; "):
+            hit = re.match(r"myproject.cpp:(\d+): (.*)$", cite)
+            if hit:
+                assert lines[int(hit.group(1)) - 1].strip() == hit.group(2), cite
+
+
+def test_vivado_project_audits_with_its_own_pragmas(sq32_vivado, tmp_path):
+    """The Vivado backend binds with RESOURCE pragmas (pooling row RAMs included): a clean audit, and a ROM
+    bound to another core is found."""
+    r = audit.audit(sq32_vivado)
+    assert r["ok"], r["disagreements"]
+    assert r["backend"] == "Vivado"
+    pools = [m for m in r["memories"] if m["kind"] == "line_buffer" and m["var"] == "line_buf"]
+    assert pools and all(m["binding"] == m["plan_impl"] for m in pools)
+    dst = copy_project(sq32_vivado, tmp_path / "viv", library=False)
+    top = dst / project.PROJECT / "firmware" / "myproject.cpp"
+    text = top.read_text()
+    m = re.search(r"#pragma HLS RESOURCE variable=(w\d+) core=ROM_1P_LUTRAM", text)
+    assert m, "no LUTRAM ROM binding in the Vivado project"
+    top.write_text(text.replace(m.group(0), m.group(0).replace("LUTRAM", "BRAM"), 1))
+    r = audit.audit(dst)
+    assert not r["ok"] and len(r["disagreements"]) == 1 and f"{m.group(1)} bound as rom impl=bram" in r["disagreements"][0]
+
+
+def test_parsing_helpers_on_small_cpp():
+    """The C++ reading the audit rests on, on snippets whose answers are counted by hand."""
+    text = "void f(int a) { if (a) { g(); } }\nvoid h(int);\n"
+    assert audit._body_end(text, text.index("{")) == text.index("}\n") + 1
+    assert audit._body_end("{ { }", 0) == 5  # unbalanced: the end of the text
+    assert audit._strip_comments("a // x {\nb /* y\n} */ c") == "a \nb \n c"
+    assert audit._calls_in("nnet::dense<T, C>(x, w); foo<a>(b); bar(c);") == {"dense", "foo"}
 
 
 def test_a_plan_that_disagrees_with_the_written_depth_is_found(sq32, tmp_path):
@@ -96,3 +135,18 @@ def test_build_stops_at_its_audit_step_naming_every_layer(tmp_path, capsys, monk
     for layer, needle in expected:
         assert any(l.strip().startswith(layer + ":") and needle in l for l in err.splitlines()), (layer, needle)
     assert not out.exists() and list(tmp_path.iterdir()) == []  # the temporary directory is gone too
+
+
+def test_functions_finds_definitions_with_their_lines(tmp_path):
+    (tmp_path / "k.h").write_text("// header\n"
+                                  "template <class T> void decl_only(T x);\n"
+                                  "template <class T>\n"
+                                  "void kern(hls::stream<T> &in, T weights[4])\n"
+                                  "{\n"
+                                  "    #pragma HLS ARRAY_PARTITION variable=weights complete\n"
+                                  "}\n")
+    fns = audit._functions(tmp_path)
+    assert set(fns) == {"kern"}  # the declaration has no body
+    (k,) = fns["kern"]
+    assert k["file"] == "k.h" and k["line"] == 5 and "hls::stream" in k["params"] and k["body"].startswith("{")
+    assert audit._weight_pragmas(k) == [(6, "#pragma HLS ARRAY_PARTITION variable=weights complete")]
