@@ -83,9 +83,23 @@ def mutant_patterns(spec: dict) -> list[str]:
     return [f"{mod}.x_{f}__mutmut_*" for f in spec["functions"]]
 
 
-def run_module(name: str, spec: dict, base: Path, children: int) -> dict:
-    d = prepare(name, spec, base)
+def sample_names(d: Path, spec: dict, every: int) -> list[str]:
+    """Every ``every``-th generated mutant of the selected functions (sorted by function and number)."""
+    import fnmatch
+
+    codes = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
+    pats = mutant_patterns(spec) or ["*"]
+    keys = sorted((k for k in codes if any(fnmatch.fnmatch(k, p) for p in pats)),
+                  key=lambda s: (s.rsplit("__mutmut_", 1)[0], int(s.rsplit("_", 1)[1])))
+    return keys[::every]
+
+
+def run_module(name: str, spec: dict, base: Path, children: int, sample: int = 1, collect: bool = False) -> dict:
+    d = base / name
     env = dict(os.environ, FPGA_FLOW_TEST_CACHE=str(d / "cache"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+    if collect:  # read the verdicts of a campaign run earlier in d (e.g. by hand, with a sample of names)
+        return collect_module(name, spec, d, env, sample, None, None, None)
+    d = prepare(name, spec, base)
     t0 = time.time()
     # the shared fixture, from the unmutated code (the tests only read it)
     subprocess.run([PY, "-c", "import sys; sys.path[:0] = ['.', 'tests'];"
@@ -94,17 +108,31 @@ def run_module(name: str, spec: dict, base: Path, children: int) -> dict:
                     " 'squeezenet1_1_32'))"], cwd=d, env=env, check=True, capture_output=True)
     t_fixture = time.time() - t0
     t0 = time.time()
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children),
-                        *mutant_patterns(spec)], cwd=d, env=env, capture_output=True, text=True)
+    names = mutant_patterns(spec)
+    if sample > 1:  # generate the mutants (mutmut does so before its first run), then run a systematic sample
+        subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children),
+                        "*__mutmut_0"], cwd=d, env=env, capture_output=True, text=True)
+        names = sample_names(d, spec, sample)
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children), *names],
+                       cwd=d, env=env, capture_output=True, text=True)
     t_run = time.time() - t0
     (d / "mutmut_run.log").write_text(r.stdout + "\n" + r.stderr)
-    meta = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())
-    codes = meta["exit_code_by_key"]
-    pats = mutant_patterns(spec)
-    if pats:
-        import fnmatch
+    (d / "run_seconds.txt").write_text(f"{t_run:.0f}\n")
+    return collect_module(name, spec, d, env, sample, t_fixture, t_run, r.returncode)
 
-        codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in pats)}
+
+def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> dict:
+    import fnmatch
+
+    codes = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
+    pats = mutant_patterns(spec) or ["*"]
+    codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in pats)}
+    generated = len(codes)
+    if sample > 1:
+        chosen = set(sample_names(d, spec, sample))
+        codes = {k: v for k, v in codes.items() if k in chosen}
+    if t_run is None and (d / "run_seconds.txt").is_file():
+        t_run = float((d / "run_seconds.txt").read_text())
     verdicts = {k: STATUS.get(v, "suspicious") for k, v in codes.items()}
     survivors = []
     for k in sorted((k for k, v in verdicts.items() if v not in ("killed", "timeout")),
@@ -118,8 +146,8 @@ def run_module(name: str, spec: dict, base: Path, children: int) -> dict:
             "survived": sum(v == "survived" for v in verdicts.values()),
             "other": {s: sum(v == s for v in verdicts.values()) for s in set(verdicts.values())
                       if s not in ("killed", "timeout", "survived")},
-            "fixture_seconds": round(t_fixture), "run_seconds": round(t_run), "returncode": r.returncode,
-            "survivors": survivors}
+            "fixture_seconds": round(t_fixture or 0), "run_seconds": round(t_run or 0), "returncode": returncode,
+            "generated": generated, "sample": sample, "survivors": survivors}
 
 
 def _diff_lines(show: str) -> list[str]:
@@ -172,6 +200,10 @@ def report(results: list[dict], path: Path) -> str:
         lines.append(f"== {r['module']}: {r['file']}" + (f", functions {', '.join(r['functions'])}" if r["functions"] else
                                                           ", every function"))
         lines.append(f"   tests: {' '.join(r['tests'])}" + (f" -k '{r['k']}'" if r["k"] else ""))
+        if r.get("sample", 1) > 1:
+            lines.append(f"   SAMPLE: every {r['sample']}th of the {r['generated']} mutants generated in these functions "
+                         "(sorted by function and number), to fit the campaign into the session; the score is that "
+                         "sample's")
         lines.append(f"   {r['mutants']} mutants: {r['killed']} killed, {r['timeout']} timeout, {r['survived']} survived"
                      + (f", {r['other']}" if r["other"] else "") + f"; fixture {r['fixture_seconds']} s, run "
                      f"{r['run_seconds']} s (mutmut exit {r['returncode']})")
@@ -195,6 +227,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default="reports/mutation.txt")
     ap.add_argument("--children", type=int, default=2)
     ap.add_argument("--work", default="build/mutation")
+    ap.add_argument("--sample", default="", help="module=N,...: run every N-th mutant of that module only")
+    ap.add_argument("--collect", action="store_true", help="do not run: read the verdicts of an earlier run in --work")
     ap.add_argument("--rereport", action="store_true", help="only rewrite the report from the saved JSON "
                     "(after editing tools/mutation_equivalent.txt)")
     a = ap.parse_args(argv)
@@ -210,7 +244,8 @@ def main(argv=None) -> int:
         results = []
         for n in names:
             print(f"[mutation] {n}: {MODULES[n]['file']}", flush=True)
-            results.append(run_module(n, MODULES[n], ROOT / a.work, a.children))
+            samples = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in a.sample.split(",") if "=" in kv)
+            results.append(run_module(n, MODULES[n], ROOT / a.work, a.children, samples.get(n, 1), a.collect))
             print(f"[mutation] {n}: {results[-1]['mutants']} mutants, {results[-1]['killed']} killed, "
                   f"{results[-1]['survived']} survived, {results[-1]['run_seconds']} s", flush=True)
         old = out.with_suffix(".json")
