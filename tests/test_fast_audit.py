@@ -27,7 +27,11 @@ def test_fresh_build_audits_clean_through_the_cli(sq32, capsys):
     assert rc == 0 and r["ok"] is True and r["passed"] is True and r["disagreements"] == []
     assert r["checked"] == {"weights": 26, "biases": 26, "fifos": len(project.load_manifest(sq32)["resources"]["fifos"]),
                             "line_buffers": r["checked"]["line_buffers"]}
-    assert r["backend"] == "Vitis" and r["checked"]["line_buffers"] >= 3  # conv1's and the three pools'
+    planned_lb = sum(1 for row in project.load_manifest(sq32)["resources"]["layers"] for m in row["memories"]
+                     if m["kind"] == "line_buffer")
+    assert r["backend"] == "Vitis" and r["checked"]["line_buffers"] == planned_lb >= 4  # 3x3 convs' and pools'
+    assert {m["note"] for m in r["memories"] if m["kind"] == "line_buffer"} == \
+        {"ap_shift_reg shift registers (stock line buffer)", "pooling row RAMs"}
     pools = [m for m in r["memories"] if m["kind"] == "line_buffer" and m["var"] == "line_buf"]
     assert pools and all(m["binding"] == m["plan_impl"] == "lutram" and m["pragma"] for m in pools)
     # every weight ROM as planned: words x width from the written array, type and reshape factor
@@ -144,9 +148,21 @@ def test_functions_finds_definitions_with_their_lines(tmp_path):
                                   "void kern(hls::stream<T> &in, T weights[4])\n"
                                   "{\n"
                                   "    #pragma HLS ARRAY_PARTITION variable=weights complete\n"
-                                  "}\n")
+                                  "}\n"
+                                  "void tail(int a)\n")
     fns = audit._functions(tmp_path)
     assert set(fns) == {"kern"}  # the declaration has no body
     (k,) = fns["kern"]
     assert k["file"] == "k.h" and k["line"] == 5 and "hls::stream" in k["params"] and k["body"].startswith("{")
     assert audit._weight_pragmas(k) == [(6, "#pragma HLS ARRAY_PARTITION variable=weights complete")]
+
+
+def test_kernel_block_factor_rounds_up():
+    """The words a kernel's symbolic 'block factor=block_factor' stands for, from its config: ceil(n / RF)."""
+    kbf = audit._kernel_block_factor
+    assert kbf("dense_resource_rf_leq_nin", {"reuse_factor": 3, "n_in": 4, "n_out": 5}) == 7  # ceil(20 / 3)
+    assert kbf("dense_resource_rf_gt_nin_rem0", {"reuse_factor": 4, "n_in": 4, "n_out": 5}) == 5
+    assert kbf("depthwise_product_resource", {"reuse_factor": 4, "n_in": 9}) == 3  # ceil(9 / 4)
+    assert kbf("depthwise_product_resource", {"reuse_factor": 12, "n_in": 9}) == 1  # RF capped at n_in
+    assert kbf("grouped_pointwise_conv_cl", {"reuse_factor": 2, "block_factor": 6}) == 6
+    assert kbf("dense_resource_rf_leq_nin", {"n_in": 4, "n_out": 5}) is None and kbf("other", {"reuse_factor": 2}) is None
