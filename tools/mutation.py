@@ -188,7 +188,7 @@ def report(results: list[dict], path: Path) -> str:
     lines.append(f"{'module':10s} {'mutants':>8s} {'killed':>7s} {'timeout':>8s} {'survived':>9s} {'equiv.':>7s} "
                  f"{'score*':>7s} {'time':>8s}")
     for r in results:
-        eq = sum(1 for s in r["survivors"] if s["status"] == "survived" and reason_for(s, reasons))
+        eq = sum(1 for s in r["survivors"] if s["status"] in ("survived", "no tests") and reason_for(s, reasons))
         non_eq = r["mutants"] - eq
         score = (r["killed"] + r["timeout"]) / non_eq if non_eq else 1.0
         r["equivalent"], r["score"] = eq, score
