@@ -5,6 +5,7 @@ needs an exact fraction of exactly 1.0; the comparison has no tolerance.
 The errors are injected into a copy of a real build (tests/lsb_edit.py edits the C-sim's weights file and
 the synthesis header alike); every number asserted below was measured on these real runs."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -169,3 +170,33 @@ def test_degenerate_reason_boundaries():
     assert csim.degenerate_reason(mixed, x3) is None
     # images given as (n, values) or (n, h, w, c): flattened per image
     assert csim.degenerate_reason(same.reshape(3, 3, 1), x3.reshape(3, 2, 2)) is not None
+
+
+def test_trace_names_a_layer_whose_size_differs(sq32, monkeypatch):
+    """A traced layer whose C++ output has another number of values than the Keras layer (a shape bug)
+    is the first divergent layer, with the sizes in its row."""
+    real = csim.run_csim
+
+    def short_trace(*a, **k):
+        y, tr = real(*a, **k)
+        tr["fire2_expand1x1"] = tr["fire2_expand1x1"][..., :-1]  # one channel short
+        return y, tr
+
+    monkeypatch.setattr(csim, "run_csim", short_trace)
+    model = project.load_qmodel(sq32 / project.QMODEL)
+    m = project.load_manifest(sq32)
+    x = csim.quantize_to(csim.input_spec(model), images.to_model_input(_photos(1)))
+    first, rows = csim.first_divergent_layer(sq32, model, m, x)
+    assert first == "fire2_expand1x1"
+    row = next(r for r in rows if r["layer"] == "fire2_expand1x1")
+    n = int(np.prod(model.get_layer("fire2_expand1x1").output_shape[1:]))
+    c_size, k_size = map(int, re.fullmatch(r"size (\d+) vs (\d+)", row["status"]).groups())
+    assert k_size == n and c_size < n
+    assert all(r.get("mismatched", 0) == 0 for r in rows if r["layer"] != "fire2_expand1x1")
+
+
+def test_dask_scheduler_path_compares_the_same_way(sq32):
+    """verify with a one-worker Dask cluster: the same exact comparison (the C-sim runs on the worker)."""
+    res = csim.verify(sq32, _photos(2), scheduler="local:1")
+    assert res["passed"] and res["exact_fraction"] == 1.0 and res["n_values"] == 20
+    assert res["workers"] == 1 and res["scheduler"] == "local:1" and "jobs" not in res
