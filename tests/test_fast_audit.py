@@ -149,7 +149,8 @@ def test_functions_finds_definitions_with_their_lines(tmp_path):
                                   "{\n"
                                   "    #pragma HLS ARRAY_PARTITION variable=weights complete\n"
                                   "}\n"
-                                  "void tail(int a)\n")
+                                  "void tail(int a)\n"
+                                  "// end\n")
     fns = audit._functions(tmp_path)
     assert set(fns) == {"kern"}  # the declaration has no body
     (k,) = fns["kern"]

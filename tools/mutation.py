@@ -131,6 +131,8 @@ def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> 
     if sample > 1:
         chosen = set(sample_names(d, spec, sample))
         codes = {k: v for k, v in codes.items() if k in chosen}
+    not_checked = sum(1 for v in codes.values() if v is None)  # a campaign stopped before these ran
+    codes = {k: v for k, v in codes.items() if v is not None}
     if t_run is None and (d / "run_seconds.txt").is_file():
         t_run = float((d / "run_seconds.txt").read_text())
     verdicts = {k: STATUS.get(v, "suspicious") for k, v in codes.items()}
@@ -147,7 +149,7 @@ def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> 
             "other": {s: sum(v == s for v in verdicts.values()) for s in set(verdicts.values())
                       if s not in ("killed", "timeout", "survived")},
             "fixture_seconds": round(t_fixture or 0), "run_seconds": round(t_run or 0), "returncode": returncode,
-            "generated": generated, "sample": sample, "survivors": survivors}
+            "generated": generated, "sample": sample, "not_checked": not_checked, "survivors": survivors}
 
 
 def _diff_lines(show: str) -> list[str]:
@@ -204,6 +206,9 @@ def report(results: list[dict], path: Path) -> str:
             lines.append(f"   SAMPLE: every {r['sample']}th of the {r['generated']} mutants generated in these functions "
                          "(sorted by function and number), to fit the campaign into the session; the score is that "
                          "sample's")
+        if r.get("not_checked"):
+            lines.append(f"   STOPPED: {r['not_checked']} further mutants of the selection were not run (time); the "
+                         "numbers are those of the mutants checked")
         lines.append(f"   {r['mutants']} mutants: {r['killed']} killed, {r['timeout']} timeout, {r['survived']} survived"
                      + (f", {r['other']}" if r["other"] else "") + f"; fixture {r['fixture_seconds']} s, run "
                      f"{r['run_seconds']} s (mutmut exit {r['returncode']})")
@@ -214,6 +219,9 @@ def report(results: list[dict], path: Path) -> str:
             lines.append(f"       equivalent: {why}" if why else "       UNEXPLAINED (not equivalent as far as known: "
                          "a test should kill it)")
         lines.append("")
+    notes = ROOT / "tools" / "mutation_notes.txt"
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
     text = "\n".join(lines) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
