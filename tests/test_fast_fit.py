@@ -1,0 +1,67 @@
+"""The checks of the fitter (resources/fit.py) on both sides: user reuse factors and FIFO depths that
+name no layer/stream or are invalid are refused naming them, valid ones are kept; 'fits' is decided by
+<= on each resource (a part with exactly the blocks the plan needs fits, one block fewer does not);
+weight ROMs never go to URAM. On the design records of the real 32x32 SqueezeNet build."""
+import pytest
+
+from fastkit import sq32  # noqa: F401 (fixture)
+
+from fpga_flow import project
+from fpga_flow.errors import FlowError
+from fpga_flow.resources import fit
+from fpga_flow.resources.parts import custom, resolve
+
+pytestmark = pytest.mark.fast
+
+RF = 64  # one reuse factor for every layer (the nearest valid one per layer): no search, a fast plan
+
+
+@pytest.fixture(scope="module")
+def nodes(sq32):
+    return project.load_manifest(sq32)["design"]
+
+
+def test_fixed_reuse_factors_checked(nodes):
+    part = resolve("zcu104")
+    with pytest.raises(FlowError, match="hls.reuse_factors: no weighted layer named 'fire2_concat'"):
+        fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_concat": 4})
+    rec = next(r for r in nodes if r["name"] == "fire2_squeeze1x1")
+    valid = fit.candidates(rec)
+    bad = next(v for v in range(2, max(valid)) if v not in valid)
+    with pytest.raises(FlowError, match=rf"fire2_squeeze1x1={bad} is not valid for this layer; nearest valid"):
+        fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
+    for v in (min(valid), max(valid)):
+        assert fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": v}).reuse["fire2_squeeze1x1"] == v
+
+
+def _part(bram, dsp, uram=0):
+    return custom({"name": "edge", "bram18k": bram, "uram": uram, "dsp": dsp, "lut": 10**7, "ff": 10**7})
+
+
+def test_fits_is_decided_on_each_boundary(nodes):
+    base = fit.plan(nodes, resolve("zcu104"), uniform_rf=RF)
+    b, d = base.totals["hls_bram18k"], base.totals["dsp"]
+    assert b > 0 and d > 0
+    # budget 1.0: exactly enough blocks and DSPs fits; one fewer of either does not
+    assert fit.plan(nodes, _part(b, d), budget=1.0, uniform_rf=RF).fits is True
+    assert fit.plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF).fits is False
+    assert fit.plan(nodes, _part(b, d - 1), budget=1.0, uniform_rf=RF).fits is False
+    # the budget scales the limit: 0.5 of twice the need fits, of one block less than that does not
+    assert fit.plan(nodes, _part(2 * b, 2 * d), budget=0.5, uniform_rf=RF).fits is True
+    assert fit.plan(nodes, _part(2 * b - 1, 2 * d), budget=0.5, uniform_rf=RF).fits is False
+    # the totals do not depend on the part's size (same plan, same counts)
+    p = fit.plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF)
+    assert (p.totals["hls_bram18k"], p.totals["dsp"]) == (b, d)
+
+
+def test_weight_roms_never_go_to_uram(nodes):
+    base = fit.plan(nodes, resolve("zcu104"), uniform_rf=RF)
+    b, d = base.totals["hls_bram18k"], base.totals["dsp"]
+    # too few blocks, plenty of URAM: FIFOs may move (none here is deep enough to help), ROMs never
+    p = fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF)
+    assert not any(m.impl == "uram" and m.role != "fifo" for e in p.layers for m in e.memories)
+    assert p.fits is False and p.totals["uram"] == 0
+    with pytest.raises(ValueError, match="weight ROMs cannot go to URAM"):
+        fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "rom"))
+    # with enough blocks the URAM check is never reached
+    assert fit.plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "rom")).fits
