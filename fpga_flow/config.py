@@ -195,6 +195,9 @@ class HlsSection(_Section):
     conv_kernel: Literal["stream", "hls4ml"] = Field(
         "stream", json_schema_extra=_fix("use stream (fpga_flow's sliding window + matrix-vector unit, one input pixel "
                                          "per clock) or hls4ml (hls4ml's line-buffer convolution)"))
+    max_window_values: Annotated[StrictInt, Field(ge=1)] = Field(
+        576, json_schema_extra=_fix("use the widest conv window (K*K*C values) to stream through fpga_flow's kernels "
+                                    "(default 576 = 3x3x64); a wider conv keeps hls4ml's kernel (no window stream)"))
     io_type: Literal["io_stream"] = Field(
         "io_stream", json_schema_extra=_fix("use io_stream (the flow streams whole feature maps)"))
     uram_weights: Literal["auto", "off"] = Field(

@@ -57,21 +57,21 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
 
 def convert(model, output_dir: str | Path, *, part_name: str, backend: str = "Vitis", clock_period: float = 5.0,
             reuse_factor="auto", strategy: str = "Resource", fixed_rf: dict | None = None,
-            conv_kernel: str = "stream"):
+            conv_kernel: str = "stream", max_window: int = 576):
     """The hls4ml graph of ``model`` (checked, rewritten into extensions where needed, exact types),
     to be written into ``output_dir``. Returns (hls_model, info, prepared model): info = exact type
     per Keras layer. Reuse factors: ``fixed_rf`` per layer, else the valid one nearest to
     ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``. ``conv_kernel``:
     'stream' converts every QConv2D into fpga_flow's sliding-window generator + matrix-vector unit
     (Resource strategy only: a Latency build keeps hls4ml's kernel), 'hls4ml' keeps hls4ml's
-    line-buffer convolution."""
+    line-buffer convolution; ``max_window``: the widest window (K*K*C values) a conv is streamed with."""
     import hls4ml
 
     if backend not in BACKENDS:
         raise FlowError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
     extensions.register()
     kinds.check_supported(model)
-    model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml")
+    model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml", max_window)
     info = kinds.infer(model)
     cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
                       strategy=strategy, reuse=fixed_rf)
