@@ -72,12 +72,12 @@ def fifo_depth(prj, nodes, stream="fire2_relu_expand1x1"):
 
 def kernel_partition(prj, nodes, layer="fire4_expand3x3"):
     """A kernel that partitions the weights it receives (as stock pointwise_conv_2d_cl does): the
-    Resource dense kernel's reshape pragma turned into a complete partition. Every layer whose call
-    reaches that kernel is named; ``layer`` (a BRAM ROM) is one of them."""
-    h = Path(prj) / "firmware" / "nnet_utils" / "nnet_dense_resource.h"
-    _sub_once(h, r"#pragma HLS ARRAY_RESHAPE\s+variable=weights block factor=block_factor",
+    matrix-vector unit's reshape pragma turned into a complete partition. Every layer whose call
+    reaches that kernel is named; ``layer`` (a weight ROM) is one of them."""
+    h = Path(prj) / "firmware" / "nnet_utils" / "nnet_stream_mvu.h"
+    _sub_once(h, r"#pragma HLS ARRAY_RESHAPE\s+variable=weights block factor=BF",
               "#pragma HLS ARRAY_PARTITION variable=weights complete", "kernel_partition")
-    return layer, "partitions the weights (nnet_utils/nnet_dense_resource.h:"
+    return layer, "partitions the weights (nnet_utils/nnet_stream_mvu.h:"
 
 
 FAULTS = {"rom_impl": rom_impl, "reshape_factor": reshape_factor, "bias_partition": bias_partition,

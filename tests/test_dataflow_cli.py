@@ -1,5 +1,5 @@
 """'fpga-flow fifo-search' and 'fpga-flow verify --dataflow --depth' from the command line, on a small
-Fire-like join (squeeze -> 1x1 | 3x3 'same' -> concat, 5x7x8): the minimal depth the search reports for
+Fire-like join (squeeze -> 1x1 | 3x3 'same' -> concat, 5x16x8): the minimal depth the search reports for
 the join FIFO completes the dataflow C-simulation, one less deadlocks naming that FIFO."""
 import json
 
@@ -11,11 +11,14 @@ from fastkit import cli_main
 from test_resources import _fire_like
 
 from fpga_flow import flow, project
+from fpga_flow.resources import fifo
 
 
 @pytest.fixture(scope="module")
 def fire_build(tmp_path_factory):
-    model = _fire_like(7)
+    # 16 wide: the 1x1 branch runs 17 items ahead of the 3x3 one, more than the branch's other FIFOs
+    # and processes hold, so the join FIFO itself needs depth (at 7 wide the chain absorbs it all)
+    model = _fire_like(16)
     rng = np.random.default_rng(7)
     for layer in model.layers:
         if layer.weights:
@@ -29,7 +32,7 @@ def fire_build(tmp_path_factory):
 def test_fifo_search_and_dataflow_depth_from_the_cli(fire_build, tmp_path, capsys):
     """Through fpga_flow.cli.main (the installed command's entry point), in this process."""
     x = tmp_path / "x.npy"
-    np.save(x, np.random.default_rng(1).uniform(-1, 1, (2, 5, 7, 8)).astype(np.float32))
+    np.save(x, np.random.default_rng(1).uniform(-1, 1, (2, 5, 16, 8)).astype(np.float32))
     m = project.load_manifest(fire_build)
     var = {o["name"]: o["var"] for r in m["design"] for o in r["outputs"]}["a"]
 
@@ -39,7 +42,10 @@ def test_fifo_search_and_dataflow_depth_from_the_cli(fire_build, tmp_path, capsy
     assert res["passed"] is True and res["planned_deadlock"] is False
     assert set(res["streams"]) == {var}  # the one join FIFO (planned deeper than 2)
     row = res["streams"][var]
-    assert row["name"] == "a" and row["planned"] == m["plan"]["fifo_depths"]["a"] == 14
+    # planned: the branch backlog + the join's margin (its own 2 + the 3x3 branch's RTL read-ahead)
+    need = fifo.analyse(m["design"])["a"]
+    assert row["name"] == "a" and row["planned"] == m["plan"]["fifo_depths"]["a"] == need["required_depth"]
+    assert need["backlog"] > 0 and need["margin"] > fifo.JOIN_SLACK
     minimal = row["minimal"]
     assert 2 <= minimal <= row["planned"] and row["max_occupancy"] <= row["planned"]
 

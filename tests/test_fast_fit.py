@@ -1,7 +1,7 @@
 """The checks of the fitter (resources/fit.py) on both sides: user reuse factors and FIFO depths that
 name no layer/stream or are invalid are refused naming them, valid ones are kept; 'fits' is decided by
 <= on each resource (a part with exactly the blocks the plan needs fits, one block fewer does not);
-weight ROMs never go to URAM. On the design records of the real 32x32 SqueezeNet build."""
+weights go to URAM only with the weight-load path. On the design records of the real 32x32 SqueezeNet build."""
 import pytest
 
 from fastkit import sq32  # noqa: F401 (fixture)
@@ -13,7 +13,8 @@ from fpga_flow.resources.parts import custom, resolve
 
 pytestmark = pytest.mark.fast
 
-RF = 64  # one reuse factor for every layer (the nearest valid one per layer): no search, a fast plan
+RF = 256  # one reuse factor for every layer (the nearest valid one per layer): no search, a fast plan; deep
+# enough that weight ROMs need block RAM (<= 64 words would be LUTRAM)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,10 @@ def test_fixed_reuse_factors_checked(nodes):
         fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_concat": 4})
     rec = next(r for r in nodes if r["name"] == "fire2_squeeze1x1")
     valid = fit.candidates(rec)
-    bad = next(v for v in range(2, max(valid)) if v not in valid)
+    # fpga_flow's MVU folds any sf * nf (sf <= 64 input folds, nf <= 16 output folds): 67 is the first
+    # reuse factor with no folding (prime, above both)
+    bad = next(v for v in range(2, max(valid)) if not fit.is_valid(rec, v))
+    assert bad == 67
     with pytest.raises(FlowError, match=rf"fire2_squeeze1x1={bad} is not valid for this layer; nearest valid"):
         fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
     for v in (min(valid), max(valid)):
@@ -54,14 +58,18 @@ def test_fits_is_decided_on_each_boundary(nodes):
     assert (p.totals["hls_bram18k"], p.totals["dsp"]) == (b, d)
 
 
-def test_weight_roms_never_go_to_uram(nodes):
+def test_weights_go_to_uram_only_with_the_load_path(nodes):
     base = fit.plan(nodes, resolve("zcu104"), uniform_rf=RF)
     b, d = base.totals["hls_bram18k"], base.totals["dsp"]
-    # too few blocks, plenty of URAM: FIFOs may move (none here is deep enough to help), ROMs never
+    # too few blocks, plenty of URAM: without the weight-load path FIFOs may move (none here is deep
+    # enough to help), weights never
     p = fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF)
-    assert not any(m.impl == "uram" and m.role != "fifo" for e in p.layers for m in e.memories)
+    assert not any(m.impl == "uram" for e in p.layers for m in e.memories)
     assert p.fits is False and p.totals["uram"] == 0
-    with pytest.raises(ValueError, match="weight ROMs cannot go to URAM"):
-        fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "rom"))
-    # with enough blocks the URAM check is never reached
-    assert fit.plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "rom")).fits
+    # with it (hls.uram_weights: auto on Vitis), a weight memory moves and the plan fits
+    p = fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
+    moved = [m for e in p.layers for m in e.memories if m.impl == "uram"]
+    assert moved and {m.kind for m in moved} == {"weights"} and p.fits is True
+    # with enough blocks nothing moves
+    p = fit.plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
+    assert p.fits and p.totals["uram"] == 0

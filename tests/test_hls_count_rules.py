@@ -54,20 +54,26 @@ def test_vivado_srl_depth_threshold_both_sides():
     assert hc.fifo_bram18k(36, 16, "vivado") == 1
 
 
-def test_vitis_2023_1_ip_profile_boundaries():
-    # depth <= 64: 0 whatever the width (reports: 48x128, 24x208 -> 0); 65 deep counts once over 4096 bits
-    assert hc.fifo_bram18k(64, 1000, "vitis-2023.1-ip") == 0
-    assert hc.fifo_bram18k(65, 63, "vitis-2023.1-ip") == 0  # 4095 bits
-    assert hc.fifo_bram18k(128, 32, "vitis-2023.1-ip") == 0  # 4096 bits
-    assert hc.fifo_bram18k(128, 33, "vitis-2023.1-ip") == 1  # 4224 bits: one 512x36
-    assert hc.fifo_bram18k(129, 31, "vitis-2023.1-ip") == 1  # deeper than 128
-    # width 36 fits one 512x36 block; 37..72 bits: a 512x72 pair (2 blocks)
-    assert hc.fifo_bram18k(150, 36, "vitis-2023.1-ip") == 1 and hc.fifo_bram18k(150, 37, "vitis-2023.1-ip") == 2
-    assert hc.fifo_bram18k(150, 72, "vitis-2023.1-ip") == 2 and hc.fifo_bram18k(150, 73, "vitis-2023.1-ip") == 4
-    assert hc.fifo_bram18k(512, 16, "vitis-2023.1-ip") == 1 and hc.fifo_bram18k(513, 16, "vitis-2023.1-ip") == 2
-    # report rows (pixel cases): 150x16 -> 1, 104x48 -> 2, 104x80 -> 4, 104x128 -> 4
-    assert [hc.fifo_bram18k(d, w, "vitis-2023.1-ip") for d, w in ((150, 16), (104, 48), (104, 80), (104, 128))] == \
-        [1, 2, 4, 4]
+def test_virtex_ultrascale_plus_fifo_rule_boundaries():
+    """Rule F4 (Vitis on Virtex UltraScale+, resources/hls_count.py): LUTRAM when shallow (IP flow: <= 64
+    deep at any width, <= 128 deep within 4,096 bits; kernel flow: <= 16 deep), else up to 256 bits and
+    1,024 deep ceil(next power of two of the width / 32) BRAM18K, beyond that the true-dual-port cover."""
+    f4 = dict(family="virtexuplus")
+    assert hc.fifo_bram18k(64, 1000, **f4) == 0 and hc.fifo_bram18k(65, 63, **f4) == 0  # 4,095 bits
+    assert hc.fifo_bram18k(128, 32, **f4) == 0 and hc.fifo_bram18k(128, 33, **f4) == 2  # 4,096 / 4,224 bits
+    assert hc.fifo_bram18k(129, 31, **f4) == 1  # deeper than 128
+    assert hc.fifo_bram18k(16, 256, **f4, flow="vitis") == 0 and hc.fifo_bram18k(17, 256, **f4, flow="vitis") == 8
+    # the width rounded up to a power of two, 32 bits per block
+    assert [hc.fifo_bram18k(200, w, **f4) for w in (32, 33, 64, 65, 128, 129, 256)] == [1, 2, 2, 4, 4, 8, 8]
+    # beyond 256 bits or 1,024 words: the true-dual-port cover (F2)
+    assert hc.fifo_bram18k(200, 257, **f4) == hc.cover_bram18k(200, 257, hc.TDP_SHAPES) == 15
+    assert hc.fifo_bram18k(1024, 16, **f4) == 1 and hc.fifo_bram18k(1025, 16, **f4) == hc.cover_bram18k(1025, 16)
+    # report rows (pixel cases, xcvu13p, IP flow): 150x16 -> 1, 104x48 -> 2, 104x80 -> 4, 104x128 -> 4;
+    # U55C (kernel flow): 900x256 -> 8
+    assert [hc.fifo_bram18k(d, w, **f4) for d, w in ((150, 16), (104, 48), (104, 80), (104, 128))] == [1, 2, 4, 4]
+    assert hc.fifo_bram18k(900, 256, **f4, flow="vitis") == 8
+    # any other family (Zynq UltraScale+, K26, Artix-7): F2 only, 256 bits -> 15 at any depth
+    assert hc.fifo_bram18k(900, 256, family="zynquplus", flow="vitis") == 15 == hc.fifo_bram18k(16, 256)
 
 
 # RAMB18 aspect ratios (UG573): 16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18 (true dual port) and 512x36 (simple dual

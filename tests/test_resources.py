@@ -362,6 +362,19 @@ HAND_ROM_BRAM18K = {
     (1024, 256): 2 * 8,
     (1152, 1024): 3 * 29,
     (1024, 4000): 2 * 112,  # conv10: 111 x 36 = 3996 < 4000 <= 4032
+    # the MVU's folded weight words (depth = folds, width = SIMD x PE x bits), ZCU102 plan
+    (208, 160): 1 * 5,      # 4 x 36 = 144 < 160 <= 180
+    (208, 320): 1 * 9,      # 8 x 36 = 288 < 320 <= 324
+    (215, 1392): 1 * 39,    # 38 x 36 = 1368 < 1392 <= 1404
+    (864, 88): 2 * 3,       # 864 words: 2 rows (512 < 864 <= 1024); 88 bits: 3 columns
+    (880, 224): 2 * 7,      # 6 x 36 = 216 < 224 <= 252
+    (888, 112): 2 * 4,      # 3 x 36 = 108 < 112 <= 144
+    (912, 288): 2 * 8,      # 8 x 36 = 288
+    (924, 160): 2 * 5,
+    (924, 4472): 2 * 125,   # 124 x 36 = 4464 < 4472 <= 4500
+    (928, 144): 2 * 4,      # 4 x 36 = 144
+    (928, 720): 2 * 20,     # 20 x 36 = 720
+    (928, 1280): 2 * 36,    # 35 x 36 = 1260 < 1280 <= 1296
 }
 
 
@@ -407,8 +420,9 @@ def test_squeezenet11_zcu102_brams_are_those_of_the_written_project(sq224):
 
 def test_zcu104_plan_keeps_weight_roms_out_of_uram(sq224):
     """ZCU104 has 96 URAM and SqueezeNet 1.1's weights (9.9 Mbit) come close to its 624 BRAM18K
-    (11.5 Mbit), yet no weight ROM may go to URAM: UltraScale+ URAM has no initial contents from the
-    bitstream and the flow builds no weight-load path. (Whether the plan fits ZCU104 is the
+    (11.5 Mbit), yet without the weight-load path (fit.plan's default uram_roles; the config's
+    hls.uram_weights: off) no weight ROM may go to URAM: UltraScale+ URAM has no initial contents from
+    the bitstream. (The load path's case: tests/test_throughput.py. Whether the plan fits ZCU104 is the
     estimator's verdict and is not asserted.) The blocks counted hold the bits put in them."""
     nodes = project.load_manifest(sq224)["design"]
     for budget in (0.9, 0.95):
