@@ -7,7 +7,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -56,10 +59,20 @@ def compile_library(out: str | Path, timeout: int = 1800) -> Path:
         raise FlowError(f"{prj} has no build_lib.sh; rebuild with 'fpga-flow build ... --force'")
     for old in (prj / "firmware").glob("myproject-*.so"):
         old.unlink()
-    r = subprocess.run(["bash", "build_lib.sh"], cwd=prj, capture_output=True, text=True, timeout=timeout)
+    # in its own process group: interrupted, terminated or timed out, this run takes g++ down with it
+    # (else g++ would go on writing into a directory the run is deleting)
+    p = subprocess.Popen(["bash", "build_lib.sh"], cwd=prj, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        so, se = p.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
     lib = library_path(out)
-    if r.returncode != 0 or lib is None:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+    if p.returncode != 0 or lib is None:
+        tail = "\n".join((so + se).strip().splitlines()[-15:])
         raise RuntimeError(f"C-simulation library failed to compile in {prj}:\n{tail}")
     return lib
 

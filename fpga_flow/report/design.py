@@ -201,10 +201,15 @@ def _pct(x):
 def to_html(d: dict, out_dir: Path) -> Path:
     """report.html + utilisation.png + memory_by_layer.png into ``out_dir`` (written in a temp dir,
     then renamed into place)."""
+    # only a report folder this writer made (its marker file) or an empty one is replaced; one writer at a time
+    with outdir.claim(out_dir, force=True, owned=outdir.is_report_dir, what="report") as out_dir:
+        _write_html(d, out_dir)
+    return out_dir / "report.html"
+
+
+def _write_html(d: dict, out_dir: Path) -> None:
     import jinja2
 
-    # only a report folder this writer made (its marker file) or an empty one is replaced
-    out_dir = outdir.check_target(out_dir, force=True, owned=outdir.is_report_dir, what="report")
     tmp = outdir.make_tmp(out_dir)
     try:
         (tmp / outdir.REPORT_MARKER).write_text("written by fpga-flow report --format html; the folder is "
@@ -220,11 +225,10 @@ def to_html(d: dict, out_dir: Path) -> Path:
                                "uram": sum(m["uram"] for m in r["memories"]), "dsp": r["dsp"], "cycles": r["cycles"]}
         html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), est=est)
         (tmp / "report.html").write_text(html)
-        outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir)
+        outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir, force=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir / "report.html"
 
 
 def to_json(d: dict) -> str:

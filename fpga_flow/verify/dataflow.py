@@ -34,13 +34,12 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import project
+from .. import outdir, project
 from ..data.images import to_model_input
 from ..errors import FlowError
 from ..hls.precision import input_spec
@@ -195,7 +194,7 @@ def run_streams(build_dir: str | Path, x: np.ndarray, depth_overrides: dict[str,
     if any(v < 1 for v in over.values()):
         raise FlowError("depth overrides must be >= 1")
     n = len(x)
-    with tempfile.TemporaryDirectory(prefix="fpga_flow_dataflow_") as td:
+    with outdir.scratch("dataflow") as td:
         td = Path(td)
         (td / "depths.txt").write_text("".join(f"{k} {v}\n" for k, v in over.items()))
         np.ascontiguousarray(np.asarray(x, np.float64).reshape(n, -1)).tofile(td / "x.bin")

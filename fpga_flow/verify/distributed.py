@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import project
+from .. import outdir, project
 from ..errors import FlowError
 
 _LIBS: dict[str, str] = {}  # per worker process: archive sha -> compiled library path
@@ -136,7 +136,7 @@ def _csim_batch(lib: str | None, archive, sha: str | None, x: np.ndarray, idx: n
     """One task: C-sim of the batch ``x`` (images ``idx``) in a subprocess on this worker."""
     if lib is None:
         lib = _worker_library(archive, sha)
-    with tempfile.TemporaryDirectory(prefix="fpga_flow_task_") as td:
+    with outdir.scratch("task") as td:
         td = Path(td)
         np.save(td / "x.npy", x)
         job = {"lib": lib, "firmware": str(Path(lib).parent), "inputs": str(td / "x.npy"),
