@@ -229,3 +229,22 @@ def test_scratch_and_atomic_writes_record_their_owner(tmp_path):
     with outdir.lock(f):
         pass
     assert _names(tmp_path) == ["accuracy.json"]
+
+
+def test_dask_prepare_survives_a_worker_killed_while_it_prepares():
+    """verify --scheduler pins one unpack-and-compile task to each worker; a worker killed meanwhile
+    (its replacement has a new address) used to leave that task waiting for ever (the chaos benchmark
+    found verify hung for minutes). Now the task is dropped as its worker leaves."""
+    from fpga_flow.verify.distributed import Cluster, _prepare
+
+    with Cluster("local:2") as client:
+        pids = client.run(os.getpid)  # address -> worker process id
+        a, b = sorted(pids)
+        pinned = {a: client.submit(time.sleep, 600, workers=[a], allow_other_workers=False, pure=False),
+                  b: client.submit(time.sleep, 0.1, workers=[b], allow_other_workers=False, pure=False)}
+        time.sleep(1.0)
+        os.kill(pids[a], signal.SIGTERM)
+        t0 = time.monotonic()
+        _prepare(client, pinned)
+        assert time.monotonic() - t0 < 60
+        assert pinned[b].status == "finished" and pinned[a].cancelled()

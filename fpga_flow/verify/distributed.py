@@ -150,6 +150,29 @@ def _csim_batch(lib: str | None, archive, sha: str | None, x: np.ndarray, idx: n
         return idx, np.load(td / "y.npy"), os.getpid()
 
 
+def _prepare(client, pinned: dict, *, poll: float = 0.2, no_workers_s: float = 120.0) -> None:
+    """Wait for the unpack-and-compile task pinned to each worker (address -> future). A worker that
+    leaves the cluster meanwhile (killed: a restarted one has a new address) would keep its pinned task
+    waiting for ever: that task is cancelled, and the worker that replaces it prepares on its first
+    batch instead. A compile error is raised; a cluster with no worker for ``no_workers_s``: RuntimeError."""
+    pending = dict(pinned)
+    empty_since = None
+    while pending:
+        alive = set(client.scheduler_info().get("workers", {}))
+        for a, f in list(pending.items()):
+            if f.done():
+                f.result()  # raises the worker's error (e.g. the C-sim library does not compile)
+                del pending[a]
+            elif a not in alive:
+                f.cancel()
+                del pending[a]
+        empty_since = None if alive else (empty_since or time.monotonic())
+        if empty_since is not None and time.monotonic() - empty_since > no_workers_s:
+            raise RuntimeError(f"the Dask cluster has had no worker for {no_workers_s:.0f} s")
+        if pending:
+            time.sleep(poll)
+
+
 def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship", batch: int | None = None,
                   progress: bool = True) -> tuple[np.ndarray, dict]:
     """C-sim outputs (n, output_size) computed on the cluster, and run statistics."""
@@ -173,8 +196,8 @@ def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship",
         # every worker unpacks and compiles once, all at the same time, before any image is sent
         # (else the first batches would wait behind one worker's compile and the rest behind another's)
         addrs = list(client.scheduler_info().get("workers", {}))
-        client.gather([client.submit(_worker_library, archive, sha, workers=[a], allow_other_workers=False,
-                                     pure=False) for a in addrs])
+        _prepare(client, {a: client.submit(_worker_library, archive, sha, workers=[a], allow_other_workers=False,
+                                           pure=False) for a in addrs})
     else:
         raise FlowError(f"--project {mode!r}: use ship or shared")
     prepare_seconds = time.perf_counter() - t_prep
