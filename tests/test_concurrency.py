@@ -248,3 +248,23 @@ def test_dask_prepare_survives_a_worker_killed_while_it_prepares():
         _prepare(client, pinned)
         assert time.monotonic() - t0 < 60
         assert pinned[b].status == "finished" and pinned[a].cancelled()
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--config", SMALL, "--out", "{out}", "--force"],
+    ["sweep", SMALL, "--grid", "quantization.weight_bits=8", "--out", "{out}"],
+    ["accuracy", str(ROOT / "hls_configs" / "fmnist_squeezenet1_1.yml"), "--out", "{out}", "--csim-images", "1"],
+    ["report", "{out}", "--format", "html"],  # html into the build directory: that directory's lock
+], ids=["demo", "sweep", "accuracy", "report-html"])
+def test_every_writing_command_is_refused_while_another_run_holds_its_out(tmp_path, argv):
+    out = tmp_path / "D"
+    out.mkdir()
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        r = run(*[a.replace("{out}", str(out)) for a in argv])
+        assert_one_line_error(r, "is being written by another fpga-flow run", f"pid {p.pid} on ")
+    finally:
+        p.kill()
+        p.wait()
+    assert _names(out) == [] and _names(tmp_path) == [".D.lock", "D"]  # nothing written (the lock file: kill -9)

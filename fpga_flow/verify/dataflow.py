@@ -165,19 +165,26 @@ def compile_dataflow(build_dir: str | Path, *, timeout: float = 1800) -> tuple[P
     exe = work / f"dfsim-{key}"
     if exe.is_file():
         return exe, parsed, 0.0
+    # several checks may run at once on one build directory: each compiles into its own temporary
+    # (its owner in its name; a killed one's is removed by the next compile) and renames it into place
+    outdir.remove_stale(exe)
     for old in work.glob("dfsim-*"):
-        old.unlink()
-    (work / "dfsim_network.cpp").write_text(src)
+        if old != exe:
+            old.unlink(missing_ok=True)
+    outdir.write_atomic(work / "dfsim_network.cpp", src)
+    tmp = work / f".{exe.name}.tmp-{outdir.current_owner().tag}-{os.urandom(4).hex()}"
     cmd = ["g++", "-O2", "-std=c++17", "-pthread", "-Wno-unknown-pragmas", "-w",
            f"-I{CPP_DIR.resolve()}", f"-I{fw / 'ap_types'}", f"-I{fw}",
-           f'-DWEIGHTS_DIR="{fw / "weights"}"', str((work / "dfsim_network.cpp").resolve()),
-           "-o", str(exe.resolve()) + ".tmp"]
+           f'-DWEIGHTS_DIR="{fw / "weights"}"', str((work / "dfsim_network.cpp").resolve()), "-o", str(tmp.resolve())]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-20:])
-        raise RuntimeError(f"dataflow simulator failed to compile ({work / 'dfsim_network.cpp'}):\n{tail}")
-    os.replace(str(exe) + ".tmp", exe)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-20:])
+            raise RuntimeError(f"dataflow simulator failed to compile ({work / 'dfsim_network.cpp'}):\n{tail}")
+        os.replace(tmp, exe)
+    finally:
+        tmp.unlink(missing_ok=True)
     return exe, parsed, time.perf_counter() - t0
 
 
