@@ -363,7 +363,8 @@ def cmd_report(args) -> int:
 
     if args.format == "html":
         out = Path(args.out) if args.out else Path(args.dir) / "report"
-        inside = Path(args.dir).resolve() in out.resolve().parents  # writes into the build directory: its lock too
+        # writing into the build directory: its lock too
+        inside = Path(args.dir).is_dir() and Path(args.dir).resolve() in out.resolve().parents
         with outdir.lock(args.dir) if inside else contextlib.nullcontext():
             path = design.to_html(design.collect(args.dir), out)
         print(f"wrote {path} (+ utilisation.png, memory_by_layer.png)")

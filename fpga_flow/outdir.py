@@ -394,6 +394,13 @@ def _describe_holder(info: dict) -> str:
             f"{info.get('command', '?')}")
 
 
+def _record_of_the_dead(info: dict) -> bool:
+    try:
+        return Owner(int(info["pid"]), int(info["start"]), str(info["boot"]), str(info["host"])).state() == STALE
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
 def _lock_holder(path: Path) -> str | None:
     """Who holds the lock file ``path`` ("pid N on HOST, since T: COMMAND"); None if nobody does."""
     try:
@@ -412,7 +419,7 @@ def _lock_holder(path: Path) -> str | None:
                 info = json.loads(os.pread(fd, 4096, 0).decode() or "null")
             except (ValueError, OSError):
                 info = None
-            if isinstance(info, dict):
+            if isinstance(info, dict) and not _record_of_the_dead(info):  # (a killed holder's, not yet overwritten)
                 return _describe_holder(info)
             time.sleep(0.025)
         return f"a process that has not written its record into {path} yet"
@@ -441,10 +448,12 @@ def _acquire(path: Path, out: Path) -> int:
             os.close(fd)
             holder = _lock_holder(path)
             if holder is None:
+                time.sleep(0.01)
                 continue  # released meanwhile: try again
             raise _busy(out, holder) from None
         if not _same_file(fd, path):
             os.close(fd)  # its holder removed it as it let go (we locked a file no longer at path): again
+            time.sleep(0.01)
             continue
         me = current_owner()
         record = {"pid": me.pid, "host": me.host, "start": me.start, "boot": me.boot,
