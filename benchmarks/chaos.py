@@ -17,9 +17,10 @@ output directories A and B (builds), M (demo) and S (sweep) under WORK/outs, dra
     build/sweep/demo into WORK/outs/user --force   (a user's directory: must be refused, exit 2, untouched)
 
 60% of the heavy runs get a signal (SIGINT, SIGTERM or SIGKILL, equally likely) at a random time in
-their expected duration (as measured alone); half of the sweeps and Dask verifies get a Dask worker process killed
-(SIGKILL or SIGTERM) at a random time. Only signals that reached a live process are counted as kills.
-Before a round a target may be deleted (as a user would), so that new-directory races happen too.
+their expected duration (as measured alone); 80% of the sweeps and Dask verifies get one of their
+Dask worker processes killed (SIGKILL or SIGTERM) at a random time after the workers have started.
+Only signals that reached a live process are counted as kills. Before a round a target may be
+deleted (as a user would), so that new-directory races happen too.
 
 After every round (once nothing runs; orphaned processes are given 30 s, then killed) the checks,
 each failure a violation:
@@ -113,6 +114,7 @@ class Op:
     worker_killed: list = field(default_factory=list)
     worker_kill_done: bool = False
     hung: bool = False
+    workers_seen: float | None = None        # when its Dask worker processes were first seen
 
 
 def _prctl_subreaper():
@@ -207,6 +209,7 @@ class Chaos:
             t = rng.choice("ABM")
             op = Op(oid, rnd, kind, t, ["audit", str(self.outs / t)])
         elif kind == "sweep":
+            force = rng.random() < 0.75  # mostly replacing S: a sweep that runs its points can be hit
             argv = ["sweep", SMALL, "--grid", "quantization.weight_bits=8,6", "--out", str(self.outs / "S"),
                     "--scheduler", "local:2"] + (["--verify", "1"] if rng.random() < 0.5 else [])
             op = Op(oid, rnd, kind, "S", argv + (["--force"] if force else []), force=force)
@@ -228,9 +231,9 @@ class Chaos:
         if op.weight and rng.random() < self.args.kill_rate:
             op.kill_sig = rng.choice(list(SIGNALS))
             op.kill_at = rng.uniform(0.3, exp)
-        if kind in ("sweep", "verify-dask") and rng.random() < 0.5:
+        if kind in ("sweep", "verify-dask") and rng.random() < 0.8:
             op.worker_kill_sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
-            op.worker_kill_at = rng.uniform(5, 1.2 * exp)
+            op.worker_kill_at = rng.uniform(0, 0.6 * exp)  # after the workers have started
         self.ops.append(op)
         return op
 
@@ -259,13 +262,15 @@ class Chaos:
                     op.killed = SIGNALS[op.kill_sig]
                 except ProcessLookupError:
                     pass
-        if op.worker_kill_at is not None and not op.worker_kill_done and now - op.t_start >= op.worker_kill_at:
+        if op.worker_kill_at is not None and not op.worker_kill_done:
             try:
                 kids = [c for c in psutil.Process(p.pid).children(recursive=True)
                         if "spawn_main" in " ".join(c.cmdline())]
             except psutil.Error:
                 kids = []
-            if kids:
+            if kids and op.workers_seen is None:
+                op.workers_seen = now
+            if kids and now - op.workers_seen >= op.worker_kill_at:
                 victim = self.rng.choice(kids)
                 try:
                     victim.send_signal(op.worker_kill_sig)

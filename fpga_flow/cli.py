@@ -592,7 +592,8 @@ def main(argv=None) -> int:
         if getattr(args, "scheduler", None):
             parse_scheduler(args.scheduler)
         # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
-        with contextlib.redirect_stdout(sys.stderr if want_json else held) if want_json or held else contextlib.nullcontext():
+        with contextlib.redirect_stdout(sys.stderr if want_json else held) if want_json or held is not None \
+                else contextlib.nullcontext():
             rc = COMMANDS[args.cmd](args)
         replaced = _replaced(args, ident)
         if replaced:
