@@ -38,8 +38,11 @@ each failure a violation:
   reached exited 1 (a verify whose Dask worker was killed may: its tasks can run out of retries);
   every exit 2 is one line starting "fpga-flow: error:" without a traceback;
 * after a clean run no stale temporary, probe, scratch directory or lock file of the flow remains
-  (odd rounds: a build --force of A and of B, unkilled, must remove their stale temporaries as
-  "the next run of the same --out"; every round then ``fpga-flow clean`` on WORK/outs and WORK/tmp).
+  (odd rounds: for every target with stale leftovers beside or inside it, the same kind of run
+  again with --force, unkilled, must remove them as "the next run of the same --out"; every round
+  then ``fpga-flow clean`` on WORK/outs and WORK/tmp).
+
+WORK/ops.jsonl records every run (command, exit code, signal, stderr tail).
 
 The report (``--report``) gives rounds, operations, kills by signal and target, exit codes, the
 one-line messages seen and the violations (must be 0). TMPDIR of the runs is WORK/tmp.
@@ -157,6 +160,8 @@ class Chaos:
         self.orphans_exited = 0
         self.clean_runs = collections.Counter()
         self.clean_publishers: dict[int, tuple[str, int]] = {}  # seed -> (target, exit code) of the clean runs' builds
+        self.clean_seed: dict[str, int] = {}
+        self.stale_kinds = collections.Counter()
         self.env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(self.tmp), PYTHONUNBUFFERED="1")
         self.fpga = [sys.executable, "-m", "fpga_flow.cli"]
 
@@ -286,6 +291,10 @@ class Chaos:
         op.t_end = time.monotonic()
         for t in op._threads:
             t.join(timeout=30)
+        with open(self.work / "ops.jsonl", "a") as f:  # every run, for the record
+            f.write(json.dumps({"id": op.id, "round": op.round, "argv": op.argv, "rc": op.rc, "killed": op.killed,
+                                "kill_at_s": op.kill_at if op.killed else None, "worker_killed": op.worker_killed,
+                                "seconds": round(op.t_end - op.t_start, 1), "stderr_tail": op.err[-1500:]}) + "\n")
         # a build that exited 0 finds its own project at its --out right after (the demo's seed is the
         # config's: the demo cannot be told apart by it)
         if op.kind == "build" and op.rc == 0:
@@ -416,26 +425,47 @@ class Chaos:
                     pass
         psutil.wait_procs(found, timeout=10)
 
+    def of_target(self, lf: outdir.Leftover, t: str) -> bool:
+        """A leftover of output t: beside it (its temporaries, its lock file) or inside it (temporaries
+        of the files written into it, the lock of its report/ folder)."""
+        return (lf.path.parent == self.outs and lf.target == t) or lf.path.parent == self.outs / t
+
+    def place(self, lf: outdir.Leftover) -> str:
+        if lf.path.parent == self.outs:
+            return f"beside {lf.target}"
+        return f"inside {lf.path.parent.name}" if lf.path.parent.parent == self.outs else "in TMPDIR"
+
+    def next_run(self, t: str, rnd: int) -> list[str]:
+        """The same kind of run on output t, unkilled (what a user runs after a crash)."""
+        if t in "AB":
+            seed = 10**6 + 10 * rnd + "AB".index(t)
+            self.clean_seed[t] = seed
+            return ["build", SMALL, "--out", str(self.outs / t), "--force", "--set", f"weights.seed={seed}"]
+        if t == "M":
+            return ["demo", "--config", SMALL, "--out", str(self.outs / t), "--images", "2", "--source", "random",
+                    "--jobs", "1", "--force"]
+        return ["sweep", SMALL, "--grid", "quantization.weight_bits=8,6", "--out", str(self.outs / t), "--force"]
+
     def clean_run(self, rnd: int) -> dict:
         stats = {"stale_before": 0, "removed_by_next_run": 0, "removed_by_clean": 0}
         stale = [lf for lf in self.leftovers() if lf.state == outdir.STALE]
         stats["stale_before"] = len(stale)
-        if rnd % 2 == 1:  # the next run of the same --out removes its stale temporaries
-            for t in "AB":
-                mine = [lf for lf in stale if lf.target == t and lf.path.parent == self.outs and lf.kind != "lock"]
+        self.stale_kinds.update(f"{lf.kind} {self.place(lf)}" for lf in stale)
+        if rnd % 2 == 1:  # the next run of the same --out removes what killed runs of it left
+            for t in TARGETS:
+                mine = [lf for lf in stale if self.of_target(lf, t)]
                 if not mine:
                     continue
-                seed = 10**6 + 10 * rnd + "AB".index(t)
-                r = subprocess.run(self.fpga + ["build", SMALL, "--out", str(self.outs / t), "--force", "--set",
-                                                f"weights.seed={seed}"], cwd=ROOT, env=self.env,
-                                   capture_output=True, text=True)
-                self.clean_publishers[seed] = (t, r.returncode)
-                self.clean_runs["build --force"] += 1
-                left = [lf for lf in outdir.scan(self.outs, t) if lf.kind != "lock" or lf.state == outdir.STALE]
+                argv = self.next_run(t, rnd)
+                r = subprocess.run(self.fpga + argv, cwd=ROOT, env=self.env, capture_output=True, text=True)
+                if t in "AB":
+                    self.clean_publishers[self.clean_seed[t]] = (t, r.returncode)
+                self.clean_runs[argv[0] + " --force"] += 1
+                left = [lf for lf in self.leftovers() if self.of_target(lf, t)]
                 if r.returncode != 0 or left:
-                    self.violation(None, f"round {rnd}: the next build of {t} exited {r.returncode} and left "
-                                         f"{[lf.path.name for lf in left]}: {r.stderr[-400:]}")
-                stats["removed_by_next_run"] += len(mine)
+                    self.violation(None, f"round {rnd}: the next run of {t} ({argv[0]}) exited {r.returncode} and "
+                                         f"left {[lf.path.name for lf in left]}: {r.stderr[-400:]}")
+                stats["removed_by_next_run"] += len([lf for lf in mine if not lf.path.exists()])
         for d in (self.outs, self.tmp):
             r = subprocess.run(self.fpga + ["clean", str(d)], cwd=ROOT, env=self.env, capture_output=True, text=True)
             self.clean_runs["clean"] += 1
@@ -510,6 +540,10 @@ class Chaos:
                 line = o.err.strip().splitlines()[-1] if o.err.strip() else ""
                 msgs[next((k for k, v in MESSAGES.items() if v in line), "other: " + line[:100])] += 1
         killed_rc = collections.Counter((o.killed, o.rc) for o in ops if o.killed)
+        exit1_killed = [o for o in ops if o.killed and o.rc == 1]
+        tmp_other = collections.Counter("TensorFlow __autograph_generated_file*.py" if n.startswith("__autograph")
+                                        else "gcc cc*.s/.o temporary" if n.startswith("cc") else n
+                                        for n in os.listdir(self.tmp) if n != "dask-scratch-space")
         overlaps = sum(1 for i, x in enumerate(ops) for y in ops[i + 1:]
                        if x.target and x.target == y.target and x.t_start < y.t_end and y.t_start < x.t_end)
         verify_ok = [o for o in ops if o.kind.startswith("verify") and o.rc == 0]
@@ -547,11 +581,18 @@ class Chaos:
              f"verifies that exited 0: {len(verify_ok)}, all exact_fraction 1.0: "
              f"{all(exact(o) for o in verify_ok)}",
              f"clean runs after the rounds: {dict(self.clean_runs)}; stale leftovers found after the rounds: "
-             f"{sum(r['stale_after_round'] for r in self.rounds)}, removed by the next build of their --out: "
+             f"{sum(r['stale_after_round'] for r in self.rounds)}, removed by the next run of their --out (unkilled, --force): "
              f"{sum(r['removed_by_next_run'] for r in self.rounds)}, by fpga-flow clean: "
              f"{sum(r['removed_by_clean'] for r in self.rounds)}",
+             "stale leftovers by kind and place: " + (", ".join(f"{k} {n}" for k, n in self.stale_kinds.most_common())
+                                                      or "none"),
              f"processes the killed runs left behind (reparented to the benchmark): {self.orphans_exited} exited by "
              f"themselves within 30 s, {self.orphans_killed} killed by the benchmark after 30 s",
+             "killed runs that exited 1 (allowed; their last stderr line): " + ("; ".join(
+                 f"op {o.id} {o.kind} {o.killed} at {o.kill_at:.1f} s: "
+                 f"{(o.err.strip().splitlines() or [''])[-1][:160]}" for o in exit1_killed) or "none"),
+             "other files in the runs' TMPDIR at the end (not fpga-flow's temporaries; not removed): " + (
+                 ", ".join(f"{k} x {n}" for k, n in tmp_other.most_common()) or "none"),
              "",
              "| round | ops | kills | worker kills | exit 0 | exit 2 | published after | stale leftovers | removed by next run | removed by clean | violations (cumulative) | s |",
              "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]

@@ -419,8 +419,6 @@ def cmd_accuracy(args) -> int:
         raise FlowError(f"--variant {unknown[0]} is in none of the configs; they define "
                         f"{sorted({v for c in cfgs for v in c['train']['variants']})}")
     with outdir.lock(out):  # one accuracy run per --out: its rows are read, merged and written back
-        for name in ("accuracy.json", "accuracy.md"):
-            outdir.remove_stale(out / name)  # what a killed run's atomic writes left
         return _accuracy(args, out, cfgs, accuracy)
 
 

@@ -159,6 +159,7 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``path`` whole or not at all: a temporary sibling with its owner in its name
     (``.NAME.tmp-OWNER-XXXXXXXX``), renamed over ``path`` when written."""
     path = Path(path)
+    remove_stale(path)  # what a killed writer of this file left (only if its owner is gone)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{current_owner().tag}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
@@ -337,8 +338,10 @@ def _remove(p: Path) -> None:
 
 
 def remove_stale(out: Path) -> list[Leftover]:
-    """Remove the stale temporaries of ``out`` (and stale write probes beside it); call it holding
-    ``out``'s lock. An old copy (``.NAME.old-...``) is removed only when ``out`` exists."""
+    """Remove the stale temporaries of ``out`` (and stale write probes beside it): only those whose
+    owner is provably gone, so whoever calls it removes nothing a live run uses; the run that holds
+    ``out``'s lock calls it as it starts. An old copy (``.NAME.old-...``) is removed only when ``out``
+    exists."""
     out = Path(out)
     removed = []
     for lf in scan(out.parent, locks=False):

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import FlowError
@@ -66,15 +67,29 @@ def compile_library(out: str | Path, timeout: int = 1800) -> Path:
     try:
         so, se = p.communicate(timeout=timeout)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        _stop_group(p)
         raise
     lib = library_path(out)
     if p.returncode != 0 or lib is None:
         tail = "\n".join((so + se).strip().splitlines()[-15:])
         raise RuntimeError(f"C-simulation library failed to compile in {prj}:\n{tail}")
     return lib
+
+
+def _stop_group(p: subprocess.Popen) -> None:
+    """SIGTERM to the process group (g++ then deletes its temporary files), SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
+        deadline = time.monotonic() + grace
+        try:
+            os.killpg(p.pid, sig)
+            while time.monotonic() < deadline:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=0.05)
+                os.killpg(p.pid, 0)  # ProcessLookupError once every process of the group is gone
+        except (ProcessLookupError, PermissionError):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        p.wait(timeout=1)
 
 
 def ensure_library(out: str | Path) -> Path:

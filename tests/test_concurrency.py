@@ -77,7 +77,8 @@ def test_build_killed_with_sigkill_then_run_again(tmp_path):
     assert p.returncode == -signal.SIGKILL
     left = tmps()
     assert len(left) == 1 and not out.exists()
-    assert outdir.scan(tmp_path, "K")[0].state == outdir.STALE  # recorded owner: pid p.pid, gone
+    (lf,) = [x for x in outdir.scan(tmp_path, "K") if x.kind == "tmp"]
+    assert lf.owner.pid == p.pid and lf.state == outdir.STALE  # its recorded owner, gone
     r = run("build", SMALL, "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     assert _names(tmp_path) == ["K"]  # the killed run's temporary and lock file are gone
