@@ -36,7 +36,8 @@ each failure a violation:
   temporaries/lock files of the targets;
 * every verify that exited 0 reported exact_fraction 1.0 (and passed); no run that no signal
   reached exited 1 (a verify whose Dask worker was killed may: its tasks can run out of retries);
-  every exit 2 is one line starting "fpga-flow: error:" without a traceback;
+  every exit 2 gives one line starting "fpga-flow: error:" and nothing else on stderr but, for a
+  verify that failed after it started, its C-sim progress bar; no traceback;
 * after a clean run no stale temporary, probe, scratch directory or lock file of the flow remains
   (odd rounds: for every target with stale leftovers beside or inside it, the same kind of run
   again with --force, unkilled, must remove them as "the next run of the same --out"; every round
@@ -58,6 +59,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -82,6 +84,7 @@ WEIGHT = {"build": 1, "verify": 1, "verify-dask": 2, "report": 1, "audit": 0, "s
           "refused": 0}
 MIX = [("build", 34), ("verify", 12), ("verify-dask", 6), ("report", 10), ("audit", 6), ("sweep", 8), ("demo", 10),
        ("clean", 6), ("refused", 8)]
+PROGRESS = re.compile(r"^\s*C-sim( \(dask\))?:\s+\d+%\|")  # tqdm's progress lines of verify
 MESSAGES = {  # one-line errors the runs may legitimately give, by what they say
     "busy (another run holds the --out)": "is being written by another fpga-flow run",
     "exists (no --force)": "already exists; pass",
@@ -314,7 +317,8 @@ class Chaos:
             return None
 
     def check_op(self, op: Op):
-        err_lines = [l for l in op.err.strip().splitlines() if l.strip()]
+        # the C-sim progress bar (tqdm, on stderr) may come before an error found after the work started
+        err_lines = [l for l in op.err.replace("\r", "\n").splitlines() if l.strip() and not PROGRESS.match(l)]
         signalled = op.killed is not None
         if op.rc == 2:
             if len(err_lines) != 1 or not err_lines[0].startswith("fpga-flow: error:") or "Traceback" in op.err:
