@@ -8,16 +8,20 @@ Commands (each a step of the flow; `fpga-flow COMMAND --help` for details):
   train    CONFIG.yml: float + quantization-aware training on Fashion-MNIST (weights + provenance)
   accuracy CONFIG.yml...: float / QKeras / C-sim top-1 on the Fashion-MNIST test set (reports/accuracy.*)
   demo     build + verify + report on the shipped default config
+  clean    DIR: list and remove what killed runs left (temporaries whose process is gone)
 
 Errors in the input (unknown model/part, malformed YAML, bits out of range, missing files, existing
-output without --force) print one line and exit 2. A verification mismatch exits 1.
+output without --force, an output another run is writing) print one line and exit 2. A verification
+mismatch exits 1. Ctrl-C exits 130, SIGTERM 143, both after removing the run's temporary directory.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # command imports TensorFlow, QKeras or hls4ml before its inputs are checked (tests/test_fast_cli.py).
 # The modules a command runs on are imported inside it: the config schema first, the flow last.
 from . import outdir, progress, project
-from .errors import FitError, FlowError
+from .errors import FitError, FlowError, Terminated
 from .models import MODELS
 from .resources import parts
 
@@ -231,6 +235,16 @@ def _parser() -> argparse.ArgumentParser:
     _dask_args(d)
     d.add_argument("--force", action="store_true",
                    help="replace --out if it is a directory made by fpga-flow (holds its flow.json)")
+
+    c = sub.add_parser("clean", help="list and remove what killed runs left behind (only if their process is gone)",
+                       description="List the temporary directories, lock files and scratch directories of fpga-flow "
+                                   "runs in DIR, in its subfolders and beside it (those of DIR as an --out), with "
+                                   "their owner (pid, host) and state, and remove the stale ones: those whose process "
+                                   "is provably gone (same host, no process with that pid and start time). Anything "
+                                   "whose owner runs, is on another host or is not recorded is listed and kept.")
+    c.add_argument("dir", help="an output directory (--out, need not exist) or the folder that holds outputs; "
+                               "the system temporary folder for scratch directories")
+    c.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     return p
 
 
@@ -253,14 +267,20 @@ def cmd_build(args) -> int:
         cfg = config.load(args.config, args.set, args.part)
     out = Path(args.out)
     target = outdir.check_target(out, force=args.force)  # at once; flow.run checks it again before writing
-    from . import flow  # loads TensorFlow and hls4ml (seconds): only once the whole config and --out are checked
 
     if args.check:
+        from . import flow  # loads TensorFlow and hls4ml (seconds): only once the whole config and --out are checked
+
         qmodel = flow.check_models(cfg)
         print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {parts.label(cfg['hls']['part'])}; "
               f"would write {target}/")
         return 0
-    m = flow.build(cfg, out, force=args.force)
+    # one build per --out: checked and locked before TensorFlow loads, so a second build of the same --out
+    # is refused at once, naming this one (flow.run holds the same lock again, until the publish)
+    with outdir.claim(out, force=args.force):
+        from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
+
+        m = flow.build(cfg, out, force=args.force)
     print(f"built {m['keras_name']} ({m['params']:,} params) for {parts.label(cfg['hls']['part'])} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
     for note in m.get("rewrites", []):
@@ -388,11 +408,15 @@ def cmd_report(args) -> int:
         outdir.check_target(out, force=True, owned=outdir.is_report_dir, what="report")
     from .report import design  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
-    d = design.collect(args.dir, verify_json=args.verify_json, dataflow_json=args.dataflow_json)
     if args.format == "html":
-        path = design.to_html(d, out)
+        # writing into the build directory: its lock too
+        inside = Path(args.dir).is_dir() and Path(args.dir).resolve() in out.resolve().parents
+        with outdir.lock(args.dir) if inside else contextlib.nullcontext():
+            d = design.collect(args.dir, verify_json=args.verify_json, dataflow_json=args.dataflow_json)
+            path = design.to_html(d, out)
         print(f"wrote {path} (self-contained; the plots also as {', '.join(p + '.png' for p in design.PLOTS)})")
     else:
+        d = design.collect(args.dir)
         print(design.to_json(d) if args.format == "json" else design.to_markdown(d))
     return 0
 
@@ -449,6 +473,13 @@ def cmd_accuracy(args) -> int:
     if unknown:
         raise FlowError(f"--variant {unknown[0]} is in none of the configs; they define "
                         f"{sorted({v for c in cfgs for v in c['train']['variants']})}")
+    with outdir.lock(out):  # one accuracy run per --out: its rows are read, merged and written back
+        return _accuracy(args, out, cfgs, accuracy)
+
+
+def _accuracy(args, out: Path, cfgs: list[dict], accuracy) -> int:
+    from . import config
+
     rows_path = out / "accuracy.json"
     failed = []
     for cfg in cfgs:
@@ -464,19 +495,13 @@ def cmd_accuracy(args) -> int:
             if not row["passed"]:
                 failed.append(f"{row['model']} {row['variant']}")
             rows = accuracy.merge(rows_path, [row])
-            _write_atomic(rows_path, json.dumps(rows, indent=1) + "\n")
-            _write_atomic(out / "accuracy.md", accuracy.to_markdown(rows))
+            outdir.write_atomic(rows_path, json.dumps(rows, indent=1) + "\n")
+            outdir.write_atomic(out / "accuracy.md", accuracy.to_markdown(rows))
     print(f"wrote {rows_path} and {out / 'accuracy.md'}")
     if failed:
         print(f"fpga-flow: C-sim not verified exact for {', '.join(failed)} (see exact_fraction/degenerate in "
               f"{rows_path})", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def cmd_demo(args) -> int:
@@ -486,6 +511,12 @@ def cmd_demo(args) -> int:
     if args.images < 1 or args.jobs < 1:
         raise FlowError("--images and --jobs must be positive numbers")
     cfg = config.load(args.config)
+    # one run per --out, held through build, verify and report (they all write into it); before TensorFlow loads
+    with outdir.claim(args.out, force=args.force):
+        return _demo(args, cfg)
+
+
+def _demo(args, cfg) -> int:
     out = Path(args.out)
     outdir.check_target(out, force=args.force)  # at once; flow.run checks it again before writing
     from . import flow  # loads TensorFlow and hls4ml (seconds): only once the config and --out are checked
@@ -606,32 +637,77 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_clean(args) -> int:
+    done = outdir.clean(args.dir, dry_run=args.dry_run)
+    if not done:
+        print(f"nothing left by fpga-flow runs in or beside {Path(args.dir).resolve()}")
+        return 0
+    for lf, action in done:
+        size = "" if not lf.size else f", {lf.size / 1e6:.1f} MB" if lf.size >= 1e5 else f", {lf.size:,} bytes"
+        print(f"{action:12s} {lf.path}  ({lf.kind}{size}; {lf.why()})")
+    n = sum(a == "removed" for _, a in done)
+    w = sum(a == "would remove" for _, a in done)
+    print(f"{n} removed, {w} would be removed, {len(done) - n - w} kept" if args.dry_run
+          else f"{n} removed, {len(done) - n} kept")
+    return 0
+
+
 COMMANDS = {"models": cmd_models, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
             "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate, "parts": cmd_parts,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "clean": cmd_clean}
+READERS = ("verify", "audit", "report", "fifo-search")  # read a build directory another run may replace
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _replaced(args, ident) -> FlowError | None:
+    """The error to give when the build directory a reading command started on was replaced (a
+    rebuild with --force published meanwhile): its result may mix the two builds."""
+    if ident is None or outdir.identity(args.dir) == ident:
+        return None
+    return FlowError(f"{args.dir} was replaced by another fpga-flow run while '{args.cmd}' read it; nothing is "
+                     f"reported from the mix of the two: run '{args.cmd}' again")
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _quiet()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # terminated like interrupted: cleaned up first
+        signal.signal(signal.SIGTERM, _on_sigterm)
     want_json = getattr(args, "json", False)
     if want_json:
         progress.disable()  # stdout and stderr may be the same terminal: --json prints one JSON object, no bars
+    ident = outdir.identity(args.dir) if args.cmd in READERS else None
+    held = io.StringIO() if ident is not None and not want_json else None  # printed once known unmixed
     try:
         if getattr(args, "scheduler", None):
             from .verify.distributed import parse_scheduler
 
             parse_scheduler(args.scheduler)
         # keep stdout for results: hls4ml and TensorFlow chatter goes to stderr
-        with contextlib.redirect_stdout(sys.stderr) if want_json else contextlib.nullcontext():
+        with contextlib.redirect_stdout(sys.stderr if want_json else held) if want_json or held is not None \
+                else contextlib.nullcontext():
             rc = COMMANDS[args.cmd](args)
+        replaced = _replaced(args, ident)
+        if replaced:
+            raise replaced
+        if held is not None:
+            sys.stdout.write(held.getvalue())
         if want_json:
             print(json.dumps(rc))
             return 0 if rc.get("passed", True) else 1
         return rc
     except FlowError as e:
+        # a reader on a directory not built (yet) that another run is writing: say so rather than "not built"
+        unbuilt = args.cmd in READERS and not outdir.is_build_dir(Path(args.dir))
+        e = _replaced(args, ident) or (outdir.busy(args.dir) if unbuilt else None) or e
         print(f"fpga-flow: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Terminated:
+        print("fpga-flow: terminated", file=sys.stderr)
+        return 143
     except FitError as e:  # the flow ran; the answer is "does not fit", with the numbers
         print(f"fpga-flow: {e}", file=sys.stderr)
         return e.exit_code
@@ -639,6 +715,10 @@ def main(argv=None) -> int:
         print("fpga-flow: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        replaced = _replaced(args, ident)
+        if replaced:  # e.g. the C-sim library vanished with the old build
+            print(f"fpga-flow: error: {replaced}", file=sys.stderr)
+            return 2
         if getattr(e, "exit_code", None) == 1:  # e.g. StorageAuditFailed: the answer is "no", with the reasons
             print(f"fpga-flow: {e}", file=sys.stderr)
             return 1

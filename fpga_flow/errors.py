@@ -12,3 +12,10 @@ class FitError(Exception):
     consumers and what would fit."""
 
     exit_code = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (``fpga-flow`` turns it into this exception, as Python does SIGINT into
+    KeyboardInterrupt, so a terminated run cleans up its temporary directory the same way); exit 143."""
+
+    exit_code = 143

@@ -20,6 +20,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -163,7 +164,7 @@ def step_publish(b: Build) -> None:
     its manifest with the timings of the steps before."""
     b.manifest["timings_s"] = dict(b.timings)
     _save_manifest(b)
-    outdir.replace_dir(b.work, b.out)
+    outdir.replace_dir(b.work, b.out, force=b.force)  # checks the target again: never over what it may not replace
     b.work = None
 
 
@@ -172,13 +173,13 @@ def step_verify(b: Build) -> None:
     if b.images is None:
         return
     b.verify_result = csim.verify(b.out, b.images, labels=b.labels, **b.verify_options)
-    (b.out / "verify.json").write_text(json.dumps(b.verify_result, indent=1))
+    outdir.write_atomic(b.out / "verify.json", json.dumps(b.verify_result, indent=1))  # whole or not at all
 
 
 def step_report(b: Build) -> None:
     d = design_report.collect(b.out)
-    (b.out / "report.md").write_text(design_report.to_markdown(d))
-    (b.out / "report.json").write_text(design_report.to_json(d))
+    outdir.write_atomic(b.out / "report.md", design_report.to_markdown(d))
+    outdir.write_atomic(b.out / "report.json", design_report.to_json(d))
     design_report.to_html(d, b.out / "report")
     b.report = d
 
@@ -195,7 +196,9 @@ WRITING = ("convert", "write", "audit", "compile", "publish")  # steps that work
 def run(b: Build, *, steps: tuple[str, ...] | None = None, until: str | None = None,
         skip: tuple[str, ...] = ()) -> Build:
     """Walk ``steps`` (default: STEPS in order, up to and including ``until``, without ``skip``).
-    The steps before ``publish`` write into a temporary sibling of ``b.out``, removed on any failure."""
+    The steps before ``publish`` write into a temporary sibling of ``b.out``, removed on any failure;
+    a walk with such steps holds ``b.out`` (outdir.claim: checked, locked against every other run,
+    cleared of dead runs' temporaries) from before its first step to its end."""
     names = list(steps or STEP_NAMES)
     unknown = [n for n in list(names) + list(skip) + ([until] if until else []) if n not in STEP_NAMES]
     if unknown:
@@ -204,8 +207,12 @@ def run(b: Build, *, steps: tuple[str, ...] | None = None, until: str | None = N
         names = names[:names.index(until) + 1]
     names = [n for n in names if n not in skip]
     funcs = dict(STEPS)
-    if any(n in names for n in WRITING):
-        b.out = outdir.check_target(b.out, force=b.force)  # before any work
+    writing = any(n in names for n in WRITING)
+    with outdir.claim(b.out, force=b.force) if writing else contextlib.nullcontext(b.out) as b.out:  # before any work
+        return _walk(b, names, funcs)
+
+
+def _walk(b: Build, names: list[str], funcs: dict) -> Build:
     try:
         for n in names:
             if n in WRITING and b.work is None:  # the temporary sibling, from the first step that writes

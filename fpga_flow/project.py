@@ -7,8 +7,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import FlowError
@@ -56,12 +60,36 @@ def compile_library(out: str | Path, timeout: int = 1800) -> Path:
         raise FlowError(f"{prj} has no build_lib.sh; rebuild with 'fpga-flow build ... --force'")
     for old in (prj / "firmware").glob("myproject-*.so"):
         old.unlink()
-    r = subprocess.run(["bash", "build_lib.sh"], cwd=prj, capture_output=True, text=True, timeout=timeout)
+    # in its own process group: interrupted, terminated or timed out, this run takes g++ down with it
+    # (else g++ would go on writing into a directory the run is deleting)
+    p = subprocess.Popen(["bash", "build_lib.sh"], cwd=prj, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        so, se = p.communicate(timeout=timeout)
+    except BaseException:
+        _stop_group(p)
+        raise
     lib = library_path(out)
-    if r.returncode != 0 or lib is None:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+    if p.returncode != 0 or lib is None:
+        tail = "\n".join((so + se).strip().splitlines()[-15:])
         raise RuntimeError(f"C-simulation library failed to compile in {prj}:\n{tail}")
     return lib
+
+
+def _stop_group(p: subprocess.Popen) -> None:
+    """SIGTERM to the process group (g++ then deletes its temporary files), SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
+        deadline = time.monotonic() + grace
+        try:
+            os.killpg(p.pid, sig)
+            while time.monotonic() < deadline:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=0.05)
+                os.killpg(p.pid, 0)  # ProcessLookupError once every process of the group is gone
+        except (ProcessLookupError, PermissionError):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        p.wait(timeout=1)
 
 
 def ensure_library(out: str | Path) -> Path:

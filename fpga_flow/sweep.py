@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from . import __version__, config, outdir, progress
 from .errors import FitError, FlowError
 from .report import plots
 
-SWEEP = "sweep.json"
+SWEEP = outdir.SWEEP_MANIFEST
 POINTS = "points"
 
 
@@ -62,11 +61,7 @@ def points(grid) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in grid))]
 
 
-def is_sweep_dir(d: Path) -> bool:
-    try:
-        return "fpga_flow_version" in json.loads((Path(d) / SWEEP).read_text())
-    except (OSError, ValueError, TypeError):
-        return False
+is_sweep_dir = outdir.is_sweep_dir  # holds a sweep.json written by fpga-flow
 
 
 def _overrides(point: dict) -> list[str]:
@@ -80,16 +75,23 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
     import logging
     import warnings
 
-    from . import flow  # loads TensorFlow and hls4ml
-    from .data import images
-    from .report import design
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     row = {"point": overrides, "status": "ok", "reason": None}
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="fpga_flow_sweep_"))
+    # a scratch directory owned by this (worker) process: a killed worker's is removed by the next point
+    with outdir.scratch("sweep") as tmp:
+        _build_point(tmp, config_path, overrides, n_verify, row)
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def _build_point(tmp: Path, config_path: str, overrides: dict, n_verify: int, row: dict) -> None:
+    from . import flow  # loads TensorFlow and hls4ml
+    from .data import images
+    from .report import design
+
     try:
         cfg = config.load(config_path, _overrides(overrides))
         b = flow.Build(cfg, tmp / "b")  # the flow's steps: build ones (compile only to verify), then verify
@@ -122,10 +124,6 @@ def run_point(config_path: str, overrides: dict, n_verify: int) -> dict:
         row.update(status="refused", reason=str(e))
     except Exception as e:  # a flow bug on this point: the row says so, the sweep goes on
         row.update(status="failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    row["seconds"] = round(time.perf_counter() - t0, 1)
-    return row
 
 
 def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify: int = 0,
@@ -133,7 +131,12 @@ def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify:
     config.load(config_path)  # the base config must be valid before anything runs
     grid = parse_grid(grid_items)
     pts = points(grid)
-    target = outdir.check_target(out, force=force, owned=is_sweep_dir, what="sweep")
+    # one sweep per --out: checked and locked (a second one is refused naming this one) until published
+    with outdir.claim(out, force=force, owned=is_sweep_dir, what="sweep") as target:
+        return _sweep(config_path, grid, pts, target, n_verify=n_verify, scheduler=scheduler, force=force, log=log)
+
+
+def _sweep(config_path, grid, pts, target: Path, *, n_verify, scheduler, force, log) -> list[dict]:
     if scheduler:
         from .verify.distributed import parse_scheduler
 
@@ -204,7 +207,7 @@ def sweep(config_path: str, grid_items: list[str], out: str | Path, *, n_verify:
             d.mkdir(parents=True)
             (d / "report.json").write_text(json.dumps(rep, indent=1))
             (d / "report.md").write_text(design.to_markdown(rep))
-        outdir.replace_dir(tmp, target, owned=is_sweep_dir)
+        outdir.replace_dir(tmp, target, owned=is_sweep_dir, force=force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -139,9 +139,14 @@ def test_replace_dir_each_condition(tmp_path):
     tmp = _build_like(tmp_path / ".out.tmp-1", "new")
     outdir.replace_dir(tmp, out)
     assert json.loads((out / "flow.json").read_text())["tag"] == "new" and not tmp.exists()
-    # the flow's own: swapped, the old one deleted, no sibling left
+    # the flow's own, there when the run publishes: refused without --force (another run may have
+    # published it meanwhile), both left as they are
     tmp = _build_like(tmp_path / ".out.tmp-2", "newer")
-    outdir.replace_dir(tmp, out)
+    with pytest.raises(FlowError, match="appeared while this run was working"):
+        outdir.replace_dir(tmp, out)
+    assert json.loads((out / "flow.json").read_text())["tag"] == "new" and (tmp / "flow.json").is_file()
+    # with --force: swapped, the old one deleted, no sibling left
+    outdir.replace_dir(tmp, out, force=True)
     assert json.loads((out / "flow.json").read_text())["tag"] == "newer"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out"]
     # an empty folder: replaced
@@ -152,14 +157,16 @@ def test_replace_dir_each_condition(tmp_path):
     # a user's folder that appeared meanwhile: refused, both left as they are
     user = _user_dir(tmp_path / "user")
     tmp = _build_like(tmp_path / ".user.tmp-1")
-    with pytest.raises(FlowError, match="no longer a directory fpga-flow may replace"):
+    with pytest.raises(FlowError, match="appeared while this run was working"):
         outdir.replace_dir(tmp, user)
+    with pytest.raises(FlowError, match="no longer a directory fpga-flow may replace"):  # not even with --force
+        outdir.replace_dir(tmp, user, force=True)
     assert _snapshot(user) == {"thesis.txt": b"mine"} and (tmp / "flow.json").is_file()
     # a file: refused
     f = tmp_path / "file"
     f.write_text("x")
     with pytest.raises(FlowError):
-        outdir.replace_dir(tmp, f)
+        outdir.replace_dir(tmp, f, force=True)
     assert f.read_text() == "x"
 
 

@@ -142,7 +142,7 @@ def test_replace_swaps_atomically_and_survives_interrupt_after_swap(tmp_path, mo
 
     monkeypatch.setattr(outdir.shutil, "rmtree", interrupted)  # Ctrl-C while deleting the old copy
     with pytest.raises(KeyboardInterrupt):
-        outdir.replace_dir(new, out)
+        outdir.replace_dir(new, out, force=True)
     assert _complete(out) == "new"
     assert _complete(new) == "old"  # the old copy is complete at the temporary name (the flow's own)
 
@@ -167,7 +167,7 @@ def test_replace_fallback_defers_ctrl_c_between_the_two_renames(tmp_path, monkey
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            outdir.replace_dir(new, out)
+            outdir.replace_dir(new, out, force=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert _complete(out) == "new"
@@ -177,7 +177,10 @@ def test_replace_refuses_a_directory_that_changed_meanwhile(tmp_path):
     out = _user_dir(tmp_path / "out")
     new = _build_like(tmp_path / ".out.tmp-1", "new")
     with pytest.raises(FlowError, match="no longer a directory fpga-flow may replace"):
-        outdir.replace_dir(new, out)
+        outdir.replace_dir(new, out, force=True)
+    _untouched(out)
+    with pytest.raises(FlowError, match="appeared while this run was working"):
+        outdir.replace_dir(new, out)  # without --force: nothing that appeared meanwhile is replaced
     _untouched(out)
 
 

@@ -260,10 +260,16 @@ def html_context(d: dict) -> dict:
 def to_html(d: dict, out_dir: Path) -> Path:
     """``out_dir``/report.html: one self-contained page (its plots embedded as data: URIs, no external
     asset, opens offline), and the same plots beside it as PNG files. Written in a temporary directory,
-    then renamed into place; only a folder this writer made (its marker file) or an empty one is replaced."""
+    then renamed into place; only a folder this writer made (its marker file) or an empty one is replaced,
+    one writer at a time."""
+    with outdir.claim(out_dir, force=True, owned=outdir.is_report_dir, what="report") as out_dir:
+        _write_html(d, out_dir)
+    return out_dir / "report.html"
+
+
+def _write_html(d: dict, out_dir: Path) -> None:
     import jinja2
 
-    out_dir = outdir.check_target(out_dir, force=True, owned=outdir.is_report_dir, what="report")
     tmp = outdir.make_tmp(out_dir)
     try:
         (tmp / outdir.REPORT_MARKER).write_text("written by fpga-flow report --format html; the folder is "
@@ -276,11 +282,10 @@ def to_html(d: dict, out_dir: Path) -> Path:
         env.filters["n"] = _num
         html = env.get_template("report.html.j2").render(d=d, m=d.get("memory"), **ctx)
         (tmp / "report.html").write_text(html)
-        outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir)
+        outdir.replace_dir(tmp, out_dir, owned=outdir.is_report_dir, force=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir / "report.html"
 
 
 def _num(v, digits: int | None = None) -> str:

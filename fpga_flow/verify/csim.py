@@ -14,13 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import progress
+from .. import outdir, progress
 from ..data.images import to_model_input
 from ..errors import FlowError
 from ..hls.fixed import FixedSpec
@@ -54,7 +53,7 @@ def run_csim(out: str | Path, x: np.ndarray, *, trace: bool = False, jobs: int =
     n = x.shape[0]
     jobs = max(1, min(int(jobs), n))
     chunks = np.array_split(np.arange(n), jobs)
-    with tempfile.TemporaryDirectory(prefix="fpga_flow_csim_") as td:
+    with outdir.scratch("csim") as td:
         procs, logs = [], []
         for j, idx in enumerate(chunks):
             td_j = Path(td) / str(j)

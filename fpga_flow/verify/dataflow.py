@@ -34,14 +34,13 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .. import outdir, project
 from .. import progress as progress_bars
-from .. import project
 from ..data.images import to_model_input
 from ..errors import FlowError
 from ..hls.precision import input_spec
@@ -179,19 +178,26 @@ def compile_dataflow(build_dir: str | Path, *, timeout: float = 1800) -> tuple[P
     exe = work / f"dfsim-{key}"
     if exe.is_file():
         return exe, parsed, 0.0
+    # several checks may run at once on one build directory: each compiles into its own temporary
+    # (its owner in its name; a killed one's is removed by the next compile) and renames it into place
+    outdir.remove_stale(exe)
     for old in work.glob("dfsim-*"):
-        old.unlink()
-    (work / "dfsim_network.cpp").write_text(src)
+        if old != exe:
+            old.unlink(missing_ok=True)
+    outdir.write_atomic(work / "dfsim_network.cpp", src)
+    tmp = work / f".{exe.name}.tmp-{outdir.current_owner().tag}-{os.urandom(4).hex()}"
     cmd = ["g++", "-O2", "-std=c++17", "-pthread", "-Wno-unknown-pragmas", "-w",
            f"-I{CPP_DIR.resolve()}", f"-I{fw / 'ap_types'}", f"-I{fw}",
-           f'-DWEIGHTS_DIR="{fw / "weights"}"', str((work / "dfsim_network.cpp").resolve()),
-           "-o", str(exe.resolve()) + ".tmp"]
+           f'-DWEIGHTS_DIR="{fw / "weights"}"', str((work / "dfsim_network.cpp").resolve()), "-o", str(tmp.resolve())]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-20:])
-        raise RuntimeError(f"dataflow simulator failed to compile ({work / 'dfsim_network.cpp'}):\n{tail}")
-    os.replace(str(exe) + ".tmp", exe)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-20:])
+            raise RuntimeError(f"dataflow simulator failed to compile ({work / 'dfsim_network.cpp'}):\n{tail}")
+        os.replace(tmp, exe)
+    finally:
+        tmp.unlink(missing_ok=True)
     return exe, parsed, time.perf_counter() - t0
 
 
@@ -208,7 +214,7 @@ def run_streams(build_dir: str | Path, x: np.ndarray, depth_overrides: dict[str,
     if any(v < 1 for v in over.values()):
         raise FlowError("depth overrides must be >= 1")
     n = len(x)
-    with tempfile.TemporaryDirectory(prefix="fpga_flow_dataflow_") as td:
+    with outdir.scratch("dataflow") as td:
         td = Path(td)
         (td / "depths.txt").write_text("".join(f"{k} {v}\n" for k, v in over.items()))
         np.ascontiguousarray(np.asarray(x, np.float64).reshape(n, -1)).tofile(td / "x.bin")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import outdir, project
 from .. import progress as progress_bars
-from .. import project
 from ..errors import FlowError
 
 _LIBS: dict[str, str] = {}  # per worker process: archive sha -> compiled library path
@@ -137,7 +137,7 @@ def _csim_batch(lib: str | None, archive, sha: str | None, x: np.ndarray, idx: n
     """One task: C-sim of the batch ``x`` (images ``idx``) in a subprocess on this worker."""
     if lib is None:
         lib = _worker_library(archive, sha)
-    with tempfile.TemporaryDirectory(prefix="fpga_flow_task_") as td:
+    with outdir.scratch("task") as td:
         td = Path(td)
         np.save(td / "x.npy", x)
         job = {"lib": lib, "firmware": str(Path(lib).parent), "inputs": str(td / "x.npy"),
@@ -149,6 +149,29 @@ def _csim_batch(lib: str | None, archive, sha: str | None, x: np.ndarray, idx: n
             msg = (r.stderr or r.stdout).strip().splitlines()
             raise RuntimeError("C-simulation crashed (exit code %d): %s" % (r.returncode, " | ".join(msg[-4:])))
         return idx, np.load(td / "y.npy"), os.getpid()
+
+
+def _prepare(client, pinned: dict, *, poll: float = 0.2, no_workers_s: float = 120.0) -> None:
+    """Wait for the unpack-and-compile task pinned to each worker (address -> future). A worker that
+    leaves the cluster meanwhile (killed: a restarted one has a new address) would keep its pinned task
+    waiting for ever: that task is cancelled, and the worker that replaces it prepares on its first
+    batch instead. A compile error is raised; a cluster with no worker for ``no_workers_s``: RuntimeError."""
+    pending = dict(pinned)
+    empty_since = None
+    while pending:
+        alive = set(client.scheduler_info().get("workers", {}))
+        for a, f in list(pending.items()):
+            if f.done():
+                f.result()  # raises the worker's error (e.g. the C-sim library does not compile)
+                del pending[a]
+            elif a not in alive:
+                f.cancel()
+                del pending[a]
+        empty_since = None if alive else (empty_since or time.monotonic())
+        if empty_since is not None and time.monotonic() - empty_since > no_workers_s:
+            raise RuntimeError(f"the Dask cluster has had no worker for {no_workers_s:.0f} s")
+        if pending:
+            time.sleep(poll)
 
 
 def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship", batch: int | None = None,
@@ -174,8 +197,8 @@ def run_csim_dask(client, out: str | Path, x: np.ndarray, *, mode: str = "ship",
         # every worker unpacks and compiles once, all at the same time, before any image is sent
         # (else the first batches would wait behind one worker's compile and the rest behind another's)
         addrs = list(client.scheduler_info().get("workers", {}))
-        client.gather([client.submit(_worker_library, archive, sha, workers=[a], allow_other_workers=False,
-                                     pure=False) for a in addrs])
+        _prepare(client, {a: client.submit(_worker_library, archive, sha, workers=[a], allow_other_workers=False,
+                                           pure=False) for a in addrs})
     else:
         raise FlowError(f"--project {mode!r}: use ship or shared")
     prepare_seconds = time.perf_counter() - t_prep
