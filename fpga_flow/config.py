@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Optional, Union, get_args, get_origin
@@ -40,6 +41,14 @@ from .resources.parts import Part, resolve
 
 SCHEMA_HINT = "'fpga-flow config --schema' lists every key"
 Number = Union[StrictInt, StrictFloat]
+
+
+def _num(**bounds):
+    """An integer or a number within ``bounds`` (ge, gt, le, lt): the bounds on each branch, so the
+    JSON Schema states them (on the union pydantic would write them as keys no validator reads)."""
+    rounded = {"ge": math.ceil, "gt": math.floor, "le": math.floor, "lt": math.ceil}  # the same integers
+    ints = {k: rounded[k](v) for k, v in bounds.items()}
+    return Union[Annotated[StrictInt, Field(**ints)], Annotated[StrictFloat, Field(**bounds)]]
 
 # the model zoo: name -> (family, one line for 'fpga-flow models'); the family's builders and its
 # options are fpga_flow/models/<family>.py and <Family>Options below
@@ -121,11 +130,11 @@ class SqueezeNetOptions(_ModelCommon):
     incr_e: Annotated[StrictInt, Field(ge=0)] = _f(128, "use an integer >= 0 (paper: 128)",
                                                    "expand filters added every freq fire modules")
     freq: Annotated[StrictInt, Field(ge=1)] = _f(2, "use an integer >= 1 (paper: 2)", "fire modules per increment")
-    sr: Annotated[Number, Field(gt=0, le=1)] = _f(0.125, "use a number in (0, 1] (paper: 0.125)",
+    sr: _num(gt=0, le=1) = _f(0.125, "use a number in (0, 1] (paper: 0.125)",
                                                   "squeeze ratio: squeeze filters / expand filters")
-    pct3x3: Annotated[Number, Field(gt=0, lt=1)] = _f(0.5, "use a number in (0, 1) (paper: 0.5)",
+    pct3x3: _num(gt=0, lt=1) = _f(0.5, "use a number in (0, 1) (paper: 0.5)",
                                                       "share of 3x3 expand filters")
-    dropout: Annotated[Number, Field(ge=0, lt=1)] = _f(0.5, "use a number in [0, 1) (paper: 0.5)",
+    dropout: _num(ge=0, lt=1) = _f(0.5, "use a number in [0, 1) (paper: 0.5)",
                                                        "dropout rate after fire9 (training only)")
     stem_stride: Annotated[StrictInt, Field(ge=1, le=4)] = _f(
         2, "use 1 or 2 (2 as in the paper; 1 for inputs below 64x64)", "stride of conv1")
@@ -364,7 +373,7 @@ class HlsSection(_Section):
         "xczu7ev-ffvc1156-2-e", "use a part number, a board name (ZCU104) or a custom part mapping",
         "FPGA part number, device or board name ('fpga-flow parts'), a custom part mapping {name, bram18k, uram, "
         "dsp, lut, ff} or the path of a YAML file holding one")
-    clock_period_ns: Annotated[Number, Field(ge=0.5, le=100)] = _f(
+    clock_period_ns: _num(ge=0.5, le=100) = _f(
         5.0, "use a number of nanoseconds in 0.5..100", "clock period")
     reuse_factor: Union[Literal["auto"], Annotated[StrictInt, Field(ge=1)]] = _f(
         "auto", "use 'auto' (fit to the part) or a positive integer",
@@ -379,13 +388,13 @@ class HlsSection(_Section):
     uram_weights: Literal["auto", "off"] = _f(
         "auto", "use auto (weights may go to URAM, filled at start-up through the weight-load port) or off (every "
                 "weight in a ROM of the bitstream)", "whether weight memories may go to URAM (Vitis)")
-    target_fps: Optional[Annotated[Number, Field(gt=0)]] = _f(
+    target_fps: Optional[_num(gt=0)] = _f(
         None, "use a positive number of frames per second (the smallest design that meets it), or leave it unset for "
               "the fastest design that fits", "frame rate to meet with the smallest design; null: the fastest design "
                                                 "that fits")
-    memory_budget: Annotated[Number, Field(ge=0.05, le=1.0)] = _f(
+    memory_budget: _num(ge=0.05, le=1.0) = _f(
         0.9, "use a fraction in 0.05..1.0 (e.g. 0.9)", "share of the part's BRAM18K / URAM / DSP the design may use")
-    min_packing: Annotated[Number, Field(ge=0.0, le=1.0)] = _f(
+    min_packing: _num(ge=0.0, le=1.0) = _f(
         0.8, "use a fraction in 0..1 (0 = fastest plan)", "weight packing efficiency to aim for (weight bits / bits "
                                                           "of the memories holding them)")
     reuse_factors: _NameMap = _f(
@@ -455,9 +464,9 @@ class _VariantTraining(_Section):
     distill: StrictBool = _f(False, "use true or false", "distil from the float model during QAT")
     qat_epochs: Optional[Annotated[StrictInt, Field(ge=0)]] = _f(None, "use a non-negative integer",
                                                                  "QAT epochs; null: train.qat_epochs")
-    qat_lr: Optional[Annotated[Number, Field(ge=0)]] = _f(None, "use a non-negative number",
+    qat_lr: Optional[_num(ge=0)] = _f(None, "use a non-negative number",
                                                           "QAT learning rate; null: train.qat_lr")
-    qat_temperature: Annotated[Number, Field(gt=0)] = _f(1, "use a positive number (1: plain softmax)",
+    qat_temperature: _num(gt=0) = _f(1, "use a positive number (1: plain softmax)",
                                                          "softmax temperature of the QAT losses")
 
     @model_serializer(mode="wrap")
@@ -484,10 +493,10 @@ class TrainSection(_Section):
                                                                                   "initialisation")
     batch_size: Annotated[StrictInt, Field(ge=1)] = _f(128, "use a positive integer", "batch size")
     epochs: Annotated[StrictInt, Field(ge=0)] = _f(20, "use a non-negative integer", "float training epochs")
-    lr: Annotated[Number, Field(ge=0)] = _f(0.002, "use a non-negative number", "float training learning rate (Adam, "
+    lr: _num(ge=0) = _f(0.002, "use a non-negative number", "float training learning rate (Adam, "
                                                                                  "cosine decay)")
     qat_epochs: Annotated[StrictInt, Field(ge=0)] = _f(5, "use a non-negative integer", "QAT epochs per variant")
-    qat_lr: Annotated[Number, Field(ge=0)] = _f(0.0005, "use a non-negative number", "QAT learning rate")
+    qat_lr: _num(ge=0) = _f(0.0005, "use a non-negative number", "QAT learning rate")
     subset: Optional[Annotated[StrictInt, Field(ge=1)]] = _f(
         None, "use a positive number of images or null (all)", "train on the first N training images only (quick "
                                                                   "checks); null: all 60,000")
