@@ -119,11 +119,14 @@ def _names(family: str):
     return Literal[tuple(n for n, (f, _) in MODELS.items() if f == family)]
 
 
+SqueezeNetName, ShuffleNetName = _names("squeezenet"), _names("shufflenet")
+
+
 class SqueezeNetOptions(_ModelCommon):
     """model section of squeezenet1_0 / squeezenet1_1 (fpga_flow/models/squeezenet.py)."""
 
     family: ClassVar[str] = "squeezenet"
-    name: _names("squeezenet") = _f(..., "use squeezenet1_0 or squeezenet1_1", "the zoo model ('fpga-flow models')")
+    name: SqueezeNetName = _f(..., "use squeezenet1_0 or squeezenet1_1", "the zoo model ('fpga-flow models')")
     bypass: Literal["none", "simple", "complex"] = _f("none", "use none, simple or complex",
                                                       "bypass connections (paper, section 6)")
     base_e: Annotated[StrictInt, Field(ge=2)] = _f(128, "use an integer >= 2 (paper: 128)", "expand filters of fire2")
@@ -157,7 +160,7 @@ class ShuffleNetOptions(_ModelCommon):
     """model section of shufflenet_v1 (fpga_flow/models/shufflenet.py)."""
 
     family: ClassVar[str] = "shufflenet"
-    name: _names("shufflenet") = _f(..., "use shufflenet_v1", "the zoo model ('fpga-flow models')")
+    name: ShuffleNetName = _f(..., "use shufflenet_v1", "the zoo model ('fpga-flow models')")
     groups: Literal[1, 2, 3, 4, 8] = _f(3, "use one of 1, 2, 3, 4, 8 (the paper's)", "groups of the 1x1 convolutions")
     width: Literal[0.25, 0.5, 1.0, 1.5, 2.0] = _f(1.0, "use one of 0.25, 0.5, 1.0, 1.5, 2.0 (the paper's)",
                                                   "width multiplier")
@@ -290,10 +293,6 @@ class Quantization(_Section):
             raise FlowError(f"quantization.layer_weight_int must map layer names to integers "
                             f"0..{self.weight_bits - 1}, got {self.layer_weight_int!r}")
         return self
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "Quantization":
-        return cls(**dict(d or {}))
 
     def to_dict(self) -> dict:
         return self.model_dump()

@@ -274,6 +274,32 @@ def check_models(cfg: config.FlowConfig):
     return qmodel
 
 
+def quantizers(model) -> dict[str, dict[str, str]]:
+    """{layer: {config key: quantizer}} of every quantizer in ``model`` (QKeras and fpga_flow layers)."""
+    out = {}
+    for layer in model.layers:
+        c = layer.get_config()
+        q = {k: str(v) for k, v in c.items() if "quantizer" in k and v is not None}
+        if kinds.for_keras(layer) is kinds.QUANTIZER:  # QActivation: its activation is the quantizer
+            q["activation"] = str(c["activation"])
+        if q:
+            out[layer.name] = q
+    return out
+
+
+def check_quantizers(trained, qmodel, src) -> None:
+    """Refuse weights trained with other quantizers than the configured model's (the same weights
+    would then compute something else, silently)."""
+    want, have = quantizers(qmodel), quantizers(trained)
+    for name, q in want.items():
+        for k, v in q.items():
+            got = have.get(name, {}).get(k)
+            if got is not None and got != v:
+                raise FlowError(f"weights.source {src}: layer {name} was trained with {k}={got}, the config builds {v}; "
+                                "set the quantization section to the values the weights were trained with (their training "
+                                "provenance <tag>.json records them, per-layer layer_int included)")
+
+
 # ---- the manifest -------------------------------------------------------------------------------------
 
 def manifest(b: Build) -> dict:
