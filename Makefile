@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.11 python3.10 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,10),(3,11)) else 1)' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-slow bench venv clean reports report-default fifo-search-224 fmnist-data chromium train accuracy
+.PHONY: demo test test-fast mutation test-slow bench venv clean reports report-default fifo-search-224 fmnist-data chromium train accuracy
 
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.10 or 3.11 is required (TensorFlow 2.14.1/QKeras need Keras 2); install one and re-run, or pass PYTHON=/path/to/python3.11" >&2; exit 2; fi
@@ -44,6 +44,20 @@ chromium:
 	  { timeout 600 apt-get update -q >/dev/null 2>&1 && timeout 900 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
 	  echo "chromium not installed; the browser checks skip"; fi
 
+# The unit and boundary tests of the core invariants (exactness, storage audit, FIFO-depth minimum, HLS
+# count thresholds, output-directory safety): marker 'fast', small builds only, under 3 minutes; part of
+# 'make test' (which runs everything not marked slow).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m fast
+
+# Mutation testing (mutmut, a benchmark, not CI): each core module mutated against its fast tests;
+# writes reports/mutation.txt. MODULES=csim,audit,fifo,hls_count,fit,outdir (default: all six); SAMPLE=audit=6,csim=6
+# runs every 6th mutant of those modules (all of audit.py takes hours, csim.py's comparison about 10 h on 2 cores).
+MODULES ?= csim,audit,fifo,hls_count,fit,outdir
+SAMPLE ?=
+mutation: $(STAMP)
+	$(PY) tools/mutation.py --modules $(MODULES) --sample "$(SAMPLE)" --report reports/mutation.txt
+
 test-slow: $(STAMP) chromium
 	$(PY) -m pytest -q -m slow
 
@@ -75,7 +89,8 @@ reports: $(STAMP)
 	  $(VENV)/bin/fpga-flow audit build/reports/$$c > reports/$$c/audit.txt || true; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format md > reports/$$c/report.md; \
 	  $(VENV)/bin/fpga-flow report build/reports/$$c --format json > reports/$$c/report.json; \
-	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html; \
+	  $(VENV)/bin/fpga-flow report build/reports/$$c --format html --out reports/$$c/html \
+	    --verify-json reports/$$c/verify.json --dataflow-json reports/$$c/dataflow.json; \
 	done
 	$(MAKE) report-default
 	$(PY) benchmarks/csim_speed.py > reports/csim_speed.txt

@@ -382,6 +382,10 @@ class HlsSection(_Section):
         "stream", "use stream (fpga_flow's sliding window + matrix-vector unit, one input pixel per clock) or hls4ml "
                   "(hls4ml's line-buffer convolution)",
         "convolution kernel (Resource strategy; Latency keeps hls4ml's)")
+    max_window_values: Annotated[StrictInt, Field(ge=1)] = _f(
+        576, "use the widest conv window (K*K*C values) to stream through fpga_flow's kernels (default 576 = 3x3x64)",
+        "widest conv window (K*K*C values) streamed through fpga_flow's sliding window + MVU; a wider conv keeps "
+        "hls4ml's kernel (no window stream)")
     io_type: Literal["io_stream"] = _f("io_stream", "use io_stream (the flow streams whole feature maps)",
                                        "hls4ml IO type")
     uram_weights: Literal["auto", "off"] = _f(

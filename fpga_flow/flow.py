@@ -99,7 +99,7 @@ def step_convert(b: Build) -> None:
     b.hls_model, b.info, b.converted = hls_convert.convert(
         b.qmodel, b.work / project.PROJECT, part_name=b.part.name, backend=h.backend,
         clock_period=float(h.clock_period_ns), reuse_factor=h.reuse_factor, strategy=h.strategy,
-        fixed_rf=h.reuse_factors, conv_kernel=h.conv_kernel)
+        fixed_rf=h.reuse_factors, conv_kernel=h.conv_kernel, max_window=h.max_window_values)
 
 
 def step_plan(b: Build) -> None:

@@ -30,6 +30,14 @@ def fit_args(**hls) -> dict:
     return config.HlsSection(**hls).fit_args()
 
 
+def plan(nodes, part, **kw):
+    """resources.fit.plan with an hls section's defaults (weights kept in the bitstream: uram_weights off)
+    and ``kw`` (fit.plan's own keywords) over them."""
+    from fpga_flow.resources import fit
+
+    return fit.plan(nodes, part, **{**fit_args(uram_weights="off"), **kw})
+
+
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory):
     """Builds are expensive (g++ ~10-15 s); share one per configuration across the session."""

@@ -196,14 +196,16 @@ def test_softmax_without_sub_report_estimated_from_its_name(reports):
 # ----------------------------------------------------------------------------- totals
 
 @pytest.mark.parametrize("key", DESIGNS)
-def test_total_hls_bram18k_within_15pct(reports, key):
+def test_total_hls_bram18k_within_2pct(reports, key):
+    """Every design's csynth BRAM18K total from the rules (FIFOs and every memory row): within 2% (the
+    largest deviation observed is lenet5's 1 block of 58, 1.7%; the issue asked for 15%)."""
     r = _find(reports, key)
     est = r.estimate()
     real = r.totals["BRAM_18K"]
     print(f"\n{key}: real FIFO {r.fifo_bram18k} est {est['fifo']}; real memory {real - r.fifo_bram18k} "
           f"est {est['memory']}; real total {real} est {est['total']}")
     assert est["opaque_reported"] == 0  # every BRAM counted by a rule, none copied from the report
-    assert abs(est["total"] - real) <= 0.15 * real
+    assert abs(est["total"] - real) <= 0.02 * real
 
 
 def test_memory_rows_add_up_to_instance_bram(reports):
@@ -212,24 +214,6 @@ def test_memory_rows_add_up_to_instance_bram(reports):
         inst = r.summary.get("Instance", {}).get("BRAM_18K", 0)
         assert r.memory_bram18k + sum(b for _, _, b in r.opaque) == inst, r.case
         assert r.fifo_bram18k + inst + r.summary.get("Memory", {}).get("BRAM_18K", 0) == r.totals["BRAM_18K"]
-
-
-def test_rules_unit():
-    # shapes the reports show (not restating a formula: each pair is a report row)
-    assert hc.fifo_bram18k(1, 1264) == 0
-    assert hc.fifo_bram18k(9, 114) == 7 and hc.fifo_bram18k(9, 36) == 0
-    assert hc.fifo_bram18k(65536, 16) == 60
-    assert hc.fifo_bram18k(64260, 512) == 1796
-    assert hc.fifo_bram18k(900, 256, family="virtexuplus", flow="vitis") == 8  # U55C
-    assert hc.fifo_bram18k(16, 256, family="zynquplus") == 15  # alexnet (xczu7ev)
-    assert hc.fifo_bram18k(128, 256, family="virtexuplus") == 8  # ece226 (U250)
-    assert hc.fifo_bram18k(28, 512, family="virtexuplus", flow="vitis") == 29  # dune (xcvu11p)
-    assert hc.rom_bram18k(128, 888, impl="bram", version="2023.1") == 25
-    assert hc.rom_bram18k(1024, 18, version="2023.2") == 1
-    assert hc.rom_bram18k(1024, 18, version="2024.1") == 2
-    assert hc.rom_bram18k(50, 5, impl="bram") == 1 and hc.rom_bram18k(50, 1) == 0
-    with pytest.raises(ValueError):
-        hc.fifo_bram18k(10, 10, tool="quartus")
 
 
 # ----------------------------------------------------------------------------- DSPs

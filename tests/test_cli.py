@@ -134,14 +134,18 @@ def test_build_verify_report_end_to_end(tmp_path):
 
 
 def test_verify_mismatch_exits_1(build_dir, tmp_path):
+    """One bias code of fire3_expand3x3 one LSB up (its type's LSB, read from defines.h): verify exits 1
+    and names exactly that layer (was: +2.0 on every bias of the last layer, and any layer named)."""
     import shutil
 
+    from lsb_edit import layer_arrays, one_lsb
+
     out = shutil.copytree(build_dir(name="squeezenet1_1", size=32), tmp_path / "bad")
-    wdir = out / "hls4ml_prj" / "firmware" / "weights"
-    b = sorted(wdir.glob("b*.txt"))[-1]
-    vals = [float(v) for v in b.read_text().split(",") if v.strip()]
-    b.write_text(",".join(str(v + 2.0) for v in vals))
-    r = run("verify", out, "--images", 1, "--json")
+    _, b = layer_arrays(out / "hls4ml_prj", "fire3_expand3x3")
+    change = one_lsb(out / "hls4ml_prj", b)
+    assert change["new_code"] - change["old_code"] == 1
+    r = run("verify", out, "--images", 2, "--json")
     assert r.returncode == 1
     res = json.loads(r.stdout)
-    assert res["exact_fraction"] < 1.0 and res["first_divergent_layer"]
+    assert res["exact_fraction"] < 1.0 and res["passed"] is False
+    assert res["first_divergent_layer"] == "fire3_expand3x3"

@@ -92,7 +92,19 @@ def test_sweep_on_dask_rows_table_and_plot(tmp_path):
     meta = json.loads((out / "sweep.json").read_text())
     rows = {r["point"]["hls.part"]: r for r in meta["rows"]}
     assert rows["zcu104"]["status"] == "ok" and "exact_fraction" not in rows["zcu104"]  # --verify 0: build only
-    assert rows["zcu104"]["params"] > 0 and rows["zcu104"]["hls_bram18k"] > 0 and rows["zcu104"]["fps"] > 0
+    # the row's values are those of that point's own build (built here, its flow.json read back)
+    from fpga_flow import config, flow, project
+
+    point = tmp_path / "point"
+    flow.build(config.load(CONFIGS / "squeezenet1_1_32_w8_test.yml", ["hls.part=zcu104", "quantization.weight_bits=6"]),
+               point, compile_lib=False)
+    m = project.load_manifest(point)
+    mem = m["resources"]["memory"]
+    want = {"params": m["params"], "part": m["resources"]["part"]["name"], "hls_bram18k": mem["hls_bram18k"],
+            "bram18k": mem["bram18k"], "bram18k_available": mem["bram18k_available"], "uram": mem["uram"],
+            "dsp": mem["dsp"], "fits": mem["fits"], "fps": mem["fps"], "weight_mb": round(mem["weight_bits"] / 8e6, 4)}
+    assert {k: rows["zcu104"][k] for k in want} == want
+    assert m["config"]["quantization"]["weight_bits"] == 6 and want["hls_bram18k"] > 0 and want["fps"] > 0
     assert rows["nopart"]["status"] == "refused" and "unknown part" in rows["nopart"]["reason"]
     assert meta["workers"] == 2 and (out / "sweep.png").stat().st_size > 1000
     assert "| 6 | zcu104 | ok |" in (out / "sweep.md").read_text() or "| zcu104 | 6 | ok |" in (out / "sweep.md").read_text()

@@ -71,6 +71,7 @@ def test_lowered_join_fifo_deadlocks_and_is_named(build_dir, shufflenet_build, c
     assert res["depths"][name] == depth
 
 
+@pytest.mark.slow  # the same search, and minimal-1 deadlocking, from the CLI: tests/test_dataflow_cli.py
 def test_minimal_depths_below_planned(build_dir):
     out = build_dir(**SQ)
     res = dataflow.minimal_depths(out, images.photos(2, (32, 32, 3)))

@@ -32,6 +32,9 @@ def _untouched(p: Path):
 
 # ------------------------------------------------------------------ the reproductions of the issue
 
+# in-process duplicates of these two run in make test-fast (tests/test_fast_outdir.py); the subprocess
+# versions below stay in make test-slow to keep the default suite under its time budget
+@pytest.mark.slow
 def test_demo_never_replaces_a_users_directory(tmp_path):
     d = _user_dir(tmp_path / "d")
     assert_one_line_error(run("demo", "--out", d), "already exists")
@@ -55,6 +58,7 @@ def test_build_force_refuses_directories_the_flow_did_not_make(tmp_path):
     assert (d / "thesis.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_html_report_never_replaces_a_users_directory(build_dir, tmp_path):
     d = _user_dir(tmp_path / "d")
     assert_one_line_error(run("report", build_dir(name="squeezenet1_1", size=32), "--format", "html", "--out", d),

@@ -185,11 +185,13 @@ def test_written_project_has_no_whole_map_buffers(zoo_builds, tmp_path):
     # the shuffle is wiring (one call per unit), no stock Transpose buffers a feature map
     assert text.count("nnet::channel_shuffle_cl<") == 16
     assert "transpose" not in text.lower()
-    # 31 grouped 1x1 convs (fpga_flow's MVU in grouped mode: only the diagonal blocks stored) and 16
-    # depthwise convs (its depthwise mode on sliding windows), conv1 and the first unit's dense 1x1
+    # 31 grouped 1x1 convs (fpga_flow's MVU in grouped mode: only the diagonal blocks stored); the 12
+    # depthwise convs of stages 2-3 (3x3 windows of 30 / 60 channels: <= hls.max_window_values = 576) in
+    # its depthwise mode on sliding windows, stage 4's 4 (3x3x120 = 1080 values) with hls4ml's kernel
+    # (no 1080-value window stream); conv1 and the first unit's dense 1x1 are MVUs too
     assert len(re.findall(r"static const unsigned groups = 3;\n\s*static const unsigned n_big", text)) == 31
-    assert text.count("static const bool depthwise = true;") == 16
-    assert text.count("nnet::stream_mvu_cl<") == 31 + 16 + 2 and text.count("nnet::sliding_window2d_cl<") == 17
+    assert text.count("static const bool depthwise = true;") == 12 and text.count("nnet::depthwise_conv_2d_cl<") == 4
+    assert text.count("nnet::stream_mvu_cl<") == 31 + 12 + 2 and text.count("nnet::sliding_window2d_cl<") == 13
     assert text.count("nnet::exact_avgpool2d_cl<") == 3
     assert "nnet::pooling2d_cl" not in text
 

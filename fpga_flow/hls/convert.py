@@ -53,20 +53,20 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str, 
 
 
 def convert(model, output_dir: str | Path, *, part_name: str, backend: str, clock_period: float, reuse_factor,
-            strategy: str, fixed_rf: dict[str, int], conv_kernel: str):
+            strategy: str, fixed_rf: dict[str, int], conv_kernel: str, max_window: int):
     """The hls4ml graph of ``model`` (checked, rewritten into extensions where needed, exact types),
     to be written into ``output_dir``. Returns (hls_model, info, prepared model): info = exact type
     per Keras layer. Reuse factors: ``fixed_rf`` per layer, else the valid one nearest to
     ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``. ``conv_kernel``:
     'stream' converts every QConv2D into fpga_flow's sliding-window generator + matrix-vector unit
     (Resource strategy only: a Latency build keeps hls4ml's kernel), 'hls4ml' keeps hls4ml's
-    line-buffer convolution. Every argument is an hls key of the config (config.HlsSection: its
-    defaults and checks)."""
+    line-buffer convolution; ``max_window``: the widest window (K*K*C values) a conv is streamed with.
+    Every argument is an hls key of the config (config.HlsSection: its defaults and checks)."""
     import hls4ml
 
     extensions.register()
     kinds.check_supported(model)
-    model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml")
+    model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml", max_window)
     info = kinds.infer(model)
     cfg = make_config(model, info, backend=backend, reuse_factor=64 if reuse_factor == "auto" else int(reuse_factor),
                       strategy=strategy, reuse=fixed_rf)

@@ -88,7 +88,7 @@ def rule_concat(layer, ins, model, kind_of) -> TensorInfo:
 
 # ---- rewrites of stock layers into extensions ---------------------------------------------------------
 
-def prepare_maxpool(layer, conv_kernel):
+def prepare_maxpool(layer, conv_kernel, max_window):
     """Overlapping or padded MaxPooling2D -> StreamMaxPooling2D (stock io_stream aborts)."""
     if tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid":
         return [(maxpool.StreamMaxPooling2D.from_config(layer.get_config()), None)]
@@ -112,21 +112,33 @@ def _window_chain(layer, final) -> list:
     return chain + [final]
 
 
-def prepare_depthwise(layer, conv_kernel):
-    """With ``conv_kernel='stream'``: QDepthwiseConv2D -> [ZeroPadding2D] -> SlidingWindow2D ->
-    StreamQDepthwise (fpga_flow's MVU in its depthwise mode): the same products, one pixel per clock."""
-    if conv_kernel != "stream":
+def _streamed(layer, conv_kernel, max_window) -> bool:
+    """Whether a conv goes through fpga_flow's sliding window + MVU: with conv_kernel='stream', when
+    its window (K*K*C values: the width of the window stream, a FIFO of that many values between the
+    two, as wide in LUTs) is at most ``max_window`` values (hls.max_window_values); a wider one keeps
+    hls4ml's kernel, whose line buffer is one shift register per channel and which streams no window.
+    A 1x1 stride-1 conv has no window: always the MVU."""
+    kh, kw = tuple(layer.kernel_size)
+    windowless = (kh, kw) == (1, 1) and tuple(layer.strides) == (1, 1)  # the MVU reads the pixel stream itself
+    return conv_kernel == "stream" and (windowless or kh * kw * int(layer.input_shape[-1]) <= int(max_window))
+
+
+def prepare_depthwise(layer, conv_kernel, max_window):
+    """With ``conv_kernel='stream'`` and a window of at most ``max_window`` values: QDepthwiseConv2D ->
+    [ZeroPadding2D] -> SlidingWindow2D -> StreamQDepthwise (fpga_flow's MVU in its depthwise mode): the
+    same products, one pixel per clock."""
+    if not _streamed(layer, conv_kernel, max_window):
         return None
     return _window_chain(layer, (stream_conv.from_qdepthwise(layer), layer.get_weights()))
 
 
-def prepare_conv(layer, conv_kernel):
+def prepare_conv(layer, conv_kernel, max_window):
     """QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``); with
     ``conv_kernel='stream'``, QConv2D -> [ZeroPadding2D] -> [SlidingWindow2D] -> StreamQConv2D: the
     same products (the kernel reshaped (K*K*C, F) in window order), one input pixel per clock."""
     if int(getattr(layer, "groups", 1)) > 1:
         return [(grouped_conv.from_qconv2d(layer), layer.get_weights())]
-    if conv_kernel != "stream":
+    if not _streamed(layer, conv_kernel, max_window):
         return None
     kh, kw = tuple(layer.kernel_size)
     return _window_chain(layer, (stream_conv.from_qconv2d(layer, kh * kw * layer.input_shape[-1]),
@@ -283,16 +295,17 @@ def check_supported(model) -> None:
             raise FlowError(f"{where}: {reason}")
 
 
-def prepare(model, conv_kernel: str):
+def prepare(model, conv_kernel: str, max_window: int):
     """Rewrite layers that stock hls4ml would get wrong, or that fpga_flow converts with its own
     kernels, into fpga_flow's extensions (same maths): each record's ``prepare`` returns the chain of
     layers (with their weights) that replaces one layer: overlapping/padded MaxPooling2D, grouped 1x1
-    QConv2D, and with ``conv_kernel='stream'`` (hls.conv_kernel) every QConv2D (prepare_conv). The
-    model is rebuilt layer by layer; layers without a replacement are copied with their weights."""
+    QConv2D, and with ``conv_kernel='stream'`` (hls.conv_kernel) every QConv2D and QDepthwiseConv2D whose
+    window holds at most ``max_window`` values (hls.max_window_values; prepare_conv, prepare_depthwise).
+    The model is rebuilt layer by layer; layers without a replacement are copied with their weights."""
 
     def replacement(layer):
         kind = for_keras(layer)
-        return kind.prepare(layer, conv_kernel) if kind is not None and kind.prepare else None
+        return kind.prepare(layer, conv_kernel, max_window) if kind is not None and kind.prepare else None
 
     chains = {l.name: c for l in model.layers if (c := replacement(l)) is not None}
     if not chains:

@@ -139,9 +139,9 @@ def to_markdown(d: dict) -> str:
             "Fits is decided on the BRAM18K count a Vitis HLS C-synthesis report would give for the memories as "
             "the written project binds them (rules calibrated FIFO by FIFO and ROM by ROM on the csynth reports of "
             "public hls4ml projects: fpga_flow/resources/hls_count.py, tests/test_calibration.py), URAM and DSP. "
-            "The post-implementation guess (FINN's block-RAM packing rule) is not calibrated. LUT is a rough estimate "
-            f"that bounds the plan too (every FIFO of depth <= {SRL_DEPTH} is an SRL: one LUT per bit of its pixel word; "
-            "products of <= 4-bit operands are LUTs); FF is rough and only reported. No vendor "
+            "The post-implementation guess (FINN's block-RAM packing rule) is not calibrated. LUT and FF are rough "
+            f"and only reported (every FIFO of depth <= {SRL_DEPTH} is an SRL: one LUT per bit of its pixel word); the "
+            "logic the plan chooses (products of <= 4-bit operands, weight ROMs in LUTRAM) is bounded in fits. No vendor "
             "tool ran.",
             "",
         ]

@@ -209,7 +209,7 @@ def utilisation(d: dict, path: Path | None = None) -> tuple[bytes, dict]:
     ax.set_yticklabels(names, fontsize=7.5)
     ax.set_ylim(len(rows) - 0.5, -0.9)  # first row on top, room above it for the budget label
     ax.set_xlim(0, 175)
-    ax.set_xlabel("% of the part (ESTIMATE); dark bars decide fits (LUT: a rough bound), light ones are only reported", fontsize=8)
+    ax.set_xlabel("% of the part (ESTIMATE); dark bars decide fits, light ones are only reported", fontsize=8)
     ax.set_title(f"{d['part']}: fits = {'yes' if mem['fits'] else 'no'}", fontsize=9)
     fig.tight_layout()
     info = dict(_bars_info(ax), pct=pct)
@@ -252,7 +252,7 @@ def sweep_pareto(rows: list[dict], path: Path | None = None) -> tuple[bytes, dic
             ax.scatter([r[key] for r in pts], [r["fps"] for r in pts], marker="os^Dv"[k % 5], s=36, alpha=0.85,
                        label=part, zorder=3)
         over = [r for r in built if (r.get("lut_pct") or 0) > 100 and r.get(key) is not None]
-        if over:  # LUTs bound fits (roughly): say where the LUT estimate exceeds the part
+        if over:  # the LUT total is only reported: say where the rough estimate exceeds the part
             ax.scatter([r[key] for r in over], [r["fps"] for r in over], marker="o", s=170, facecolors="none",
                        edgecolors="#C0392B", linewidths=1.2, zorder=4, label="LUT (rough) over the part")
             avail = pts[0].get(avail_key) if (pts and avail_key) else None

@@ -105,11 +105,27 @@ class Project:
         self.functions = _functions(fw / "nnet_utils")
         self.classes = _classes(fw / "nnet_utils")
 
-    def row_ram_binding(self, backend: str):
-        """(file:line, (var, type, impl)) of the binding of the pooling kernels' ``line_buf`` for
-        ``backend`` (Vitis: the ``__VITIS_HLS__`` branch's bind_storage; Vivado: RESOURCE)."""
+    def headers_reached(self, func: str) -> set[str]:
+        """The nnet_utils headers holding ``func`` and every function it calls, transitively."""
+        files, seen, todo = set(), set(), [func]
+        while todo:
+            f = todo.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            for d in self.functions.get(f, []):
+                files.add(d["file"])
+                todo.extend(_calls_in(d["body"]))
+        return files
+
+    def row_ram_binding(self, backend: str, headers: set[str] | None = None):
+        """(file:line, (var, type, impl)) of the binding of the row memories ``line_buf`` of fpga_flow's
+        window kernels (sliding window, pools) for ``backend`` (Vitis: the ``__VITIS_HLS__`` branch's
+        bind_storage; Vivado: RESOURCE), in ``headers`` (the ones the layer's call reaches) if given."""
         want = "bind_storage" if backend == "Vitis" else "RESOURCE"
         for h in sorted((self.fw / "nnet_utils").glob("*.h")):
+            if headers is not None and h.name not in headers:
+                continue
             text = h.read_text()
             if "line_buf[" not in text:
                 continue
@@ -294,15 +310,17 @@ def audit_project(prj, nodes: list[dict], layers: list[dict], fifos: list[dict],
                 if lb["impl"] == "uram":
                     bad.append(f"{name}: line buffer planned in URAM, but ap_shift_reg line buffers are shift registers")
                 continue
-            # our pooling kernels' row RAMs: bound inside the kernel header (static line_buf)
-            where, binding = p.row_ram_binding(backend)
+            # fpga_flow's window kernels' row RAMs (sliding window, pools): bound inside the header of the
+            # kernel the layer's call reaches (static line_buf)
+            call = calls_by_layer.get(name)
+            where, binding = p.row_ram_binding(backend, p.headers_reached(call[0]) if call else set())
             entry = {"layer": name, "kind": "line_buffer", "var": "line_buf", "depth": lb["depth"],
                      "width": lb["width"], "copies": lb["copies"], "plan_impl": lb["impl"],
-                     "binding": binding[2] if binding else None, "pragma": where, "note": "pooling row RAMs"}
+                     "binding": binding[2] if binding else None, "pragma": where, "note": "row RAMs (window kernel)"}
             mems.append(entry)
             if binding is None:
-                bad.append(f"{name}: the pooling kernel's row RAM line_buf has no {backend} binding in "
-                           "firmware/nnet_utils/ (plan: " + lb["impl"] + ")")
+                bad.append(f"{name}: the window kernel's row RAM line_buf has no {backend} binding in the "
+                           "firmware/nnet_utils/ header its call reaches (plan: " + lb["impl"] + ")")
             elif binding[2] != lb["impl"]:
                 bad.append(f"{name}: row RAM line_buf is bound impl={binding[2]} ({where}), the plan says {lb['impl']}")
         if w is None or rec is None or "weights" not in rec:

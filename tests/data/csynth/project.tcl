@@ -1,4 +1,0 @@
-variable project_name
-set project_name "myproject"
-variable backend
-set backend "vitis"

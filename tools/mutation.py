@@ -1,0 +1,268 @@
+"""Mutation testing of the core modules with mutmut (pinned in requirements.lock): ``make mutation``.
+
+For each module: a scratch copy of the package and tests in build/mutation/<module>/ (the worktree is
+never mutated), a [tool.mutmut] section selecting the module, its fast tests (``make test-fast``'s files,
+targeted per module) and, where the issue asks for part of a module, the functions to mutate; the session
+fixture (the SqueezeNet 32x32 build, tests/fastkit.py) is built once from the unmutated code into
+FPGA_FLOW_TEST_CACHE, so that each mutant's pytest run only reads it. Then ``mutmut run`` (forked
+workers, each mutant against the tests that reach the mutated function) and the verdicts read back from
+mutmut's own records. Survivors are listed with their diff and, when tools/mutation_equivalent.txt holds
+one for that diff, the reason the mutant is equivalent; any other survivor is flagged UNEXPLAINED.
+
+    .venv/bin/python tools/mutation.py --modules csim,audit,fifo --report reports/mutation.txt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+# module -> source file, test files + -k expression (the fast tests that exercise it, minus the ones that
+# rebuild a project or start a subprocess per run: those add minutes per mutant and test the same code
+# through a longer path), and the functions to mutate (None: the whole file)
+MODULES = {
+    "csim": dict(file="fpga_flow/verify/csim.py", tests=["tests/test_fast_verify.py"], k="not cli_verify",
+                 functions=["_spec", "quantize_to", "first_divergent_layer", "degenerate_reason", "verify"]),
+    "audit": dict(file="fpga_flow/verify/audit.py", tests=["tests/test_fast_audit.py"],
+                  k="not build_stops and not command_line", functions=None),
+    "fifo": dict(file="fpga_flow/resources/fifo.py", tests=["tests/test_fast_fifo.py"],
+                 k="not config_and_set and not set_accepts", functions=None),
+    "hls_count": dict(file="fpga_flow/resources/hls_count.py",
+                      tests=["tests/test_hls_count_rules.py", "tests/test_calibration.py"],
+                      k="not stock and not estimate_command", functions=None),
+    "fit": dict(file="fpga_flow/resources/fit.py", tests=["tests/test_fast_fit.py", "tests/test_fast_fifo.py"],
+                k="not config_and_set and not set_accepts", functions=["plan", "evaluate"]),
+    "outdir": dict(file="fpga_flow/outdir.py", tests=["tests/test_fast_outdir.py", "tests/test_safety.py"],
+                   k="test_fast_outdir or test_replace_", functions=None),
+}
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+          -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault", None: "not checked"}
+
+
+def _toml_list(xs):
+    return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
+
+
+def prepare(name: str, spec: dict, base: Path) -> Path:
+    d = base / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    for sub in ("fpga_flow", "tests", "hls_configs", "weights"):
+        shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    sel = list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject += f"""
+[tool.mutmut]
+source_paths = ["fpga_flow"]
+only_mutate = ["*{spec['file']}"]
+also_copy = ["hls_configs", "weights"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "fast or not slow"]
+pytest_add_cli_args_test_selection = {_toml_list(sel)}
+process_isolation = "forkserver"
+forkserver_warmup = "collect"
+use_git_change_detection = false
+"""
+    (d / "pyproject.toml").write_text(pyproject)
+    return d
+
+
+def mutant_patterns(spec: dict) -> list[str]:
+    if not spec["functions"]:
+        return []
+    mod = spec["file"][:-3].replace("/", ".")
+    return [f"{mod}.x_{f}__mutmut_*" for f in spec["functions"]]
+
+
+def sample_names(d: Path, spec: dict, every: int) -> list[str]:
+    """Every ``every``-th generated mutant of the selected functions (sorted by function and number)."""
+    import fnmatch
+
+    codes = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
+    pats = mutant_patterns(spec) or ["*"]
+    keys = sorted((k for k in codes if any(fnmatch.fnmatch(k, p) for p in pats)),
+                  key=lambda s: (s.rsplit("__mutmut_", 1)[0], int(s.rsplit("_", 1)[1])))
+    return keys[::every]
+
+
+def run_module(name: str, spec: dict, base: Path, children: int, sample: int = 1, collect: bool = False) -> dict:
+    d = base / name
+    env = dict(os.environ, FPGA_FLOW_TEST_CACHE=str(d / "cache"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+    if collect:  # read the verdicts of a campaign run earlier in d (e.g. by hand, with a sample of names)
+        return collect_module(name, spec, d, env, sample, None, None, None)
+    d = prepare(name, spec, base)
+    t0 = time.time()
+    # the shared fixture, from the unmutated code (the tests only read it)
+    subprocess.run([PY, "-c", "import sys; sys.path[:0] = ['.', 'tests'];"
+                    "from conftest import small_cfg; from fpga_flow import flow; import os;"
+                    "flow.build(small_cfg(name='squeezenet1_1', size=32), os.path.join(os.environ['FPGA_FLOW_TEST_CACHE'],"
+                    " 'squeezenet1_1_32'))"], cwd=d, env=env, check=True, capture_output=True)
+    t_fixture = time.time() - t0
+    t0 = time.time()
+    names = mutant_patterns(spec)
+    if sample > 1:  # generate the mutants (mutmut does so before its first run), then run a systematic sample
+        subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children),
+                        "*__mutmut_0"], cwd=d, env=env, capture_output=True, text=True)
+        names = sample_names(d, spec, sample)
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children), *names],
+                       cwd=d, env=env, capture_output=True, text=True)
+    t_run = time.time() - t0
+    (d / "mutmut_run.log").write_text(r.stdout + "\n" + r.stderr)
+    (d / "run_seconds.txt").write_text(f"{t_run:.0f}\n")
+    return collect_module(name, spec, d, env, sample, t_fixture, t_run, r.returncode)
+
+
+def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> dict:
+    import fnmatch
+
+    codes = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
+    pats = mutant_patterns(spec) or ["*"]
+    codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in pats)}
+    generated = len(codes)
+    if sample > 1:
+        chosen = set(sample_names(d, spec, sample))
+        codes = {k: v for k, v in codes.items() if k in chosen}
+    not_checked = sum(1 for v in codes.values() if v is None)  # a campaign stopped before these ran
+    codes = {k: v for k, v in codes.items() if v is not None}
+    if t_run is None and (d / "run_seconds.txt").is_file():
+        t_run = float((d / "run_seconds.txt").read_text())
+    verdicts = {k: STATUS.get(v, "suspicious") for k, v in codes.items()}
+    survivors = []
+    for k in sorted((k for k, v in verdicts.items() if v not in ("killed", "timeout")),
+                    key=lambda s: (s.rsplit("__mutmut_", 1)[0], int(s.rsplit("_", 1)[1]))):
+        show = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", k], cwd=d, env=env,
+                              capture_output=True, text=True).stdout
+        survivors.append({"mutant": k, "status": verdicts[k], "diff": _diff_lines(show)})
+    return {"module": name, "file": spec["file"], "functions": spec["functions"], "tests": spec["tests"], "k": spec["k"],
+            "mutants": len(verdicts), "killed": sum(v == "killed" for v in verdicts.values()),
+            "timeout": sum(v == "timeout" for v in verdicts.values()),
+            "survived": sum(v == "survived" for v in verdicts.values()),
+            "other": {s: sum(v == s for v in verdicts.values()) for s in set(verdicts.values())
+                      if s not in ("killed", "timeout", "survived")},
+            "fixture_seconds": round(t_fixture or 0), "run_seconds": round(t_run or 0), "returncode": returncode,
+            "generated": generated, "sample": sample, "not_checked": not_checked, "survivors": survivors}
+
+
+def _diff_lines(show: str) -> list[str]:
+    return [l for l in show.splitlines() if l.startswith(("-", "+")) and not l.startswith(("---", "+++"))]
+
+
+def load_reasons() -> list[tuple[str, str, str]]:
+    """tools/mutation_equivalent.txt: blocks of 'function: NAME', '- old line', '+ new line', 'why: ...'."""
+    p = ROOT / "tools" / "mutation_equivalent.txt"
+    out, cur = [], {}
+    if not p.is_file():
+        return out
+    for line in p.read_text().splitlines():
+        if line.startswith("function:"):
+            cur = {"function": line.split(":", 1)[1].strip(), "diff": []}
+        elif line.startswith(("- ", "+ ")) and cur:
+            cur["diff"].append(line[0] + line[2:].strip())
+        elif line.startswith("why:") and cur:
+            out.append((cur["function"], "\n".join(cur["diff"]), line.split(":", 1)[1].strip()))
+            cur = {}
+    return out
+
+
+def reason_for(s: dict, reasons) -> str | None:
+    fn = re.sub(r"__mutmut_\d+$", "", s["mutant"].rsplit(".", 1)[1])[2:]
+    diff = "\n".join(l[0] + l[1:].strip() for l in s["diff"])
+    for f, d, why in reasons:
+        if f == fn and d == diff:
+            return why
+    return None
+
+
+def report(results: list[dict], path: Path) -> str:
+    reasons = load_reasons()
+    lines = ["Mutation testing (mutmut 3.8.1) of the core modules against the fast tests (make test-fast files)",
+             f"command: make mutation MODULES={','.join(r['module'] for r in results)}  "
+             f"(tools/mutation.py; 2 worker processes on a shared 2-core machine)", ""]
+    lines.append(f"{'module':10s} {'mutants':>8s} {'killed':>7s} {'timeout':>8s} {'survived':>9s} {'equiv.':>7s} "
+                 f"{'score*':>7s} {'time':>8s}")
+    for r in results:
+        eq = sum(1 for s in r["survivors"] if s["status"] in ("survived", "no tests") and reason_for(s, reasons))
+        non_eq = r["mutants"] - eq
+        score = (r["killed"] + r["timeout"]) / non_eq if non_eq else 1.0
+        r["equivalent"], r["score"] = eq, score
+        lines.append(f"{r['module']:10s} {r['mutants']:8d} {r['killed']:7d} {r['timeout']:8d} {r['survived']:9d} {eq:7d} "
+                     f"{score:7.1%} {r['run_seconds'] // 60:4d} min")
+    lines += ["", "* score = (killed + timeout) / (mutants - equivalent survivors): the share of non-equivalent mutants "
+              "the tests kill.", "  time: mutmut run (test stats + every mutant), without the fixture build.", ""]
+    for r in results:
+        lines.append(f"== {r['module']}: {r['file']}" + (f", functions {', '.join(r['functions'])}" if r["functions"] else
+                                                          ", every function"))
+        lines.append(f"   tests: {' '.join(r['tests'])}" + (f" -k '{r['k']}'" if r["k"] else ""))
+        if r.get("sample", 1) > 1:
+            lines.append(f"   SAMPLE: every {r['sample']}th of the {r['generated']} mutants generated in these functions "
+                         "(sorted by function and number), to fit the campaign into the session; the score is that "
+                         "sample's")
+        if r.get("not_checked"):
+            lines.append(f"   STOPPED: {r['not_checked']} further mutants of the selection were not run (time); the "
+                         "numbers are those of the mutants checked")
+        lines.append(f"   {r['mutants']} mutants: {r['killed']} killed, {r['timeout']} timeout, {r['survived']} survived"
+                     + (f", {r['other']}" if r["other"] else "") + f"; fixture {r['fixture_seconds']} s, run "
+                     f"{r['run_seconds']} s (mutmut exit {r['returncode']})")
+        for s in r["survivors"]:
+            why = reason_for(s, reasons)
+            lines.append(f"   - {s['mutant']} [{s['status']}]")
+            lines += [f"       {l}" for l in s["diff"]]
+            lines.append(f"       equivalent: {why}" if why else "       UNEXPLAINED (not equivalent as far as known: "
+                         "a test should kill it)")
+        lines.append("")
+    notes = ROOT / "tools" / "mutation_notes.txt"
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    (path.with_suffix(".json")).write_text(json.dumps(results, indent=1) + "\n")
+    return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modules", default=",".join(MODULES), help=f"comma-separated, of {', '.join(MODULES)}")
+    ap.add_argument("--report", default="reports/mutation.txt")
+    ap.add_argument("--children", type=int, default=2)
+    ap.add_argument("--work", default="build/mutation")
+    ap.add_argument("--sample", default="", help="module=N,...: run every N-th mutant of that module only")
+    ap.add_argument("--collect", action="store_true", help="do not run: read the verdicts of an earlier run in --work")
+    ap.add_argument("--rereport", action="store_true", help="only rewrite the report from the saved JSON "
+                    "(after editing tools/mutation_equivalent.txt)")
+    a = ap.parse_args(argv)
+    names = [m.strip() for m in a.modules.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODULES]
+    if unknown:
+        print(f"mutation: unknown module(s) {unknown}; choose from {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    out = ROOT / a.report
+    if a.rereport:
+        results = [r for r in json.loads(out.with_suffix(".json").read_text()) if r["module"] in names]
+    else:
+        results = []
+        for n in names:
+            print(f"[mutation] {n}: {MODULES[n]['file']}", flush=True)
+            samples = dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in a.sample.split(",") if "=" in kv)
+            results.append(run_module(n, MODULES[n], ROOT / a.work, a.children, samples.get(n, 1), a.collect))
+            print(f"[mutation] {n}: {results[-1]['mutants']} mutants, {results[-1]['killed']} killed, "
+                  f"{results[-1]['survived']} survived, {results[-1]['run_seconds']} s", flush=True)
+        old = out.with_suffix(".json")
+        if old.is_file():  # keep the other modules' results of an earlier campaign
+            prev = [r for r in json.loads(old.read_text()) if r["module"] not in names]
+            results = prev + results
+    print(report(results, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
