@@ -6,7 +6,8 @@
 Writes OUT.md (the table docs/memory-and-storage.md shows) and OUT.json. DSPs of the cases whose
 committed model TensorFlow 2.14 loads come from the weights (stock hls4ml conversion with the
 committed config, as 'fpga-flow estimate' does); the others from the firmware (see
-fpga_flow/resources/calibration.py). About a minute (four hls4ml conversions).
+tests/calibration_cases.py, the calibration harness the tests share). About a minute (four hls4ml
+conversions).
 """
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # calibration_cases: the tests' harness
 
 
 def stock_estimates(cal: Path, log=print) -> dict:
     """case -> estimate_stock() of every case whose committed model loads here."""
-    from fpga_flow.resources import calibration as C
-    from fpga_flow.resources import hls_count as hc
-    from fpga_flow.resources.stock_estimate import _load_keras, estimate_stock
+    import calibration_cases as C
+    from fpga_flow.hls.stock_estimate import _load_keras, estimate_stock
 
     out = {}
     for d in C.stock_cases(cal):
@@ -34,7 +35,7 @@ def stock_estimates(cal: Path, log=print) -> dict:
         except Exception as e:  # e.g. a Keras-3 QKeras model (lenet5)
             log(f"{d.name}: model does not load here ({type(e).__name__}); DSPs from the firmware")
             continue
-        rep = hc.load_case(d)[0]
+        rep = C.load_case(d)[0]
         with contextlib.redirect_stdout(sys.stderr):  # hls4ml's conversion log
             out[d.name] = estimate_stock(next(d.glob("keras_model.*")), d / "hls4ml_config.yml",
                                          version=rep.version, model=model)
@@ -42,7 +43,7 @@ def stock_estimates(cal: Path, log=print) -> dict:
 
 
 def main(argv=None) -> int:
-    from fpga_flow.resources import calibration as C
+    import calibration_cases as C
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cal", default=str(C.default_dir()))

@@ -63,9 +63,9 @@ def main(argv=None):
     from fpga_flow.data import images
     from fpga_flow.verify import csim
 
-    cfg = config.validate(config._merge(config.DEFAULTS, {
+    cfg = config.validate({
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
-        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto", "memory_budget": 0.95}}))  # as the shipped config
+        "hls": {"part": "xczu7ev-ffvc1156-2-e", "reuse_factor": "auto", "memory_budget": 0.95}})  # as the shipped config
     qmodel, fmodel = flow.zoo_models(cfg)
     imgs = images.photos(args.images, (args.size, args.size, 3))
     x = csim.quantize_to(input_spec(qmodel), images.to_model_input(imgs))

@@ -40,9 +40,9 @@ def main(argv=None):
     from fpga_flow.verify import csim
     from fpga_flow.verify.distributed import Cluster, run_csim_dask
 
-    cfg = config.validate(config._merge(config.DEFAULTS, {
+    cfg = config.validate({
         "model": {"name": "squeezenet1_1", "input_shape": [args.size, args.size, 3], "classes": 1000},
-        "hls": {"part": "zcu104", "reuse_factor": "auto", "memory_budget": 0.95}}))  # as the shipped config
+        "hls": {"part": "zcu104", "reuse_factor": "auto", "memory_budget": 0.95}})  # as the shipped config
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "b"
         flow.build(cfg, out)

@@ -42,8 +42,8 @@ def plan(cfg_name: str, overrides: list[str]) -> dict:
         except FitError:
             pass  # b.plan holds the refused plan: reported as not fitting
         seconds = time.perf_counter() - t0
-    m = fit.summary(b.plan, b.part, float(b.hls.memory_budget))
-    return {"config": cfg_name, "overrides": overrides, "budget": float(b.hls.memory_budget), "fits": bool(b.plan.fits),
+    m = fit.summary(b.plan, b.part, float(b.cfg.hls.memory_budget))
+    return {"config": cfg_name, "overrides": overrides, "budget": float(b.cfg.hls.memory_budget), "fits": bool(b.plan.fits),
             "cycles_per_frame": m["cycles_per_frame"], "fps": m["fps"], "slowest_layer": m["slowest_layer"],
             "hls_bram18k": m["hls_bram18k"], "bram18k_available": m["bram18k_available"], "uram": m["uram"],
             "uram_available": m["uram_available"], "dsp": m["dsp"], "dsp_available": m["dsp_available"],

@@ -11,33 +11,29 @@ separate runs; ``accuracy.md`` is regenerated from the json each time.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .config import tag_of, variant_quant, weights_path
+from .config import FlowConfig, tag_of, variant_quant, weights_path
 from .data import fashion_mnist as fm
 from .errors import FlowError
 from .project import QMODEL, load_qmodel
-from .resources.parts import label as part_label
 from .train import machine, top1
 
 
-def variant_config(cfg: dict, variant: str) -> dict:
+def variant_config(cfg: FlowConfig, variant: str) -> FlowConfig:
     """The build config of one trained variant: its quantization, weights from train.out."""
     path = weights_path(cfg, variant)
     if not path.is_file():
         raise FlowError(f"{path} not found; train it first: fpga-flow train CONFIG --variant {variant}")
-    c = copy.deepcopy(cfg)
-    c["quantization"] = variant_quant(cfg, variant)
-    c["weights"] = {**c["weights"], "source": str(path)}
-    return c
+    return cfg.model_copy(update={"quantization": variant_quant(cfg, variant),
+                                  "weights": cfg.weights.model_copy(update={"source": str(path)})})
 
 
-def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = None, jobs: int | None = None,
+def measure(cfg: FlowConfig, variant: str, build_dir: Path, *, n_csim: int | None = None, jobs: int | None = None,
             data_dir=None, log=print, scheduler: str | None = None, project: str = "ship") -> dict:
     import tensorflow as tf
 
@@ -46,16 +42,16 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
 
     jobs = jobs or os.cpu_count() or 1
     vcfg = variant_config(cfg, variant)
-    xte, yte = fm.load("test", data_dir or cfg["train"].get("data_dir"))
+    xte, yte = fm.load("test", data_dir or cfg.train.data_dir)
     out = build_dir / f"{tag_of(cfg)}_{variant}"
     log(f"[{tag_of(cfg)} {variant}] build -> {out}")
     b = flow.Build(vcfg, out, force=True)  # the flow's steps: build ones now, verify + report below
     flow.run(b, until="publish")
     m = b.manifest
     x_u8 = fm.to_model(xte, m["input_shape"][0])
-    prov_path = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}.json"
+    prov_path = Path(cfg.train.out) / f"{tag_of(cfg)}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
-    fpath = Path(cfg["train"]["out"]) / f"{tag_of(cfg)}_float.h5"
+    fpath = Path(cfg.train.out) / f"{tag_of(cfg)}_float.h5"
     if fpath.is_file():
         float_top1 = top1(tf.keras.models.load_model(fpath, custom_objects=custom_objects(), compile=False), x_u8, yte)
     elif "float" in prov:  # float models are not shipped: their test top-1 as measured after training
@@ -71,12 +67,12 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
     flow.run(b, steps=("verify", "report"))
     res, rep = b.verify_result, b.report
     qkeras_top1 = res["qkeras_top1"] if n == len(x_u8) else top1(load_qmodel(out / QMODEL), x_u8, yte)
-    q = vcfg["quantization"]
+    q = vcfg.quantization
     row = {
-        "model": tag_of(cfg), "variant": variant, "bits": int(q.get("weight_bits", 8)),
-        "act_bits": int(q.get("act_bits", 8)), "head_bits": q.get("head_bits"),
-        "stem_bits": q.get("stem_bits"), "n_test": int(len(x_u8)), "input_shape": [int(v) for v in m["input_shape"]],
-        "per_layer_ranges": bool(q.get("layer_int") or q.get("layer_weight_int")),
+        "model": tag_of(cfg), "variant": variant, "bits": q.weight_bits,
+        "act_bits": q.act_bits, "head_bits": q.head_bits,
+        "stem_bits": q.stem_bits, "n_test": int(len(x_u8)), "input_shape": [int(v) for v in m["input_shape"]],
+        "per_layer_ranges": bool(q.layer_int or q.layer_weight_int),
         "float_top1": float_top1,
         "qkeras_top1": qkeras_top1,
         "csim_top1": res["csim_top1"],
@@ -97,7 +93,7 @@ def measure(cfg: dict, variant: str, build_dir: Path, *, n_csim: int | None = No
         "machine": machine(), "float_machine": prov.get("float", {}).get("machine"),
         "qat_machine": prov.get("qat", {}).get(variant, {}).get("machine"),
         "weights": str(weights_path(cfg, variant)),
-        "part": part_label(m["config"]["hls"]["part"]),
+        "part": vcfg.hls.part_info.name,
         "bram18k": rep["memory"]["bram18k"], "uram": rep["memory"]["uram"], "dsp": rep["memory"]["dsp"],
         "fits": rep["memory"]["fits"],
     }

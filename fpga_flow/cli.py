@@ -2,6 +2,7 @@
 
 Commands (each a step of the flow; `fpga-flow COMMAND --help` for details):
   models   list the model zoo (first word of each line is the name)
+  config   CONFIG.yml: the config with every default filled in; --schema: its JSON Schema
   build    CONFIG.yml --out DIR: QKeras model + hls4ml project + C-sim library + flow.json
   verify   DIR: C-simulation vs QKeras, integer codes of every output; exit 0 only if 100% identical
   report   DIR: parameters, weight bits/bytes, per-layer table (md or json)
@@ -28,13 +29,12 @@ from pathlib import Path
 # TensorFlow logs to stderr as it loads unless told not to (errors must stay one line)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Only light modules are imported here (the output-directory rules, the model registry, the parts
-# database): `--help`, `models` and `parts` answer without the config schema (pydantic) or numpy, and no
-# command imports TensorFlow, QKeras or hls4ml before its inputs are checked (tests/test_fast_cli.py).
-# The modules a command runs on are imported inside it: the config schema first, the flow last.
+# Only light modules are imported here (the output-directory rules, the parts database): `--help` and
+# `parts` answer without the config schema (pydantic) or numpy, and no command imports TensorFlow, QKeras
+# or hls4ml before its inputs are checked (tests/test_fast_cli.py). The modules a command runs on are
+# imported inside it: the config schema first, the flow last.
 from . import outdir, progress, project
 from .errors import FitError, FlowError, Terminated
-from .models import MODELS
 from .resources import parts
 
 DEFAULT_CONFIG = "hls_configs/fmnist_squeezenet1_1_w8_zcu104.yml"
@@ -70,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     sub.add_parser("models", help="list the model zoo, one model per line (name first)")
+
+    c = sub.add_parser("config", help="a config with every default filled in, or the JSON Schema of configs",
+                       description="With CONFIG.yml: the config as the flow will use it (every section, every default "
+                                   "filled in, the part resolved to its part number, --set/--part applied), checked "
+                                   "like 'build' checks it. With --schema: the JSON Schema (draft 2020-12) of a "
+                                   "flow config: every key with its type, default, description and 'fix' (the hint "
+                                   "printed when a value is wrong); editors validate hls_configs/*.yml with it.")
+    c.add_argument("config", nargs="?", help="YAML flow config, e.g. hls_configs/squeezenet1_1_224_w8_zcu104.yml")
+    c.add_argument("--schema", action="store_true", help="print the JSON Schema of flow configs")
+    c.add_argument("--json", action="store_true", help="print the config as JSON (default: YAML)")
+    c.add_argument("--part", help="FPGA part number or board name; overrides hls.part")
+    c.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
 
     b = sub.add_parser("build", help="build the QKeras model, hls4ml project and C-sim library into DIR",
                        description="Build the QKeras model (and float twin), convert it with hls4ml "
@@ -249,8 +261,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_models(args) -> int:
-    for name, (_, _, keys, desc) in MODELS.items():
-        print(f"{name}  {desc}\n    options: {', '.join(sorted(keys))}")
+    from .config import FAMILY_OPTIONS, MODELS
+
+    for name, (fam, desc) in MODELS.items():
+        print(f"{name}  {desc}\n    options: {', '.join(sorted(set(FAMILY_OPTIONS[fam].model_fields) - {'name'}))}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    from . import config
+
+    if args.schema:
+        if args.config or args.set or args.part:
+            raise FlowError("--schema prints the schema of every config; drop CONFIG.yml/--set/--part")
+        schema = config.json_schema()
+        if args.json:
+            return schema
+        print(json.dumps(schema, indent=1))
+        return 0
+    if args.config is None:
+        raise FlowError("config needs CONFIG.yml or --schema; e.g. 'fpga-flow config hls_configs/squeezenet1_1_224_w8_zcu104.yml'")
+    data = config.dump(config.load(args.config, args.set, args.part))
+    if args.json:
+        return data
+    import yaml
+
+    print(f"# {args.config} as the flow uses it: every default filled in ('fpga-flow config --schema' documents each key)")
+    print(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120), end="")
     return 0
 
 
@@ -272,7 +309,7 @@ def cmd_build(args) -> int:
         from . import flow  # loads TensorFlow and hls4ml (seconds): only once the whole config and --out are checked
 
         qmodel = flow.check_models(cfg)
-        print(f"ok: {cfg['model']['name']} ({qmodel.count_params():,} params) for {parts.label(cfg['hls']['part'])}; "
+        print(f"ok: {cfg.model.name} ({qmodel.count_params():,} params) for {cfg.hls.part_info.name}; "
               f"would write {target}/")
         return 0
     # one build per --out: checked and locked before TensorFlow loads, so a second build of the same --out
@@ -281,7 +318,7 @@ def cmd_build(args) -> int:
         from . import flow  # loads TensorFlow and hls4ml (seconds): imported when a command needs it
 
         m = flow.build(cfg, out, force=args.force)
-    print(f"built {m['keras_name']} ({m['params']:,} params) for {parts.label(cfg['hls']['part'])} in {out}/ "
+    print(f"built {m['keras_name']} ({m['params']:,} params) for {cfg.hls.part_info.name} in {out}/ "
           f"[{', '.join(f'{k} {v}s' for k, v in m['timings_s'].items())}]")
     for note in m.get("rewrites", []):
         print(f"  rewritten: {note}")
@@ -446,11 +483,11 @@ def cmd_train(args) -> int:
     from . import config
 
     cfg = config.load(args.config, args.set)
-    if not cfg["train"]:
+    if cfg.train is None:
         raise FlowError(f"{args.config} has no train section; use a training config such as "
                         "hls_configs/fmnist_squeezenet1_1.yml")
     if args.data_dir:
-        cfg["train"]["data_dir"] = args.data_dir
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"data_dir": args.data_dir})})
     from .train import train  # TensorFlow loads inside, once training starts
 
     train(cfg, stage=args.stage, variants=args.variant, resume=args.resume, command=" ".join(["fpga-flow", *sys.argv[1:]]))
@@ -467,28 +504,28 @@ def cmd_accuracy(args) -> int:
     accuracy.check_out(out)
     outdir.probe_writable(out)
     for c, path in zip(cfgs, args.configs):
-        if not c["train"]:
+        if c.train is None:
             raise FlowError(f"{path} has no train section; pass training configs such as hls_configs/fmnist_squeezenet1_1.yml")
-    unknown = [v for v in args.variant or [] if all(v not in c["train"]["variants"] for c in cfgs)]
+    unknown = [v for v in args.variant or [] if all(v not in c.train.variants for c in cfgs)]
     if unknown:
         raise FlowError(f"--variant {unknown[0]} is in none of the configs; they define "
-                        f"{sorted({v for c in cfgs for v in c['train']['variants']})}")
+                        f"{sorted({v for c in cfgs for v in c.train.variants})}")
     with outdir.lock(out):  # one accuracy run per --out: its rows are read, merged and written back
         return _accuracy(args, out, cfgs, accuracy)
 
 
-def _accuracy(args, out: Path, cfgs: list[dict], accuracy) -> int:
+def _accuracy(args, out: Path, cfgs: list, accuracy) -> int:
     from . import config
 
     rows_path = out / "accuracy.json"
     failed = []
     for cfg in cfgs:
-        variants = args.variant or [v for v in cfg["train"]["variants"] if config.weights_path(cfg, v).is_file()]
+        variants = args.variant or [v for v in cfg.train.variants if config.weights_path(cfg, v).is_file()]
         if not variants:
-            print(f"fpga-flow: note: no trained weights for {cfg['train'].get('tag') or cfg['model']['name']} "
-                  f"in {cfg['train']['out']}; skipped (run 'fpga-flow train' on its config)", file=sys.stderr)
+            print(f"fpga-flow: note: no trained weights for {config.tag_of(cfg)} "
+                  f"in {cfg.train.out}; skipped (run 'fpga-flow train' on its config)", file=sys.stderr)
         for v in variants:
-            if v not in cfg["train"]["variants"]:
+            if v not in cfg.train.variants:
                 continue
             row = accuracy.measure(cfg, v, Path(args.build_dir), n_csim=args.csim_images, jobs=args.jobs,
                                    data_dir=args.data_dir, scheduler=args.scheduler, project=args.project)
@@ -557,7 +594,7 @@ def _demo(args, cfg) -> int:
 
 
 def cmd_estimate(args):
-    from .resources import stock_estimate
+    from .hls import stock_estimate
 
     for f, what in ((args.model, "model"), (args.hls4ml_config, "--hls4ml-config")):
         if not Path(f).is_file():
@@ -652,7 +689,7 @@ def cmd_clean(args) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
+COMMANDS = {"models": cmd_models, "config": cmd_config, "build": cmd_build, "audit": cmd_audit, "fifo-search": cmd_fifo_search, "verify": cmd_verify, "report": cmd_report, "synth": cmd_synth,
             "train": cmd_train, "accuracy": cmd_accuracy, "demo": cmd_demo, "estimate": cmd_estimate, "parts": cmd_parts,
             "sweep": cmd_sweep, "clean": cmd_clean}
 READERS = ("verify", "audit", "report", "fifo-search")  # read a build directory another run may replace

@@ -40,33 +40,20 @@ from .hls.precision import float32_reference_margin
 from .hls.rewrite import rewrite
 from .models import build as build_model
 from .models import family
-from .models.quant import QuantSpec
 from .report import design as design_report
 from .resources import fit
-from .resources.parts import Part, resolve
+from .resources.parts import Part
 from .verify import audit as storage_audit
 from .verify import csim
-
-# the hls4ml backends and the memory kinds the fitter may move to URAM on each: FIFOs, and weights through
-# the weight-load path (hls/weight_load.py: UltraScale+ URAM has no bitstream contents) unless
-# hls.uram_weights is off; Vivado HLS: none (no URAM FIFO core to bind, no load path written); line
-# buffers are never bound to URAM (hls/storage.py)
-URAM_ROLES = {"Vitis": ("fifo", "weights"), "Vivado": ()}
-
-
-def uram_roles(h: config.HlsSection) -> tuple[str, ...]:
-    return tuple(r for r in URAM_ROLES[h.backend] if r != "weights" or h.uram_weights == "auto")
-
 
 @dataclass
 class Build:
     """Everything one walk of the flow knows; each step reads some fields and sets others."""
 
-    cfg: dict                                  # the validated config (config.load / config.for_model)
+    cfg: config.FlowConfig                     # the typed config (config.load / for_model / validate): validated once
     out: Path                                  # the output directory (checked before any work)
     force: bool = False
-    hls: config.HlsSection | None = None       # cfg["hls"], typed (defaults in config.HlsSection)
-    part: Part | None = None                   # the part, resolved once
+    model_name: str | None = None              # the name in flow.json and reports (default: model.name)
     work: Path | None = None                   # the temporary sibling of ``out`` the build is written in
     # models
     qmodel: Any = None                         # the model converted (a user's: its exact rewrite)
@@ -90,38 +77,37 @@ class Build:
 
     def __post_init__(self):
         self.out = Path(self.out)
-        if self.hls is None:
-            self.hls = config.HlsSection.model_validate(self.cfg["hls"])
-        if self.part is None:
-            self.part = resolve(self.hls.part)
+        self.cfg = config.validate(self.cfg)  # a FlowConfig as it is; a plain mapping (the Python API) checked here
+
+    @property
+    def part(self) -> Part:
+        """The part, resolved once when the config was validated (config.HlsSection.part_info)."""
+        return self.cfg.hls.part_info
 
 
 # ---- the steps ----------------------------------------------------------------------------------------
 
 def step_models(b: Build) -> None:
     """The QKeras model and its float twin (zoo), or the user's model and its exact rewrite."""
-    if b.cfg["model"].get("path"):
+    if b.cfg.user_model:
         b.reference, b.qmodel, b.rewrites = user_models(b.cfg)
     else:
         b.qmodel, b.fmodel = zoo_models(b.cfg)
 
 
 def step_convert(b: Build) -> None:
-    h = b.hls
+    h = b.cfg.hls
     b.hls_model, b.info, b.converted = hls_convert.convert(
         b.qmodel, b.work / project.PROJECT, part_name=b.part.name, backend=h.backend,
         clock_period=float(h.clock_period_ns), reuse_factor=h.reuse_factor, strategy=h.strategy,
-        fixed_rf=h.reuse_factors or None, conv_kernel=h.conv_kernel, max_window=h.max_window_values)
+        fixed_rf=h.reuse_factors, conv_kernel=h.conv_kernel, max_window=h.max_window_values)
 
 
 def step_plan(b: Build) -> None:
     """Describe the converted graph and fit reuse factors, FIFO depths and storage to the part."""
-    h = b.hls
+    h = b.cfg.hls
     b.nodes = describe(b.hls_model)
-    uniform = None if h.reuse_factor == "auto" else int(h.reuse_factor)
-    b.plan = fit.plan(b.nodes, b.part, budget=float(h.memory_budget), clock_ns=float(h.clock_period_ns),
-                      uniform_rf=uniform, fixed_rf=h.reuse_factors or None, fixed_depths=h.fifo_depths or None,
-                      min_packing=float(h.min_packing), uram_roles=uram_roles(h), target_fps=h.target_fps)
+    b.plan = fit.plan(b.nodes, b.part, **h.fit_args())
     if not b.plan.fits and h.target_fps is not None:
         best = b.plan.totals.get("target_max_fps")
         raise FitError(f"hls.target_fps={h.target_fps:g}: no design meeting it fits {b.part.name} within "
@@ -130,7 +116,7 @@ def step_plan(b: Build) -> None:
                           if best else "no design fits at any rate: see 'fpga-flow build' without target_fps")
                        + ", or use a larger part or fewer weight bits")
     if not b.plan.fits:
-        how = ("even at the largest reuse factors" if uniform is None and not h.reuse_factors
+        how = ("even at the largest reuse factors" if h.reuse_factor == "auto" and not h.reuse_factors
                else f"with the reuse factors set in the config (hls.reuse_factor={h.reuse_factor}"
                     + (f", {len(h.reuse_factors)} fixed per layer)" if h.reuse_factors else ")"))
         raise FitError(fit.refusal(b.plan, b.part, float(h.memory_budget), b.nodes, float(h.clock_period_ns), how))
@@ -143,7 +129,7 @@ def step_write(b: Build) -> None:
     b.manifest = manifest(b)
     res = b.manifest["resources"]  # the plan's memories in flow.json's form: what storage.write binds
     b.manifest["weight_load"] = hls_convert.write(b.hls_model, b.work / project.PROJECT, res["layers"], res["fifos"],
-                                                  b.nodes, b.hls.backend)
+                                                  b.nodes, b.cfg.hls.backend)
     (b.reference if b.reference is not None else b.qmodel).save(b.work / project.QMODEL)
     if b.fmodel is not None:
         b.fmodel.save(b.work / project.FMODEL)
@@ -231,7 +217,7 @@ def _walk(b: Build, names: list[str], funcs: dict) -> Build:
     return b
 
 
-def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
+def build(cfg: config.FlowConfig, out: str | Path, *, force: bool = False, compile_lib: bool = True) -> dict:
     """Build the configured models, the hls4ml project and the C-sim library into ``out`` (a zoo
     model by model.name, or the user's saved QKeras model at model.path); returns the manifest."""
     b = Build(cfg, Path(out), force=force)
@@ -239,34 +225,31 @@ def build(cfg: dict, out: str | Path, *, force: bool = False, compile_lib: bool 
     return b.manifest
 
 
-def build_keras_model(qmodel, out: str | Path, *, cfg: dict | None = None, fmodel=None, force: bool = False,
-                      compile_lib: bool = True) -> dict:
-    """Build an in-memory QKeras model (a zoo or test model) with the flow's steps after 'models'."""
-    cfg = cfg or {**config.DEFAULTS, "model": {"name": qmodel.name}}
-    b = Build(cfg, Path(out), force=force, qmodel=qmodel, fmodel=fmodel)
+def build_keras_model(qmodel, out: str | Path, *, cfg: config.FlowConfig | dict | None = None, fmodel=None,
+                      force: bool = False, compile_lib: bool = True) -> dict:
+    """Build an in-memory QKeras model (a zoo or test model) with the flow's steps after 'models';
+    ``cfg``: its hls section is used (default: every default; its model section then only stands in)."""
+    b = Build(cfg if cfg is not None else {"model": {"name": "squeezenet1_1"}}, Path(out), force=force, qmodel=qmodel,
+              fmodel=fmodel, model_name=None if cfg is not None else qmodel.name)
     run(b, until="publish", skip=("models",) + (() if compile_lib else ("compile",)))
     return b.manifest
 
 
 # ---- models -------------------------------------------------------------------------------------------
 
-def zoo_models(cfg: dict):
+def zoo_models(cfg: config.FlowConfig):
     """The QKeras model and its float twin, with the configured weights."""
     import tensorflow as tf
 
-    quant = QuantSpec.from_dict(cfg["quantization"])
-    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
-    name = cfg["model"]["name"]
-    w = config.WeightsSection.model_validate(cfg["weights"])  # typed, defaults in config.py
+    name, w = cfg.model.name, cfg.weights
     tf.keras.utils.set_random_seed(w.seed)
-    qmodel = build_model(name, margs, quant, quantized=True)
-    fmodel = build_model(name, margs, quant, quantized=False)
+    qmodel = build_model(name, cfg.model, cfg.quantization, quantized=True)
+    fmodel = build_model(name, cfg.model, cfg.quantization, quantized=False)
     src = w.source
     fam = family(name)
     if src == "random":
         shape = qmodel.input_shape[1:]
-        n = w.calibration_images
-        imgs = image_data.photos(n, shape)
+        imgs = image_data.photos(w.calibration_images, shape)
         fam.init_random(qmodel, fmodel, image_data.to_model_input(imgs), seed=w.seed)
     else:
         trained = project.load_qmodel(src)
@@ -279,23 +262,20 @@ def zoo_models(cfg: dict):
     return qmodel, fmodel
 
 
-def user_models(cfg: dict):
+def user_models(cfg: config.FlowConfig):
     """(reference, converted, rewrite notes) of the user's model at model.path (hls/rewrite.py)."""
-    m = cfg["model"]
-    model = project.load_qmodel(m["path"])
-    return rewrite(model, input_bits=m.get("input_bits"), input_int=m.get("input_int"))
+    m = cfg.model
+    return rewrite(project.load_qmodel(m.path), input_bits=m.input_bits, input_int=m.input_int)
 
 
-def check_models(cfg: dict):
+def check_models(cfg: config.FlowConfig):
     """``build --check``: the configured QKeras model (architecture only, no weights initialised)
     and, for a weights file, that it loads and was trained with the configured quantizers; for a
     user's model (model.path), that it loads and every layer is accepted (rewritten or refused)."""
-    if cfg["model"].get("path"):
+    if cfg.user_model:
         return user_models(cfg)[1]
-    quant = QuantSpec.from_dict(cfg["quantization"])
-    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
-    qmodel = build_model(cfg["model"]["name"], margs, quant, quantized=True)
-    src = config.WeightsSection.model_validate(cfg["weights"]).source
+    qmodel = build_model(cfg.model.name, cfg.model, cfg.quantization, quantized=True)
+    src = cfg.weights.source
     if src != "random":
         check_quantizers(project.load_qmodel(src), qmodel, src)
     return qmodel
@@ -335,9 +315,9 @@ def manifest(b: Build) -> dict:
               for l in b.hls_model.get_layers() if l.get_attr("function_cpp") and l.get_attr("trace", False)]
     return {
         "fpga_flow_version": __version__,
-        "model": b.cfg["model"].get("name") or qmodel.name,
+        "model": b.model_name or b.cfg.model.name,
         "keras_name": qmodel.name,
-        "config": b.cfg,
+        "config": config.dump(b.cfg),
         # deployed (what the FPGA stores: BN folded into conv biases) and training-model counts
         "params": int(sum(int(np.prod(w.shape)) for w in qmodel.trainable_weights)),
         "float_params": (int(sum(int(np.prod(w.shape)) for w in fmodel.trainable_weights))
@@ -350,7 +330,7 @@ def manifest(b: Build) -> dict:
         # what the written project contains and the resource plan for it (every number an estimate)
         "design": b.nodes,
         "plan": {"reuse_factors": plan.reuse, "fifo_depths": plan.depths},
-        "resources": resource_summary(plan, b.part, float(b.hls.memory_budget)),
+        "resources": resource_summary(plan, b.part, float(b.cfg.hls.memory_budget)),
         "project": project.PROJECT,
         "rewrites": list(b.rewrites),
         "timings_s": dict(b.timings),

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from .errors import FlowError
+from .outdir import MANIFEST  # noqa: F401  (the build directory's manifest: one name, outdir's)
 
-MANIFEST = "flow.json"
 QMODEL = "qkeras_model.h5"
 FMODEL = "float_model.h5"
 PROJECT = "hls4ml_prj"

@@ -40,12 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import rescale_variant, tag_of, variant_quant
+from .config import FlowConfig, Quantization, tag_of, variant_quant
 from .data import fashion_mnist as fm
 from .data.images import to_model_input
 from .errors import FlowError
 from .models import build, family
-from .models.quant import QuantSpec
 from .models.weights_init import copy_weights
 from .project import load_qmodel
 
@@ -57,13 +56,14 @@ DISTILL_ALPHA, DISTILL_T = 0.5, 2.0
 
 
 def _dataset(x_u8, y, *, batch, seed, augment, shuffle):
+    """``augment``: config.Augment (train.augment)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x_u8, y.astype(np.int32)))
     if shuffle:
         ds = ds.shuffle(len(x_u8), seed=seed, reshuffle_each_iteration=True)
     size = x_u8.shape[1]
-    shift, flip = augment.get("shift", 0), augment.get("flip", False)
+    shift, flip = augment.shift, augment.flip
 
     def prep(x, label):
         x = tf.cast(x, tf.float32)
@@ -81,11 +81,11 @@ def _dataset(x_u8, y, *, batch, seed, augment, shuffle):
     return ds.batch(batch).prefetch(2)
 
 
-def load_data(cfg: dict, input_shape):
-    d = cfg["train"]["data_dir"]
+def load_data(cfg: FlowConfig, input_shape):
+    d = cfg.train.data_dir
     (xtr, ytr), (xte, yte) = fm.load("train", d), fm.load("test", d)
-    if cfg["train"].get("subset"):
-        xtr, ytr = xtr[:cfg["train"]["subset"]], ytr[:cfg["train"]["subset"]]
+    if cfg.train.subset:
+        xtr, ytr = xtr[:cfg.train.subset], ytr[:cfg.train.subset]
     h, w, c = input_shape
     if h != w or c != 1:
         raise FlowError(f"Fashion-MNIST training needs a square 1-channel input, got {list(input_shape)}; "
@@ -165,8 +165,7 @@ def _with_teacher(ds, teacher):
     return ds.map(pack, num_parallel_calls=1, deterministic=True)
 
 
-def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log=print, distill: bool = False,
-         score_scale: float = 1.0):
+def _fit(model, ds, *, epochs, lr, steps, ckpt: Path, resume: bool, log, distill: bool, score_scale: float):
     import tensorflow as tf
 
     start = 0
@@ -216,47 +215,45 @@ def machine(**extra) -> dict:
     return {"cpus": os.cpu_count(), "system": platform.system(), "arch": platform.machine(), **extra}
 
 
-def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, resume: bool = False,
+def train(cfg: FlowConfig, *, stage: str = "all", variants: list[str] | None = None, resume: bool = False,
           command: str = "", log=print) -> dict:
     """Run the float and/or QAT stages of ``cfg`` (a loaded flow config with a train section)."""
     import tensorflow as tf
 
-    t = cfg["train"]
-    name = cfg["model"]["name"]
-    margs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    t = cfg.train
+    name = cfg.model.name
+    margs = cfg.model.model_dump(mode="json", exclude={"name"})
     tag = tag_of(cfg)
-    out = Path(t["out"])
-    ck = Path(t["checkpoint_dir"])
+    out = Path(t.out)
+    ck = Path(t.checkpoint_dir)
     prov_path = out / f"{tag}.json"
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
-    variants = list(variants or t["variants"])
-    unknown = [v for v in variants if v not in t["variants"]]
+    variants = list(variants or t.variants)
+    unknown = [v for v in variants if v not in t.variants]
     if unknown:
-        raise FlowError(f"unknown variant(s) {unknown}; the config defines {list(t['variants'])}")
+        raise FlowError(f"unknown variant(s) {unknown}; the config defines {list(t.variants)}")
 
-    base_q = QuantSpec.from_dict(cfg["quantization"])
-    probe = build(name, margs, base_q, quantized=False)
-    shape = [int(v) for v in probe.input_shape[1:]]
+    base_q = cfg.quantization
+    shape = list(cfg.model.input_shape)
     xtr, ytr, xte, yte = load_data(cfg, shape)
-    del probe
     prov.update({"model": name, "model_args": margs, "tag": tag, "dataset": "Fashion-MNIST (60k train / 10k test)",
-                 "input": f"28x28 zero-padded to {'x'.join(map(str, shape))}, p/128 - 1", "seed": t["seed"],
-                 "batch_size": t["batch_size"], "augment": t["augment"], "train_images": int(len(xtr))})
+                 "input": f"28x28 zero-padded to {'x'.join(map(str, shape))}, p/128 - 1", "seed": t.seed,
+                 "batch_size": t.batch_size, "augment": t.augment.model_dump(), "train_images": int(len(xtr))})
     host = machine(gpus=len(tf.config.list_physical_devices("GPU")))
-    steps = int(np.ceil(len(xtr) / t["batch_size"]))
+    steps = int(np.ceil(len(xtr) / t.batch_size))
     out.mkdir(parents=True, exist_ok=True)
     fpath = out / f"{tag}_float.h5"
 
     if stage in ("float", "all"):
-        _seed(t["seed"])
-        fmodel = build(name, margs, base_q, quantized=False)
-        ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"], augment=t["augment"], shuffle=True)
-        log(f"[float] {name} ({fmodel.count_params():,} params), {t['epochs']} epochs x {steps} steps")
-        secs = _fit(fmodel, ds, epochs=t["epochs"], lr=t["lr"], steps=steps, ckpt=ck / f"{tag}_float.h5",
-                    resume=resume, log=log)
+        _seed(t.seed)
+        fmodel = build(name, cfg.model, base_q, quantized=False)
+        ds = _dataset(xtr, ytr, batch=t.batch_size, seed=t.seed, augment=t.augment, shuffle=True)
+        log(f"[float] {name} ({fmodel.count_params():,} params), {t.epochs} epochs x {steps} steps")
+        secs = _fit(fmodel, ds, epochs=t.epochs, lr=t.lr, steps=steps, ckpt=ck / f"{tag}_float.h5",
+                    resume=resume, log=log, distill=False, score_scale=1.0)
         fmodel.save(fpath, include_optimizer=False)
         acc = top1(fmodel, xte, yte)
-        prov["float"] = {"file": fpath.name, "sha256": _sha(fpath), "epochs": t["epochs"], "lr": t["lr"],
+        prov["float"] = {"file": fpath.name, "sha256": _sha(fpath), "epochs": t.epochs, "lr": t.lr,
                          "epoch_seconds": secs, "test_top1": acc, "n_test": int(len(yte)), "command": command,
                          "params": int(fmodel.count_params()), "machine": host}
         log(f"[float] test top-1 {acc:.4f}; {np.mean(secs) if secs else 0:.0f} s/epoch -> {fpath}")
@@ -270,30 +267,31 @@ def train(cfg: dict, *, stage: str = "all", variants: list[str] | None = None, r
         fam = family(name)
         prov.setdefault("qat", {})
         for v in variants:
-            _seed(t["seed"])
-            q = QuantSpec.from_dict(variant_quant(cfg, v, calibrated=False))
-            fresh_f = build(name, margs, q, quantized=False)
+            _seed(t.seed)
+            tv = t.variants[v]
+            q = variant_quant(cfg, v, calibrated=False)
+            fresh_f = build(name, cfg.model, q, quantized=False)
             copy_weights(trained_f, fresh_f)
             rescale, score_log2 = None, 0
-            if rescale_variant(cfg, v):
+            if tv.rescale:
                 if not hasattr(fam, "rescale_for_quantization"):
                     raise FlowError(f"train.variants.{v}.rescale is not supported for {name}; remove it")
                 rescale = fam.rescale_for_quantization(fresh_f, q, to_model_input(xtr[:2000]))
                 score_log2 = rescale.pop("score_log2", 0)  # the loss undoes it (_ce_loss)
-                q = QuantSpec.from_dict({**q.to_dict(), **rescale})
+                q = Quantization(**{**q.to_dict(), **rescale})
                 log(f"[qat {v}] power-of-two rescaled; calibrated integer bits per layer: "
                     f"{min(rescale['layer_int'].values())}..{max(rescale['layer_int'].values())}")
-            qmodel = build(name, margs, q, quantized=True)
+            qmodel = build(name, cfg.model, q, quantized=True)
             if hasattr(fam, "fold_batchnorm"):
                 fam.fold_batchnorm(fresh_f, qmodel)  # QAT trains the folded (deployed) weights
             else:
                 copy_weights(fresh_f, qmodel)
             before = top1(qmodel, xte, yte)
-            epochs = t["variants"][v].get("qat_epochs", t["qat_epochs"])
-            lr = t["variants"][v].get("qat_lr", t["qat_lr"])
-            ds = _dataset(xtr, ytr, batch=t["batch_size"], seed=t["seed"] + 1, augment=t["augment"], shuffle=True)
-            distill = bool(t["variants"][v].get("distill", False))
-            temperature = float(t["variants"][v].get("qat_temperature", 1))
+            epochs = tv.qat_epochs if tv.qat_epochs is not None else t.qat_epochs
+            lr = tv.qat_lr if tv.qat_lr is not None else t.qat_lr
+            ds = _dataset(xtr, ytr, batch=t.batch_size, seed=t.seed + 1, augment=t.augment, shuffle=True)
+            distill = tv.distill
+            temperature = float(tv.qat_temperature)
             if distill:  # teacher: the float model (rescaled with the student: same score scale)
                 ds = _with_teacher(ds, fresh_f)
             log(f"[qat {v}] {q.weight_bits}-bit weights / {q.act_bits}-bit activations; "

@@ -11,15 +11,31 @@ CONFIGS = ROOT / "hls_configs"
 
 
 def small_cfg(name="squeezenet1_1", size=32, bypass=None, classes=10, rf="auto", backend="Vitis", groups=None,
-              width=None, conv_kernel="stream", part="zcu104", **quant):
+              width=None, conv_kernel="stream", part="zcu104", hls=None, **quant):
+    """A validated FlowConfig of a small zoo model (``hls``: more hls keys)."""
     from fpga_flow import config
 
     model = {"name": name, "input_shape": [size, size, 3], "classes": classes}
     model.update({k: v for k, v in (("bypass", bypass), ("groups", groups), ("width", width)) if v is not None})
-    cfg = config._merge(config.DEFAULTS, {
-        "model": model, "quantization": quant,
-        "hls": {"part": part, "reuse_factor": rf, "backend": backend, "conv_kernel": conv_kernel}})
-    return config.validate(cfg)
+    return config.validate({"model": model, "quantization": quant,
+                            "hls": {"part": part, "reuse_factor": rf, "backend": backend, "conv_kernel": conv_kernel,
+                                    **(hls or {})}})
+
+
+def fit_args(**hls) -> dict:
+    """resources.fit.plan's keyword arguments as the flow passes them: an hls section's (defaults and
+    ``hls`` keys; config.HlsSection.fit_args)."""
+    from fpga_flow import config
+
+    return config.HlsSection(**hls).fit_args()
+
+
+def plan(nodes, part, **kw):
+    """resources.fit.plan with an hls section's defaults (weights kept in the bitstream: uram_weights off)
+    and ``kw`` (fit.plan's own keywords) over them."""
+    from fpga_flow.resources import fit
+
+    return fit.plan(nodes, part, **{**fit_args(uram_weights="off"), **kw})
 
 
 @pytest.fixture(scope="session")

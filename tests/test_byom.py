@@ -155,8 +155,8 @@ def test_yaml_model_path_and_config_errors(tmp_path):
     flatten_model().save(tmp_path / "net.h5")
     (tmp_path / "c.yml").write_text("model: {path: net.h5, input_bits: 8, input_int: 0}\nhls: {part: zcu104}\n")
     cfg = config.load(tmp_path / "c.yml")
-    assert cfg["model"]["path"] == str(tmp_path / "net.h5") and cfg["model"]["name"] == "net"
-    for bad, msg in [("model: {path: net.h5, bits: 3}", "unknown model option 'bits'"),
+    assert cfg.model.path == str(tmp_path / "net.h5") and cfg.model.name == "net"
+    for bad, msg in [("model: {path: net.h5, bits: 3}", "unknown key 'model.bits'; nearest valid key"),
                      ("model: {path: net.h5}\nquantization: {weight_bits: 4}", "quantization"),
                      ("model: {path: nope.h5}", "not found"),
                      ("model: {path: net.h5, input_bits: 8}", "go together")]:
@@ -197,7 +197,7 @@ def _conv(x, name="c"):
     (lambda x: L.Reshape((8, 16), name="rs")(x), "layer 'rs' (Reshape)"),
     (lambda x: L.Activation("relu", name="relu")(_conv(x)), "layer 'relu' (Activation)"),
     (lambda x: QConv2D(4, 1, strides=2, kernel_quantizer=kq(), bias_quantizer=kq(8, 2), name="s2")(x),
-     "layer 's2' (QConv2D): a 1x1 kernel with stride 2x2"),
+     "layer 's2' (QConv2D): kernel (1, 1) smaller than stride (2, 2)"),
     (lambda x: L.UpSampling2D(name="up")(x), "layer 'up' (UpSampling2D): layer type not supported"),
 ])
 def test_refused_by_name(make, match):

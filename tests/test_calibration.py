@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fpga_flow.resources import calibration as C
+import calibration_cases as C
 from fpga_flow.resources import hls_count as hc
 from fpga_flow.resources import hls_dsp as hd
 
@@ -39,7 +39,7 @@ DESIGNS = [  # every design of shared/calibration (the Vivado 2020 tutorial fold
 def _reports():
     reps = []
     for d in sorted(p for p in CAL.iterdir() if p.is_dir()):
-        reps.extend(hc.load_case(d))
+        reps.extend(C.load_case(d))
     return reps
 
 
@@ -235,7 +235,7 @@ def test_multiplier_binding_by_operand_width(reports):
 
 def _firmware_rows(case):
     d = CAL / case
-    rep = hc.load_case(d)[0]
+    rep = C.load_case(d)[0]
     files = C.firmware_files(d, rep.design)
     return rep, hd.read_firmware(*files), C.instance_dsp(hc.find_top_reports(d)[0])
 
@@ -282,7 +282,7 @@ def stock(reports):
     """estimate_stock() of every case whose committed model TensorFlow 2.14 loads, converted once."""
     pytest.importorskip("hls4ml")
     pytest.importorskip("tensorflow")
-    from fpga_flow.resources.stock_estimate import _load_keras, estimate_stock
+    from fpga_flow.hls.stock_estimate import _load_keras, estimate_stock
 
     out = {}
     for d in C.stock_cases(CAL):

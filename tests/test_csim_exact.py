@@ -10,7 +10,7 @@ from fpga_flow import project
 from fpga_flow.data import images
 from fpga_flow.hls.precision import input_spec
 from fpga_flow.verify import csim
-from fpga_flow.verify.activity import activation_stats
+from activity import activation_stats
 
 CASES = {
     "v1.1": dict(name="squeezenet1_1", size=32),

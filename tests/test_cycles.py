@@ -329,7 +329,7 @@ def test_describe_records_give_the_cycles_of_the_written_project(case, tmp_path)
     import hls4ml
 
     from fpga_flow.hls.describe import describe
-    from fpga_flow.resources.stock_estimate import _load_keras, read_hls4ml_yml
+    from fpga_flow.hls.stock_estimate import _load_keras, read_hls4ml_yml
 
     d = CAL / case
     cfg = read_hls4ml_yml(next(d.rglob("hls4ml_config.yml")))

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from calibration_cases import load_case
 from fpga_flow.errors import FlowError
-from fpga_flow.resources import hls_count as hc
-from fpga_flow.resources.stock_estimate import settings
+from fpga_flow.hls.stock_estimate import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CAL = Path(__file__).resolve().parents[2] / "shared" / "calibration"
@@ -105,7 +105,7 @@ def test_vivado_backend_counts_one_fifo_per_channel_as_the_real_report(tmp_path)
     assert res["part"] == "xcu250-figd2104-2L-e" and res["bram18k_available"] == 5376 and res["fits"] is True
     fifos = [m for m in res["memories"] if m["kind"] == "fifo"]
     assert res["fifos"] == sum(m["count"] for m in fifos) > len(fifos)  # per channel, not per stream
-    rep = next(x for x in hc.load_case(CAL / "vivado2020_tutorial_part6_svhn_cnn") if x.design == "pruned_cnn")
+    rep = next(x for x in load_case(CAL / "vivado2020_tutorial_part6_svhn_cnn") if x.design == "pruned_cnn")
     real = Counter((f.depth, f.width) for f in rep.fifos if f.bram18k)
     est = Counter()
     for m in fifos:
@@ -116,7 +116,7 @@ def test_vivado_backend_counts_one_fifo_per_channel_as_the_real_report(tmp_path)
     # the same model under the Vitis backend: packed FIFOs (one per stream), Virtex UltraScale+ rule F4
     import contextlib
 
-    from fpga_flow.resources.stock_estimate import estimate_stock
+    from fpga_flow.hls.stock_estimate import estimate_stock
 
     cfg["Backend"] = "Vitis"
     cfile.write_text(yaml.safe_dump(cfg))
@@ -136,7 +136,7 @@ def test_per_layer_strategy_and_reuse_factor_of_the_config_are_honoured(tmp_path
     pytest.importorskip("hls4ml")
     import contextlib
 
-    from fpga_flow.resources.stock_estimate import estimate_stock, read_hls4ml_yml
+    from fpga_flow.hls.stock_estimate import estimate_stock, read_hls4ml_yml
 
     d = CAL / "ece226_har_conv1d_hls4ml120_vitis2024.1"
     cfg = read_hls4ml_yml(d / "hls4ml_config.yml")

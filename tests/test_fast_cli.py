@@ -52,6 +52,8 @@ CASES = {
     "build: malformed YAML": (["build", "malformed.yml", "--out", "o"], 2, "malformed YAML", True),
     "build: unknown part": (["build", "part.yml", "--out", "o"], 2, "unknown part or board 'xc9zz999'", True),
     "build: unknown key": (["build", "key.yml", "--out", "o"], 2, "unknown key 'hls.partt'", True),
+    "config: unknown key": (["config", "key.yml"], 2, "unknown key 'hls.partt'; nearest valid key: 'hls.part'", True),
+    "config --schema": (["config", "--schema"], 0, None, True),
     "--help": (["--help"], 0, None, True),
     "models": (["models"], 0, None, True),
     "parts": (["parts"], 0, None, True),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import CONFIGS
+from conftest import CONFIGS, plan
 from fastkit import cli_main, one_line_error, sq32  # noqa: F401 (fixture)
 
 from fpga_flow import project
@@ -124,14 +124,14 @@ BACKLOG = {"fire2_relu_expand1x1": 8, "fire4_relu_expand1x1": 4}
 def test_plan_accepts_the_minimum_and_refuses_one_less(sq32, stream, minimum):
     nodes = project.load_manifest(sq32)["design"]
     part = resolve("zcu104")
-    p = fit.plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum})
+    p = plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum})
     assert p.depths[stream] == minimum
-    assert fit.plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum + 5}).depths[stream] == minimum + 5
+    assert plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum + 5}).depths[stream] == minimum + 5
     with pytest.raises(FlowError, match=rf"hls.fifo_depths.{stream}={minimum - 1} is below its deadlock-free "
                                         rf"minimum {minimum} \(branch backlog {BACKLOG[stream]}\)"):
-        fit.plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum - 1})
+        plan(nodes, part, uniform_rf=64, fixed_depths={stream: minimum - 1})
     with pytest.raises(FlowError, match="no stream named 'layer14_out'"):  # plan names, not C++ names
-        fit.plan(nodes, part, uniform_rf=64, fixed_depths={"layer14_out": 40})
+        plan(nodes, part, uniform_rf=64, fixed_depths={"layer14_out": 40})
 
 
 def test_config_and_set_refuse_one_below_the_minimum(tmp_path, capsys):

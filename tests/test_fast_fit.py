@@ -6,6 +6,7 @@ import pytest
 
 from fastkit import sq32  # noqa: F401 (fixture)
 
+from conftest import plan
 from fpga_flow import project
 from fpga_flow.errors import FlowError
 from fpga_flow.resources import fit
@@ -25,7 +26,7 @@ def nodes(sq32):
 def test_fixed_reuse_factors_checked(nodes):
     part = resolve("zcu104")
     with pytest.raises(FlowError, match="hls.reuse_factors: no weighted layer named 'fire2_concat'"):
-        fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_concat": 4})
+        plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_concat": 4})
     rec = next(r for r in nodes if r["name"] == "fire2_squeeze1x1")
     valid = fit.candidates(rec)
     # fpga_flow's MVU folds any sf * nf (sf <= 64 input folds, nf <= 16 output folds): 67 is the first
@@ -33,9 +34,9 @@ def test_fixed_reuse_factors_checked(nodes):
     bad = next(v for v in range(2, max(valid)) if not fit.is_valid(rec, v))
     assert bad == 67
     with pytest.raises(FlowError, match=rf"fire2_squeeze1x1={bad} is not valid for this layer; nearest valid"):
-        fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
+        plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
     for v in (min(valid), max(valid)):
-        assert fit.plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": v}).reuse["fire2_squeeze1x1"] == v
+        assert plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": v}).reuse["fire2_squeeze1x1"] == v
 
 
 def _part(bram, dsp, uram=0):
@@ -43,33 +44,33 @@ def _part(bram, dsp, uram=0):
 
 
 def test_fits_is_decided_on_each_boundary(nodes):
-    base = fit.plan(nodes, resolve("zcu104"), uniform_rf=RF)
+    base = plan(nodes, resolve("zcu104"), uniform_rf=RF)
     b, d = base.totals["hls_bram18k"], base.totals["dsp"]
     assert b > 0 and d > 0
     # budget 1.0: exactly enough blocks and DSPs fits; one fewer of either does not
-    assert fit.plan(nodes, _part(b, d), budget=1.0, uniform_rf=RF).fits is True
-    assert fit.plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF).fits is False
-    assert fit.plan(nodes, _part(b, d - 1), budget=1.0, uniform_rf=RF).fits is False
+    assert plan(nodes, _part(b, d), budget=1.0, uniform_rf=RF).fits is True
+    assert plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF).fits is False
+    assert plan(nodes, _part(b, d - 1), budget=1.0, uniform_rf=RF).fits is False
     # the budget scales the limit: 0.5 of twice the need fits, of one block less than that does not
-    assert fit.plan(nodes, _part(2 * b, 2 * d), budget=0.5, uniform_rf=RF).fits is True
-    assert fit.plan(nodes, _part(2 * b - 1, 2 * d), budget=0.5, uniform_rf=RF).fits is False
+    assert plan(nodes, _part(2 * b, 2 * d), budget=0.5, uniform_rf=RF).fits is True
+    assert plan(nodes, _part(2 * b - 1, 2 * d), budget=0.5, uniform_rf=RF).fits is False
     # the totals do not depend on the part's size (same plan, same counts)
-    p = fit.plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF)
+    p = plan(nodes, _part(b - 1, d), budget=1.0, uniform_rf=RF)
     assert (p.totals["hls_bram18k"], p.totals["dsp"]) == (b, d)
 
 
 def test_weights_go_to_uram_only_with_the_load_path(nodes):
-    base = fit.plan(nodes, resolve("zcu104"), uniform_rf=RF)
+    base = plan(nodes, resolve("zcu104"), uniform_rf=RF)
     b, d = base.totals["hls_bram18k"], base.totals["dsp"]
     # too few blocks, plenty of URAM: without the weight-load path FIFOs may move (none here is deep
     # enough to help), weights never
-    p = fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF)
+    p = plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF)
     assert not any(m.impl == "uram" for e in p.layers for m in e.memories)
     assert p.fits is False and p.totals["uram"] == 0
     # with it (hls.uram_weights: auto on Vitis), a weight memory moves and the plan fits
-    p = fit.plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
+    p = plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
     moved = [m for e in p.layers for m in e.memories if m.impl == "uram"]
     assert moved and {m.kind for m in moved} == {"weights"} and p.fits is True
     # with enough blocks nothing moves
-    p = fit.plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
+    p = plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
     assert p.fits and p.totals["uram"] == 0

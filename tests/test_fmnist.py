@@ -168,10 +168,10 @@ def test_shipped_weights_accuracy_on_sample():
     from fpga_flow.data.images import to_model_input
 
     cfg = config.load(DEMO)
-    src = cfg["weights"]["source"]
+    src = cfg.weights.source
     prov = json.loads((ROOT / "weights" / "fmnist" / "squeezenet1_1.json").read_text())
     assert hashlib.sha256(open(src, "rb").read()).hexdigest() == prov["qat"]["w8"]["sha256"]
-    assert prov["qat"]["w8"]["quantization"] == {**prov["qat"]["w8"]["quantization"], **cfg["quantization"]}
+    assert prov["qat"]["w8"]["quantization"] == cfg.quantization.to_dict()
     q, _ = flow.zoo_models(cfg)
     x, y = fm.load_sample()
     pred = q.predict(to_model_input(fm.to_model(x)), batch_size=250, verbose=0)
@@ -198,10 +198,10 @@ def test_score_int_widens_class_scores_and_stays_exact(build_dir, photos32):
     assert q.get_layer("pool10").get_config()["quantizer"] == "quantized_relu(16,6)"
     res = csim.verify(out, photos32)
     assert res["exact_fraction"] == 1.0 and res["distinct_output_codes"] > 10
-    from fpga_flow.models.quant import LAYER_INT_MAX, QuantSpec
+    from fpga_flow.config import LAYER_INT_MAX, Quantization
 
     with pytest.raises(FlowError, match="score_int"):
-        QuantSpec(act_bits=4, score_int=LAYER_INT_MAX + 1)
+        Quantization(act_bits=4, score_int=LAYER_INT_MAX + 1)
 
 
 def test_score_int_above_the_width_coarsens_the_step_and_stays_exact(tmp_path, photos32):
@@ -230,10 +230,10 @@ def test_score_int_above_the_width_coarsens_the_step_and_stays_exact(tmp_path, p
 
 
 def test_head_and_stem_bits_keep_the_classifier_and_first_layer_wider():
+    from fpga_flow.config import Quantization
     from fpga_flow.models import build
-    from fpga_flow.models.quant import QuantSpec
 
-    q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8, stem_bits=8, score_int=6)
+    q = Quantization(weight_bits=4, act_bits=4, act_int=2, head_bits=8, stem_bits=8, score_int=6)
     m = build("squeezenet1_1", {"input_shape": [32, 32, 1], "classes": 10, "stem_stride": 1}, q)
     assert m.get_layer("conv10").get_config()["kernel_quantizer"]["config"]["bits"] == 8
     assert m.get_layer("conv1").get_config()["kernel_quantizer"]["config"]["bits"] == 8
@@ -247,19 +247,23 @@ def test_head_and_stem_bits_keep_the_classifier_and_first_layer_wider():
     assert s.get_layer("stage4_unit4_gconv2").get_config()["kernel_quantizer"] == "quantized_bits(4,0,alpha=1)"
     assert s.get_layer("conv1").get_config()["kernel_quantizer"]["config"]["bits"] == 8
     with pytest.raises(FlowError, match="stem_bits"):
-        QuantSpec(stem_bits=1)
+        Quantization(stem_bits=1)
 
 
 def test_train_variant_keys_are_validated():
     """qat_temperature: a positive number, a training key (not a quantizer); anything else refused."""
     from fpga_flow import config
 
-    t = config.validate_train({"variants": {"w4": {"weight_bits": 4, "act_bits": 4, "qat_temperature": 16}}})
-    q = config.variant_quant({"quantization": {"act_int": 2}, "train": t}, "w4", calibrated=False)
-    assert q == {"act_int": 2, "weight_bits": 4, "act_bits": 4}
+    cfg = config.validate({"model": {"name": "squeezenet1_1"}, "quantization": {"act_int": 2},
+                           "train": {"variants": {"w4": {"weight_bits": 4, "act_bits": 4, "qat_temperature": 16}}}})
+    q = config.variant_quant(cfg, "w4", calibrated=False)
+    assert q == config.Quantization(act_int=2, weight_bits=4, act_bits=4)
+    assert cfg.train.variants["w4"].qat_temperature == 16 and cfg.train.epochs == 20  # the rest: defaults
     for bad in (0, -1, "hot", True):
-        with pytest.raises(FlowError, match="qat_temperature"):
-            config.validate_train({"variants": {"w4": {"qat_temperature": bad}}})
+        with pytest.raises(FlowError, match="train.variants.w4.qat_temperature"):
+            config.validate({"model": {"name": "squeezenet1_1"}, "train": {"variants": {"w4": {"qat_temperature": bad}}}})
+    with pytest.raises(FlowError, match="train.variants.w4: quantization.act_int=4 is out of range"):
+        config.validate({"model": {"name": "squeezenet1_1"}, "train": {"variants": {"w4": {"act_bits": 4, "act_int": 4}}}})
 
 
 def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
@@ -270,10 +274,10 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
 
     from fpga_flow.models import build, squeezenet as sq
     from fpga_flow.models.weights_init import copy_weights
-    from fpga_flow.models.quant import LAYER_INT_MAX, QuantSpec
+    from fpga_flow.config import LAYER_INT_MAX, Quantization
 
     margs = {"input_shape": [32, 32, 1], "classes": 10, "stem_stride": 1}
-    q = QuantSpec(weight_bits=4, act_bits=4, act_int=2, head_bits=8)
+    q = Quantization(weight_bits=4, act_bits=4, act_int=2, head_bits=8)
     tf.keras.utils.set_random_seed(3)
     f = build("squeezenet1_1", margs, q, quantized=False)
     f.get_layer("conv1").set_weights([f.get_layer("conv1").get_weights()[0] * 3, np.full(64, 0.2, np.float32)])
@@ -299,7 +303,7 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
     a_d, b_d = (np.c_[y, s[::-1]].astype(np.float32) for s in (a, b))  # teacher: the scores in reverse order
     assert np.allclose(tr._distill_loss(2.0 ** k[0])[0](b_d, b), tr._distill_loss()[0](a_d, a), rtol=1e-5)
     assert not np.allclose(tr._ce_loss()(y, b), tr._ce_loss()(y, a), rtol=1e-2)  # k != 0: it matters here
-    qs = QuantSpec.from_dict({**q.to_dict(), **over})
+    qs = Quantization(**{**q.to_dict(), **over})
     qm = build("squeezenet1_1", margs, qs)
     lay = over["layer_int"]
     assert qm.get_layer("fire4_relu_expand3x3").get_config()["activation"] == f"quantized_relu(4,{lay['fire4_relu_expand3x3']})"
@@ -309,9 +313,9 @@ def test_rescale_is_a_power_of_two_and_sets_layer_ranges():
     # (this untrained net's rescaled scores reach ~6e5: score_int stops at LAYER_INT_MAX)
     assert over["score_int"] >= min(LAYER_INT_MAX, np.ceil(np.log2(b.max()))) and over["score_int"] > 8
     with pytest.raises(FlowError, match="does not have"):
-        build("squeezenet1_1", margs, QuantSpec(layer_int={"fire99_relu": 2}))
+        build("squeezenet1_1", margs, Quantization(layer_int={"fire99_relu": 2}))
     with pytest.raises(FlowError, match="layer_int"):
-        QuantSpec(layer_int={"relu_conv1": -1})
+        Quantization(layer_int={"relu_conv1": -1})
 
 
 @pytest.mark.parametrize("config,variant", [("fmnist_squeezenet1_1.yml", "w4"), ("fmnist_shufflenet_g3_w1.0.yml", "w8")])
@@ -326,9 +330,9 @@ def test_shipped_calibrated_variants_build_from_their_provenance(config, variant
     from fpga_flow.data.images import to_model_input
 
     cfg = variant_config(fconfig.load(CONFIGS / config), variant)
-    prov = json.loads((ROOT / "weights" / "fmnist" / f"{cfg['train']['tag']}.json").read_text())["qat"][variant]
-    assert hashlib.sha256(open(cfg["weights"]["source"], "rb").read()).hexdigest() == prov["sha256"]
-    assert cfg["quantization"]["layer_int"] == prov["rescale"]["layer_int"]
+    prov = json.loads((ROOT / "weights" / "fmnist" / f"{cfg.train.tag}.json").read_text())["qat"][variant]
+    assert hashlib.sha256(open(cfg.weights.source, "rb").read()).hexdigest() == prov["sha256"]
+    assert cfg.quantization.layer_int == prov["rescale"]["layer_int"]
     q, _ = flow.zoo_models(cfg)
     x, y = fm.load_sample()
     acc = float(np.mean(np.argmax(q.predict(to_model_input(fm.to_model(x)), batch_size=250, verbose=0), 1) == y))

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from fpga_flow.config import SqueezeNetOptions
 from fpga_flow.errors import FlowError
 from fpga_flow.models.squeezenet import fire_channels, squeezenet
 
@@ -50,7 +51,7 @@ def test_pool_positions():
 def test_fire_channels_paper_defaults():
     table1 = [(16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
               (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256)]
-    assert [fire_channels(i) for i in range(8)] == table1
+    assert [fire_channels(i, SqueezeNetOptions(name="squeezenet1_1")) for i in range(8)] == table1
 
 
 def test_microarchitecture_knobs_change_model():
@@ -87,9 +88,10 @@ def test_float_twin_same_names():
 
 @pytest.mark.parametrize("kw,msg", [
     (dict(version="2.0"), "unknown SqueezeNet version"),
-    (dict(bypass="fancy"), "unknown bypass"),
+    (dict(bypass="fancy"), "model.bypass='fancy' is invalid"),
     (dict(input_shape=(16, 16, 3)), "too small"),
-    (dict(classes=1), "classes"),
+    (dict(classes=1), "model.classes=1"),
+    (dict(bypas="simple"), "unknown key 'model.bypas'; nearest valid key: 'model.bypass'"),
 ])
 def test_bad_arguments(kw, msg):
     version = kw.pop("version", "1.1")
@@ -98,9 +100,9 @@ def test_bad_arguments(kw, msg):
 
 
 def test_quant_bits_out_of_range():
-    from fpga_flow.models.quant import QuantSpec
+    from fpga_flow.config import Quantization
 
     with pytest.raises(FlowError, match="weight_bits"):
-        QuantSpec(weight_bits=40)
+        Quantization(weight_bits=40)
     with pytest.raises(FlowError, match="act_int"):
-        QuantSpec(act_bits=4, act_int=4)
+        Quantization(act_bits=4, act_int=4)

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, QConv2D
 
-from conftest import CONFIGS, ROOT, small_cfg
+from calibration_cases import load_case
+from conftest import CONFIGS, ROOT, fit_args, small_cfg
 from fpga_flow import config, flow, project
 from fpga_flow.errors import FlowError
 from fpga_flow.hls.extensions.grouped_conv import QGroupedConv1x1
@@ -77,7 +78,7 @@ def test_bram_fifo_count_is_what_csynth_reported(case, fifo_name):
     from fpga_flow.resources import hls_count as hc
     from fpga_flow.resources.memory import hls_count
 
-    rows = [f for r in hc.load_case(_cal_case(case)) for f in r.fifos if f.name == fifo_name]
+    rows = [f for r in load_case(_cal_case(case)) for f in r.fifos if f.name == fifo_name]
     assert len(rows) == 1, rows
     f = rows[0]
     assert f.bram18k > 0 and f.depth <= 128
@@ -180,9 +181,11 @@ def _describe(model, tmp_path, part="zcu104", rf=16, conv_kernel="hls4ml"):
     from fpga_flow.hls.describe import describe
 
     p = resolve(part)
-    hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, reuse_factor=rf,
-                                         conv_kernel=conv_kernel)
-    plan = fit.plan(describe(hls_model), p, uniform_rf=rf)
+    h = config.HlsSection(part=part, reuse_factor=rf, conv_kernel=conv_kernel, uram_weights="off")
+    hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, backend=h.backend,
+                                         clock_period=h.clock_period_ns, reuse_factor=rf, strategy=h.strategy,
+                                         fixed_rf={}, conv_kernel=conv_kernel)
+    plan = fit.plan(describe(hls_model), p, **h.fit_args())
     nodes = apply_plan(hls_model, converted, info, plan)
     res = flow.resource_summary(plan, p, 0.9)  # the plan in flow.json's form, as the write step passes it
     write(hls_model, tmp_path / "prj", res["layers"], res["fifos"], nodes, "Vitis")
@@ -228,8 +231,8 @@ def test_reuse_factor_validity_and_fixed_settings(tmp_path):
     assert fit.candidates(rec) == hls4ml_valid
     part = resolve("zcu104")
     with pytest.raises(FlowError, match="pw=5 is not valid.*nearest valid"):
-        fit.plan(nodes, part, fixed_rf={"pw": 5})
-    p = fit.plan(nodes, part, fixed_rf={"pw": 8})
+        fit.plan(nodes, part, **fit_args(uram_weights="off", reuse_factors={"pw": 5}))
+    p = fit.plan(nodes, part, **fit_args(uram_weights="off", reuse_factors={"pw": 8}))
     assert p.reuse["pw"] == 8
     # fpga_flow's MVU folds any product sf * nf (sf <= 16 input folds, nf <= 32 output folds), padding
     # with zero weights; its candidates are the fastest reuse factor per multiplier count, a superset of
@@ -238,13 +241,14 @@ def test_reuse_factor_validity_and_fixed_settings(tmp_path):
     mrec = next(r for r in mvu_nodes if r["name"] == "pw")
     assert mrec["kind"] == "HStreamConv" and fit.candidates(mrec) == list(mvu_reuse_factors(16, 32))
     assert set(hls4ml_valid) <= set(fit.candidates(mrec))
-    assert fit.plan(mvu_nodes, part, fixed_rf={"pw": 5}).reuse["pw"] == 5 and mvu_fold(16, 32, 5) == (16, 7, 1, 5)
+    assert fit.plan(mvu_nodes, part, **fit_args(uram_weights="off", reuse_factors={"pw": 5})).reuse["pw"] == 5
+    assert mvu_fold(16, 32, 5) == (16, 7, 1, 5)
     with pytest.raises(FlowError, match="pw=37 is not valid.*nearest valid"):
-        fit.plan(mvu_nodes, part, fixed_rf={"pw": 37})
+        fit.plan(mvu_nodes, part, **fit_args(uram_weights="off", reuse_factors={"pw": 37}))
     _, nodes = _describe(_fire_like(7), tmp_path / "fire")
     with pytest.raises(FlowError, match="a=9 is below its deadlock-free minimum 14"):
-        fit.plan(nodes, part, fixed_depths={"a": 9})
-    assert fit.plan(nodes, part, fixed_depths={"a": 40}).depths["a"] == 40
+        fit.plan(nodes, part, **fit_args(uram_weights="off", fifo_depths={"a": 9}))
+    assert fit.plan(nodes, part, **fit_args(uram_weights="off", fifo_depths={"a": 40})).depths["a"] == 40
 
 
 def _fire_like(w):
@@ -327,7 +331,7 @@ def test_refuses_when_nothing_fits(tmp_path):
     count must be at least ceil(4.8e6 / 18,432) = 261, and the refusal must name that FIFO's layer."""
     tiny = custom({"name": "tiny-part", "bram18k": 1, "uram": 0, "dsp": 1, "lut": 1000, "ff": 2000})
     _, nodes = _describe(_fire_like(7), tmp_path)
-    p = fit.plan(nodes, tiny, fixed_depths={"a": 100_000})
+    p = fit.plan(nodes, tiny, **fit_args(uram_weights="off", fifo_depths={"a": 100_000}))
     assert not p.fits
     assert p.totals["hls_bram18k"] >= 261
     msg = fit.refusal(p, tiny, 0.9, nodes, 5.0)
@@ -426,7 +430,7 @@ def test_zcu104_plan_keeps_weight_roms_out_of_uram(sq224):
     estimator's verdict and is not asserted.) The blocks counted hold the bits put in them."""
     nodes = project.load_manifest(sq224)["design"]
     for budget in (0.9, 0.95):
-        p = fit.plan(nodes, resolve("zcu104"), budget=budget)
+        p = fit.plan(nodes, resolve("zcu104"), **fit_args(uram_weights="off", memory_budget=budget))
         assert not any(m.impl == "uram" for e in p.layers for m in e.memories if m.kind in ("weights", "bias"))
         in_bram = [m for e in p.layers for m in e.memories if m.impl == "bram"] + [f for f in p.fifos if f.impl == "bram"]
         assert p.totals["hls_bram18k"] * 18_432 >= sum(m.bits for m in in_bram)

@@ -15,7 +15,7 @@ from fpga_flow.errors import FlowError
 from fpga_flow.hls.precision import input_spec
 from fpga_flow.models import shufflenet as sn
 from fpga_flow.verify import csim
-from fpga_flow.verify.activity import activation_stats
+from activity import activation_stats
 
 from conftest import small_cfg
 
@@ -217,11 +217,9 @@ def test_shipped_configs_are_the_published_models(cfg, published):
     from conftest import CONFIGS
     from fpga_flow import config
     from fpga_flow.models import build
-    from fpga_flow.models.quant import QuantSpec
 
     c = config.load(CONFIGS / cfg)
-    margs = {k: v for k, v in c["model"].items() if k != "name"}
-    assert _trainable(build(c["model"]["name"], margs, QuantSpec.from_dict(c["quantization"]), quantized=False)) == published
+    assert _trainable(build(c.model.name, c.model, c.quantization, quantized=False)) == published
 
 
 @pytest.mark.slow  # default suite: per-layer ranges exact in C-sim (test_fmnist score_int tests), shipped rescaled variants built from their provenance
@@ -229,11 +227,11 @@ def test_rescale_for_quantization_is_exact_and_bit_exact_in_csim(tmp_path):
     """ShuffleNet's per-layer calibration: the power-of-two equalization leaves the float function
     unchanged; the deployed model carries per-layer weight/bias/activation ranges (concatenated
     tensors share theirs); hls4ml C-sim of it is bit-exact."""
+    from fpga_flow.config import Quantization
     from fpga_flow.models import build
-    from fpga_flow.models.quant import QuantSpec
 
     margs = {"input_shape": [32, 32, 1], "classes": 10, "groups": 3, "width": 0.5}
-    q = QuantSpec(weight_bits=8, act_bits=8, act_int=3)
+    q = Quantization(weight_bits=8, act_bits=8, act_int=3)
     from fpga_flow.data import fashion_mnist as fm
 
     imgs = fm.to_model(fm.load_sample()[0][:64])
@@ -250,7 +248,7 @@ def test_rescale_for_quantization_is_exact_and_bit_exact_in_csim(tmp_path):
     assert wi["stage3_unit2_dwconv"] >= 1 and wi["stage3_unit2_gconv1"] == 0
     assert li["stage2_unit1_shortcut_pool"] == li["stage2_unit1_relu"]
     assert {"stage3_unit2_dwconv_quant", "stage3_unit2_gconv2_quant", "global_pool"} <= set(li)
-    qs = QuantSpec.from_dict({**q.to_dict(), **over})
+    qs = Quantization(**{**q.to_dict(), **over})
     qm = build("shufflenet_v1", margs, qs)
     sn.fold_batchnorm(f, qm)
     assert qm.get_layer("stage3_unit2_dwconv").depthwise_quantizer_internal.integer == wi["stage3_unit2_dwconv"]

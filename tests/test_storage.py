@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from conftest import fit_args
 from fpga_flow import project
 
 from fpga_flow import flow
@@ -170,11 +171,11 @@ def test_fitter_puts_weights_in_uram_only_with_the_load_path(build_dir):
     nodes = project.load_manifest(build_dir(**SQ))["design"]
     # little BRAM, plenty of URAM: without the load path only FIFOs may move there
     part = custom({"name": "uram-heavy", "bram18k": 60, "uram": 400, "dsp": 2000, "lut": 500_000, "ff": 1_000_000})
-    p = fit.plan(nodes, part, min_packing=0.0)
+    p = fit.plan(nodes, part, **fit_args(uram_weights="off", min_packing=0.0))
     mems = [m for e in p.layers for m in e.memories] + p.fifos
     assert not any(m.impl == "uram" and m.kind != "fifo" for m in mems)
     # with it (hls.uram_weights: auto on Vitis) weight memories do, and nothing else but FIFOs
-    p = fit.plan(nodes, part, min_packing=0.0, uram_roles=("fifo", "weights"))
+    p = fit.plan(nodes, part, **fit_args(uram_weights="auto", min_packing=0.0))
     mems = [m for e in p.layers for m in e.memories] + p.fifos
     assert any(m.impl == "uram" and m.kind == "weights" for m in mems) and p.fits
     assert {m.kind for m in mems if m.impl == "uram"} <= {"fifo", "weights"}

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, QConv2D
 
+from conftest import fit_args
 from fpga_flow import config, flow, project
 from fpga_flow.data import images
 from fpga_flow.resources import cycles, fifo, fit, parts
@@ -47,8 +48,7 @@ FOLD_RF = {"c1": 1, "c2": 63 * 6, "c3": 7, "c4": 7}
 
 
 def _cfg(model, **hls):
-    cfg = config._merge(config.DEFAULTS, {"model": {"name": model.name}, "hls": {"part": "zcu104", **hls}})
-    return cfg
+    return config.validate({"model": {"name": "squeezenet1_1"}, "hls": {"part": "zcu104", **hls}})
 
 
 def _config_struct(fw, layer):
@@ -168,12 +168,12 @@ def test_uram_weights_off_keeps_every_weight_in_the_bitstream(build_dir):
     nodes = project.load_manifest(build_dir(name="squeezenet1_1", size=32))["design"]
     part = parts.custom({"name": "xczu7ev-ffvc1156-2-e", "bram18k": 100, "uram": 96, "dsp": 1728,
                          "lut": 230400, "ff": 460800})
-    on, off = (config.HlsSection(uram_weights=v) for v in ("auto", "off"))
-    assert flow.uram_roles(on) == ("fifo", "weights") and flow.uram_roles(off) == ("fifo",)
-    assert flow.uram_roles(config.HlsSection(backend="Vivado")) == ()
-    p = fit.plan(nodes, part, uram_roles=flow.uram_roles(off), min_packing=0.0)
+    on, off = (config.HlsSection(uram_weights=v, min_packing=0.0) for v in ("auto", "off"))
+    assert on.uram_roles == ("fifo", "weights") and off.uram_roles == ("fifo",)
+    assert config.HlsSection(backend="Vivado").uram_roles == ()
+    p = fit.plan(nodes, part, **off.fit_args())
     assert not any(mm.impl == "uram" for e in p.layers for mm in e.memories)
-    p = fit.plan(nodes, part, uram_roles=flow.uram_roles(on), min_packing=0.0)
+    p = fit.plan(nodes, part, **on.fit_args())
     assert any(mm.impl == "uram" for e in p.layers for mm in e.memories if mm.kind == "weights")
 
 
@@ -230,13 +230,13 @@ def test_window_fifo_depth_keeps_the_mvu_busy(stride, kernel, pace):
 def test_target_fps_gives_the_smallest_design_that_meets_it(build_dir):
     nodes = project.load_manifest(build_dir(name="squeezenet1_1", size=32))["design"]
     part = parts.resolve("zcu104")
-    fastest = fit.plan(nodes, part, min_packing=0.0)
+    fastest = fit.plan(nodes, part, **fit_args(uram_weights="off", min_packing=0.0))
     target = fastest.totals["fps"] / 3
-    small = fit.plan(nodes, part, target_fps=target)
+    small = fit.plan(nodes, part, **fit_args(uram_weights="off", target_fps=target))
     assert small.fits and small.totals["fps"] >= target and small.totals["target_fps"] == target
     assert small.totals["dsp"] < fastest.totals["dsp"] / 2
     # every layer is at its cheapest reuse factor within the bound: one notch faster is never cheaper
-    too_fast = fit.plan(nodes, part, target_fps=fastest.totals["fps"] * 1.5)
+    too_fast = fit.plan(nodes, part, **fit_args(uram_weights="off", target_fps=fastest.totals["fps"] * 1.5))
     assert not too_fast.fits and too_fast.totals["target_max_fps"] == fastest.totals["fps"]
 
 
@@ -247,7 +247,7 @@ def test_shipped_224_plans_meet_the_throughput_targets(cfg, fps_min, tmp_path):
     cycle model, MAC efficiency >= 0.8; on ZCU104 some weights are in URAM (the load path)."""
     b = flow.run(flow.Build(config.load(CONFIGS / f"{cfg}.yml"), tmp_path / "never-written"), until="plan")
     assert not (tmp_path / "never-written").exists() and not list(tmp_path.iterdir())
-    mem = fit.summary(b.plan, b.part, float(b.hls.memory_budget))
+    mem = fit.summary(b.plan, b.part, float(b.cfg.hls.memory_budget))
     assert b.plan.fits and mem["hls_bram18k"] <= 0.9 * mem["bram18k_available"]
     assert mem["uram"] <= 0.9 * mem["uram_available"]
     assert mem["fps"] >= fps_min and mem["mac_efficiency"] >= 0.8, mem

@@ -27,7 +27,6 @@ from ..errors import FlowError
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000)}
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SAMPLE = Path(__file__).with_name("fashion_mnist_test_sample.npz")
 SIDE = 28
 PAD = 2  # 28 -> 32, the smallest input every zoo model accepts

@@ -11,18 +11,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import FlowError
 from ..resources.reuse import closest_valid, layer_fan
 from . import extensions, kinds, storage, weight_load
 from .describe import describe
 from .precision import input_spec
 
-BACKENDS = ("Vitis", "Vivado")
 PROJECT_NAME = "myproject"
 
 
-def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str = "Resource",
-                reuse: dict | None = None) -> dict:
+def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str, reuse: dict[str, int]) -> dict:
     """hls4ml config with the exact types; ``reuse`` gives per-layer reuse factors (else the valid
     one nearest to ``reuse_factor``)."""
     import hls4ml
@@ -44,7 +41,7 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
         if kinds.is_weighted(layer):
             prec["accum"] = (t.accum or t.spec).hls4ml()
             n_in, n_out = layer_fan(layer)
-            lc["ReuseFactor"] = int((reuse or {}).get(name) or closest_valid(n_in, n_out, int(reuse_factor)))
+            lc["ReuseFactor"] = int(reuse.get(name) or closest_valid(n_in, n_out, int(reuse_factor)))
         lc["Precision"] = prec
     for name, lc in layers.items():  # hls4ml's implicit '<conv>_linear' nodes: keep the exact type
         if name.endswith("_linear") and name[:-7] in info:
@@ -55,20 +52,18 @@ def make_config(model, info, *, backend: str, reuse_factor: int, strategy: str =
     return cfg
 
 
-def convert(model, output_dir: str | Path, *, part_name: str, backend: str = "Vitis", clock_period: float = 5.0,
-            reuse_factor="auto", strategy: str = "Resource", fixed_rf: dict | None = None,
-            conv_kernel: str = "stream", max_window: int = 576):
+def convert(model, output_dir: str | Path, *, part_name: str, backend: str, clock_period: float, reuse_factor,
+            strategy: str, fixed_rf: dict[str, int], conv_kernel: str, max_window: int):
     """The hls4ml graph of ``model`` (checked, rewritten into extensions where needed, exact types),
     to be written into ``output_dir``. Returns (hls_model, info, prepared model): info = exact type
     per Keras layer. Reuse factors: ``fixed_rf`` per layer, else the valid one nearest to
     ``reuse_factor`` (64 for 'auto'); the plan sets its own with ``apply_plan``. ``conv_kernel``:
     'stream' converts every QConv2D into fpga_flow's sliding-window generator + matrix-vector unit
     (Resource strategy only: a Latency build keeps hls4ml's kernel), 'hls4ml' keeps hls4ml's
-    line-buffer convolution; ``max_window``: the widest window (K*K*C values) a conv is streamed with."""
+    line-buffer convolution; ``max_window``: the widest window (K*K*C values) a conv is streamed with.
+    Every argument is an hls key of the config (config.HlsSection: its defaults and checks)."""
     import hls4ml
 
-    if backend not in BACKENDS:
-        raise FlowError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
     extensions.register()
     kinds.check_supported(model)
     model = kinds.prepare(model, conv_kernel if strategy == "Resource" else "hls4ml", max_window)
@@ -79,7 +74,7 @@ def convert(model, output_dir: str | Path, *, part_name: str, backend: str = "Vi
         hls_model = hls4ml.converters.convert_from_keras_model(
             model, hls_config=cfg, output_dir=str(output_dir), project_name=PROJECT_NAME,
             io_type="io_stream", backend=backend, part=part_name, clock_period=clock_period)
-    pw = [n.name for n in hls_model.get_layers() if n.class_name.startswith("Pointwise")]
+    pw = [n.name for n in hls_model.get_layers() if kinds.for_hls(n.class_name) is kinds.POINTWISE]
     if pw:
         raise RuntimeError(f"hls4ml rewrote 1x1 convolutions into PointwiseConv (weights partitioned): {pw[:4]}")
     return hls_model, info, model

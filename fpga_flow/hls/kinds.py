@@ -1,99 +1,33 @@
-"""Layer kinds: one record per kind of layer the flow handles, stock hls4ml kinds and fpga_flow's
-extensions alike (as hls4ml's Extension API keeps a layer's Keras class, parser, IR layer and
-templates together, and FINN's custom ops carry their own estimates).
+"""Layer kinds: the registry of every kind of layer the flow handles, stock hls4ml kinds and
+fpga_flow's extensions alike (as hls4ml's Extension API keeps a layer's Keras class, parser, IR
+layer and templates together, and FINN's custom ops carry their own estimates).
 
-A record says, for its kind:
+One record per kind (:class:`layer_kind.LayerKind`, whose docstring lists what a record says). The
+extensions' records live in their own modules (extensions/*.py, ``KIND``: found through the one
+registration line of extensions/__init__.py); this module holds the stock kinds: hls4ml's own layers
+(and their rewrites into extensions, ``prepare``), the nodes hls4ml inserts, the stock classes
+``fpga-flow estimate`` meets, and REFUSED, the one table of the layers the flow refuses (with the
+fix). It assembles the registry and is the one place a layer's class name is looked up:
+``for_keras`` (a Keras layer or class name) and ``for_hls`` (an hls4ml node class); everything else
+compares records (tests/test_architecture.py keeps it so).
 
-* ``keras``: the Keras/QKeras/fpga_flow classes of that kind, ``hls``: the hls4ml graph node classes
-  it becomes (``Clone`` and ``ZeroPadding2D`` have no Keras class: hls4ml inserts them);
-* ``extension``: for our own layers, the module holding the Keras class, the hls4ml parser, IR layer,
-  templates and the C++ file beside it (``hls/extensions/``);
-* ``check``: why a layer of this kind cannot be converted exactly (or None), and ``refuse``: for
-  kinds we never convert, why and what to use instead;
-* ``type_rule``: the exact output type (precision.py states the rules);
-* ``prepare``: the rewrite into an extension with the same maths (stock hls4ml would get it wrong);
-* geometry: ``weighted`` and ``mult_size`` (the per-pixel product hls4ml validates reuse factors on);
-* FIFO model (resources/fifo.py): ``counting`` (which counting function its read/write order is),
-  ``read_ahead`` (how far its pipelined loop reads before it writes, from its template), ``join``;
-* ``estimate``: which resource model (resources/estimate.py) its template follows; storage is planned
-  per memory of that estimate (resources/memory.py); ``cycles``: which cycle model (resources/cycles.py:
-  calibrated on csynth reports for hls4ml's kernels, derived from the loops for ours).
-
-Every other module asks this registry (``for_keras``, ``for_hls``); the resource model below it sees
-only the plain data ``describe`` copies into each node record (so a plan can be re-made from a built
-directory's flow.json without TensorFlow or hls4ml).
+Every other module asks this registry; the resource model below it sees only the plain data
+``describe`` copies into each node record (so a plan can be re-made from a built directory's
+flow.json without TensorFlow or hls4ml).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from ..errors import FlowError
-from ..resources.mvu import mvu_pipeline_depth
-from .extensions import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv
+from . import extensions
+from .extensions import grouped_conv, maxpool, sliding_window, stream_conv
 from .fixed import quantizer_spec, spec_for_range
-from .precision import TensorInfo, consumers, inbound, kernel_quantizer, per_output_kernel, quantized_weights
+from .layer_kind import (LayerKind, check_quantizers, fused_activation, kernel_vs_stride, mult_dense, quantizer_info,
+                         rule_pass, rule_weighted)
+from .precision import TensorInfo, inbound
 
-STRATEGY_READ_AHEAD = {"resource": 0, "latency": 5}  # resources/fifo.py: the pixel loop pipelined or not
-CONV_KERNELS = ("stream", "hls4ml")  # hls.conv_kernel: fpga_flow's SWG + MVU, or hls4ml's line-buffer conv
-
-
-@dataclass(frozen=True)
-class LayerKind:
-    name: str
-    keras: tuple[str, ...] = ()
-    hls: tuple[str, ...] = ()
-    doc: str = ""
-    extension: object = None
-    check: Callable | None = None       # (layer) -> reason it cannot be exact, or None
-    refuse: str | None = None           # never converted: why, and what to use instead
-    type_rule: Callable | None = None   # (layer, input infos, model) -> TensorInfo
-    prepare: Callable | None = None     # (layer) -> the extension layer with the same maths, or None
-    weighted: bool = False
-    mult_size: Callable | None = None   # (geometry, n_weights) -> (n_in, n_out)
-    counting: str = "one_to_one"        # resources.fifo.COUNTING
-    read_ahead: int | Callable | None = 2  # None: by strategy (STRATEGY_READ_AHEAD); callable: of the geometry
-    join: bool = False
-    estimate: str = "passthrough"       # resources.estimate.MODELS
-    cycles: str = "generic"             # resources.cycles.MODELS: the cycle model its template follows
-    source: bool = False                # the network input (a top-level port, not a process)
-
-    def fifo_model(self, strategy: str | None, geometry: dict | None = None) -> dict:
-        ra = self.read_ahead
-        if ra is None:
-            ra = STRATEGY_READ_AHEAD["resource" if (strategy or "resource").lower() == "resource" else "latency"]
-        elif callable(ra):
-            ra = int(ra(geometry or {}))
-        return {"counting": self.counting, "read_ahead": ra, "join": self.join}
-
-
-# ---- support checks -------------------------------------------------------------------------------
-
-def _fused_activation(layer) -> str | None:
-    act = layer.get_config().get("activation")
-    if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
-        return f"fused activation {act!r}; use activation=None and a separate QActivation"
-    return None
-
-
-def _quantizers(layer) -> str | None:
-    where = f"layer '{layer.name}' ({type(layer).__name__})"
-    quantizer_spec(kernel_quantizer(layer), what=f"{where} kernel_quantizer", allow_symmetric=True)
-    if layer.use_bias:
-        quantizer_spec(layer.bias_quantizer_internal, what=f"{where} bias_quantizer", allow_symmetric=True)
-    return None
-
-
-def _kernel_vs_stride(layer) -> str | None:
-    if any(k < st for k, st in zip(layer.kernel_size, layer.strides)):
-        # hls4ml 1.3.0's io_stream line-buffer convolution computes wrong outputs when the kernel is
-        # smaller than the stride (1x1/2 'same' 9x8: exact fraction 0.20; found by tests/test_byom.py)
-        return (f"kernel {tuple(layer.kernel_size)} smaller than stride {tuple(layer.strides)} is computed wrongly by "
-                "hls4ml's io_stream convolution; use stride 1 followed by a pooling layer, or a kernel at least as "
-                "large as the stride")
-    return None
+# ---- support checks of the stock kinds ---------------------------------------------------------------
 
 
 def check_conv(layer) -> str | None:
@@ -104,7 +38,7 @@ def check_conv(layer) -> str | None:
             return reason
     if tuple(layer.dilation_rate) != (1, 1):
         return f"dilation_rate {layer.dilation_rate} is not supported; use (1, 1)"
-    return _kernel_vs_stride(layer) or _fused_activation(layer) or _quantizers(layer)
+    return kernel_vs_stride(layer) or fused_activation(layer) or check_quantizers(layer)
 
 
 def check_depthwise(layer) -> str | None:
@@ -112,17 +46,11 @@ def check_depthwise(layer) -> str | None:
         return f"depth_multiplier={layer.depth_multiplier} is not supported; use 1"
     if tuple(layer.dilation_rate) != (1, 1):
         return f"dilation_rate {layer.dilation_rate} is not supported; use (1, 1)"
-    return _fused_activation(layer) or _kernel_vs_stride(layer) or _quantizers(layer)
+    return fused_activation(layer) or kernel_vs_stride(layer) or check_quantizers(layer)
 
 
 def check_dense(layer) -> str | None:
-    return _fused_activation(layer) or _quantizers(layer)
-
-
-def check_grouped(layer) -> str | None:
-    if layer.kernel_quantizer_internal is None:
-        return "float weights cannot be exact on the FPGA; give it kernel_quantizer/bias_quantizer"
-    return _fused_activation(layer) or _quantizers(layer)
+    return fused_activation(layer) or check_quantizers(layer)
 
 
 def check_quantizer(layer) -> str | None:
@@ -138,46 +66,19 @@ def check_add(layer) -> str | None:
     return None if len(inbound(layer)) == 2 else "only two-input Add is supported; chain Adds"
 
 
-# ---- exact type rules (precision.py's module docstring states them) --------------------------------
+# ---- exact type rules of the stock kinds (precision.py's module docstring states them) ---------------
 
-def _quantizer_info(q) -> TensorInfo:
-    return TensorInfo(q.code_min * 2.0**-q.frac, q.code_max * 2.0**-q.frac, q)
-
-
-def rule_quantizer(layer, ins, model) -> TensorInfo:
-    return _quantizer_info(quantizer_spec(layer.activation, what=f"layer '{layer.name}'", activation=True))
+def rule_quantizer(layer, ins, model, kind_of) -> TensorInfo:
+    return quantizer_info(quantizer_spec(layer.activation, what=f"layer '{layer.name}'", activation=True))
 
 
-def rule_weighted(layer, ins, model) -> TensorInfo:
-    x = ins[0]
-    k, b = quantized_weights(layer)
-    wspec = quantizer_spec(kernel_quantizer(layer), what=layer.name, allow_symmetric=True)
-    frac = x.spec.frac + wspec.frac
-    k2 = per_output_kernel(layer, k)
-    hi_t = np.maximum(k2 * x.hi, k2 * x.lo)
-    lo_t = np.minimum(k2 * x.hi, k2 * x.lo)
-    pos = np.maximum(hi_t, 0).sum(0)
-    neg = np.minimum(lo_t, 0).sum(0)
-    if b is not None:
-        bspec = quantizer_spec(layer.bias_quantizer_internal, what=layer.name, allow_symmetric=True)
-        frac = max(frac, bspec.frac)
-        pos, neg = pos + b, neg + b
-    lo, hi = float(min(neg.min(), 0.0)), float(max(pos.max(), 0.0))
-    acc = spec_for_range(lo, hi, frac)
-    nxt = consumers(model, layer)
-    if len(nxt) == 1 and for_keras(nxt[0]) is QUANTIZER:  # write the quantizer's type directly
-        q = quantizer_spec(nxt[0].activation, what=f"layer '{nxt[0].name}'", activation=True)
-        return TensorInfo(q.code_min * 2.0**-q.frac, q.code_max * 2.0**-q.frac, q, accum=acc)
-    return TensorInfo(lo, hi, acc)
-
-
-def rule_add(layer, ins, model) -> TensorInfo:
+def rule_add(layer, ins, model, kind_of) -> TensorInfo:
     a, c = ins
     lo, hi = a.lo + c.lo, a.hi + c.hi
     return TensorInfo(lo, hi, spec_for_range(lo, hi, max(a.spec.frac, c.spec.frac)))
 
 
-def rule_concat(layer, ins, model) -> TensorInfo:
+def rule_concat(layer, ins, model, kind_of) -> TensorInfo:
     if all(i.spec == ins[0].spec for i in ins):
         return TensorInfo(min(i.lo for i in ins), max(i.hi for i in ins), ins[0].spec)
     lo = min(i.spec.code_min * 2.0**-i.spec.frac for i in ins)
@@ -185,20 +86,11 @@ def rule_concat(layer, ins, model) -> TensorInfo:
     return TensorInfo(lo, hi, spec_for_range(lo, hi, max(i.spec.frac for i in ins)))
 
 
-def rule_pass(layer, ins, model) -> TensorInfo:
-    return ins[0]
+# ---- rewrites of stock layers into extensions ---------------------------------------------------------
 
-
-def rule_own_quantizer(layer, ins, model) -> TensorInfo:
-    return _quantizer_info(layer.spec.exact())  # rounding/saturation done explicitly in its C++
-
-
-# ---- rewrites into extensions ---------------------------------------------------------------------
-
-def prepare_maxpool(layer, conv_kernel=None, max_window=None):
+def prepare_maxpool(layer, conv_kernel, max_window):
     """Overlapping or padded MaxPooling2D -> StreamMaxPooling2D (stock io_stream aborts)."""
-    if type(layer).__name__ == "MaxPooling2D" and (tuple(layer.pool_size) != tuple(layer.strides)
-                                                  or layer.padding != "valid"):
+    if tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid":
         return [(maxpool.StreamMaxPooling2D.from_config(layer.get_config()), None)]
     return None
 
@@ -231,7 +123,7 @@ def _streamed(layer, conv_kernel, max_window) -> bool:
     return conv_kernel == "stream" and (windowless or kh * kw * int(layer.input_shape[-1]) <= int(max_window))
 
 
-def prepare_depthwise(layer, conv_kernel="hls4ml", max_window=0):
+def prepare_depthwise(layer, conv_kernel, max_window):
     """With ``conv_kernel='stream'`` and a window of at most ``max_window`` values: QDepthwiseConv2D ->
     [ZeroPadding2D] -> SlidingWindow2D -> StreamQDepthwise (fpga_flow's MVU in its depthwise mode): the
     same products, one pixel per clock."""
@@ -240,7 +132,7 @@ def prepare_depthwise(layer, conv_kernel="hls4ml", max_window=0):
     return _window_chain(layer, (stream_conv.from_qdepthwise(layer), layer.get_weights()))
 
 
-def prepare_conv(layer, conv_kernel="hls4ml", max_window=0):
+def prepare_conv(layer, conv_kernel, max_window):
     """QConv2D(groups>1), 1x1 -> QGroupedConv1x1 (stock hls4ml ignores ``groups``); with
     ``conv_kernel='stream'``, QConv2D -> [ZeroPadding2D] -> [SlidingWindow2D] -> StreamQConv2D: the
     same products (the kernel reshaped (K*K*C, F) in window order), one input pixel per clock."""
@@ -263,89 +155,98 @@ def mult_depthwise(g, n_w):  # each channel its own taps; RF > 9C behaves like 9
     return n_w, 1
 
 
-def mult_dense(g, n_w):
-    return g["n_in"], g["n_out"]
-
-
-# ---- the records ------------------------------------------------------------------------------------
+# ---- the stock records ------------------------------------------------------------------------------
 
 INPUT = LayerKind("input", ("InputLayer",), ("Input",), "network input (its quantizer is the next layer)",
                   source=True)
 QUANTIZER = LayerKind("quantizer", ("QActivation",), ("Activation",),
                       "QActivation: the quantizer's type, RND_CONV/SAT", check=check_quantizer,
-                      type_rule=rule_quantizer, cycles="activation")
-CONV = LayerKind("conv", ("QConv2D",), ("Conv2D", "PointwiseConv2D", "Conv2DBatchnorm"),
+                      type_rule=rule_quantizer, cycles="activation", quantizer=True)
+CONV = LayerKind("conv", ("QConv2D",), ("Conv2D", "Conv2DBatchnorm"),
                  "QConv2D KxK and 1x1 (Resource line-buffer kernel, weights in a ROM)", check=check_conv,
                  type_rule=rule_weighted, prepare=prepare_conv, weighted=True, mult_size=mult_conv,
                  counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
+POINTWISE = LayerKind("pointwise", (), ("PointwiseConv1D", "PointwiseConv2D"),
+                      "hls4ml's rewrite of a 1x1 conv (weights partitioned): never in a flow's graph "
+                      "(hls/storage.py keeps it out), met by 'fpga-flow estimate'", weighted=True, mult_size=mult_conv,
+                      counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DEPTHWISE = LayerKind("depthwise", ("QDepthwiseConv2D",), ("DepthwiseConv2D",), "QDepthwiseConv2D, multiplier 1",
                       check=check_depthwise, type_rule=rule_weighted, prepare=prepare_depthwise, weighted=True,
                       mult_size=mult_depthwise,
                       counting="conv_window", read_ahead=None, estimate="weighted", cycles="conv_line_buffer")
 DENSE = LayerKind("dense", ("QDense",), ("Dense",), "QDense head", check=check_dense, type_rule=rule_weighted,
                   weighted=True, mult_size=mult_dense, read_ahead=None, estimate="dense", cycles="dense_stream")
-GROUPED = LayerKind("grouped_1x1", ("QGroupedConv1x1",), (),
-                    "grouped 1x1 conv: g diagonal blocks; its node is fpga_flow's MVU in grouped mode (stream_conv)",
-                    extension=grouped_conv, check=check_grouped, type_rule=rule_weighted, weighted=True,
-                    mult_size=mult_dense)
-MAXPOOL = LayerKind("maxpool", ("MaxPooling2D", "StreamMaxPooling2D"), ("HStreamMaxPool2D",),
-                    "max pooling, any window/stride/padding the line buffer supports", extension=maxpool,
-                    check=maxpool.unsupported_reason, type_rule=rule_pass, prepare=prepare_maxpool,
-                    counting="pool_window", read_ahead=5, estimate="pool_window", cycles="own_window_pool")
-STOCK_POOL = LayerKind("stock_pool", (), ("Pooling2D",),
-                       "stock hls4ml pooling (non-overlapping valid MaxPooling2D); FIFO model: one item out per item "
-                       "in (not its window)", cycles="pooling_line_buffer")
-AVGPOOL = LayerKind("avgpool", ("ExactAveragePooling2D",), ("HExactAvgPool2D",),
-                    "average pooling with an exact quantized mean", extension=avgpool,
-                    check=avgpool.unsupported_reason, type_rule=rule_own_quantizer, counting="pool_window",
-                    read_ahead=5, estimate="avg_pool_window", cycles="own_avg_pool")
-GAP = LayerKind("global_avgpool", ("ExactGlobalAveragePooling2D",), ("HExactGlobalAvgPool2D",),
-                "global average pooling with an exact quantized mean", extension=gap,
-                type_rule=rule_own_quantizer, counting="at_end", estimate="global_pool", cycles="own_global_avg")
-SHUFFLE = LayerKind("channel_shuffle", ("ChannelShuffle",), ("HChannelShuffle",), "channel shuffle: wiring",
-                    extension=channel_shuffle, type_rule=rule_pass, cycles="stream_loop")
+STOCK_POOL = LayerKind("stock_pool", ("MaxPooling2D",), ("Pooling2D",),
+                       "stock hls4ml pooling (non-overlapping valid MaxPooling2D; any other window becomes "
+                       "StreamMaxPooling2D); FIFO model: one item out per item in (not its window)",
+                       check=maxpool.unsupported_reason, type_rule=rule_pass, prepare=prepare_maxpool,
+                       cycles="pooling_line_buffer")
 ADD = LayerKind("add", ("Add",), ("Merge",), "two-input Add: exact sum type", check=check_add, type_rule=rule_add,
                 join=True, cycles="stream_loop")
 CONCAT = LayerKind("concatenate", ("Concatenate",), ("Concatenate",), "channel concatenation", check=check_concat,
                    type_rule=rule_concat, join=True, cycles="concatenate")
-CONV_BN = LayerKind("conv_batchnorm", ("QConv2DBatchnorm",), doc="QKeras' folded batch-norm conv (user models)",
-                    weighted=True, refuse="QConv2DBatchnorm is folded into a QConv2D when a model is built with "
-                                          "'fpga-flow build --model' (hls/rewrite.py); build it that way")
 DROPOUT = LayerKind("dropout", ("Dropout",), (), "removed at inference", type_rule=rule_pass)
 CLONE = LayerKind("clone", (), ("Clone",), "hls4ml's stream fan-out (inserted)", cycles="stream_loop")
 ZEROPAD = LayerKind("zero_padding", ("ZeroPadding2D",), ("ZeroPadding2D",),
                     "zero padding before a 'same' conv (inserted by hls4ml, or by prepare_conv)", type_rule=rule_pass,
                     counting="zero_pad", cycles="zeropad")
-SLIDING_WINDOW = LayerKind("sliding_window", ("SlidingWindow2D",), ("HSlidingWindow2D",),
-                           "a KxK conv's windows as a stream (FINN's sliding-window generator), one pixel per clock",
-                           extension=sliding_window, type_rule=rule_pass, counting="conv_window", read_ahead=2,
-                           estimate="sliding_window", cycles="own_sliding_window")
-STREAM_CONV = LayerKind("stream_conv", ("StreamQConv2D", "StreamQDepthwise"), ("HStreamConv",),
-                        "matrix-vector unit of a conv (1x1, or KxK after a sliding window): reuse_factor cycles per "
-                        "item, no cycle between items", extension=stream_conv, type_rule=rule_weighted,
-                        weighted=True, mult_size=mult_dense, read_ahead=lambda g: mvu_pipeline_depth(g.get("n_in", 1)) - 1,
-                        estimate="mvu", cycles="own_mvu")
+# stock hls4ml nodes only 'fpga-flow estimate' meets (any Keras model converted by stock hls4ml)
+STOCK_WEIGHTED = LayerKind("stock_weighted", (), ("Conv", "Conv1D", "DepthwiseConv1D", "SeparableConv1D",
+                                                  "SeparableConv2D"),
+                           "stock hls4ml layers with a weight matrix the flow does not convert", weighted=True,
+                           mult_size=mult_conv)
+STOCK_ACTIVATION = LayerKind("stock_activation", (), ("HardActivation", "ParametrizedActivation"),
+                             "stock hls4ml activations (lookup tables by their 'activation')")
 
-REFUSED = (
-    LayerKind("float_pooling", ("GlobalAveragePooling2D", "AveragePooling2D"),
-              refuse="average pooling has no exact quantized definition here; use fpga_flow's ExactAveragePooling2D / "
-                     "ExactGlobalAveragePooling2D(quantizer=...) instead"),
-    LayerKind("batchnorm", ("BatchNormalization", "QBatchNormalization"),
-              refuse="fold batch-norm into the preceding convolution before conversion"),
-    LayerKind("reshape", ("Reshape", "Permute"),
-              refuse="a channel shuffle written as Reshape -> Permute -> Reshape becomes a stream Transpose that "
-                     "buffers the whole feature map; use fpga_flow's ChannelShuffle(groups) "
-                     "(fpga_flow.hls.extensions.channel_shuffle), which is pure wiring in io_stream"),
-    LayerKind("lambda", ("Lambda",), refuse="Lambda layers cannot be converted; replace it with a supported layer"),
-    LayerKind("float_weighted", ("Conv2D", "Dense", "DepthwiseConv2D"),
-              refuse="float weights cannot be exact on the FPGA; use the QKeras layer with quantizers"),
-    LayerKind("float_activation", ("Activation", "ReLU"),
-              refuse="unquantized activation; use QActivation(quantized_relu(...)) or quantized_bits"),
-)
+UNQUANTIZED = "unquantized activation has no exact fixed-point output; use QActivation(quantized_relu(...)) or " \
+              "QActivation(quantized_bits(...))"
+SHUFFLE_SPELLING = ("Reshape((H,W,g,C/g)) -> Permute((1,2,4,3)) -> Reshape((H,W,C)), each the only consumer of the "
+                    "previous, which 'fpga-flow build --model' rewrites into fpga_flow's ChannelShuffle(groups) (in "
+                    "io_stream a stream Transpose would buffer the whole feature map); use ChannelShuffle(groups) "
+                    "(fpga_flow.hls.extensions.channel_shuffle)")
 
-KINDS = (INPUT, QUANTIZER, CONV, CONV_BN, DEPTHWISE, DENSE, GROUPED, MAXPOOL, STOCK_POOL, AVGPOOL, GAP, SHUFFLE, ADD, CONCAT,
-         DROPOUT, CLONE, ZEROPAD, SLIDING_WINDOW, STREAM_CONV) + REFUSED
-EXTENSIONS = tuple(k.extension for k in KINDS if k.extension is not None)
+# the one table of refused layers: why, and the fix (check_supported and hls/rewrite.py print it; the
+# user-model rewrites turn some of them into exact layers first: GlobalAveragePooling2D/AveragePooling2D
+# followed by a QActivation, QConv2DBatchnorm, the channel-shuffle spelling, Flatten before QDense)
+FLOAT_GLOBAL_POOL = LayerKind("float_global_pooling", ("GlobalAveragePooling2D",),
+                              refuse="global average pooling has no exact quantized definition (Keras averages in "
+                                     "float32); use fpga_flow's ExactGlobalAveragePooling2D(quantizer=...), or follow it "
+                                     "with a QActivation and build with 'fpga-flow build --model'")
+FLOAT_AVG_POOL = LayerKind("float_pooling", ("AveragePooling2D",),
+                           refuse="average pooling has no exact quantized definition (Keras averages in float32); use "
+                                  "fpga_flow's ExactAveragePooling2D(quantizer=...), or follow it with a QActivation and "
+                                  "build with 'fpga-flow build --model'")
+CONV_BN = LayerKind("conv_batchnorm", ("QConv2DBatchnorm",), doc="QKeras' folded batch-norm conv (user models)",
+                    weighted=True, refuse="QConv2DBatchnorm is folded into a QConv2D when a model is built with "
+                                          "'fpga-flow build --model' (hls/rewrite.py); build it that way")
+BATCHNORM = LayerKind("batchnorm", ("BatchNormalization", "QBatchNormalization", "BatchNormalizationV2"),
+                      refuse="un-folded batch-norm scales the convolution after its weights are quantized, which "
+                             "integer hardware cannot reproduce; fold it into the preceding convolution's weights, or "
+                             "use QConv2DBatchnorm (folded; accepted by 'fpga-flow build --model')")
+RESHAPE = LayerKind("reshape", ("Reshape",), refuse="a Reshape is only accepted as the channel shuffle "
+                                                    + SHUFFLE_SPELLING)
+PERMUTE = LayerKind("permute", ("Permute",), refuse="a Permute is only accepted inside the channel shuffle "
+                                                    + SHUFFLE_SPELLING)
+FLATTEN = LayerKind("flatten", ("Flatten",),
+                    refuse="a Flatten is only accepted before QDense layers, which 'fpga-flow build --model' turns "
+                           "into an HxW convolution; build the model that way, or end it with a global pooling")
+LAMBDA = LayerKind("lambda", ("Lambda", "TFOpLambda", "SlicingOpLambda"),
+                   refuse="arbitrary Python/TF code cannot be converted; replace it with supported layers")
+FLOAT_WEIGHTED = LayerKind("float_weighted", ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D", "Conv1D"),
+                           refuse="float weights cannot be exact on the FPGA; use the QKeras layer (QConv2D, QDense, "
+                                  "QDepthwiseConv2D) with kernel_quantizer/bias_quantizer quantized_bits(..., alpha=1)")
+FLOAT_ACTIVATION = LayerKind("float_activation", ("Activation", "ReLU", "LeakyReLU"), refuse=UNQUANTIZED)
+SOFTMAX = LayerKind("softmax", ("Softmax",), ("Softmax",), refuse=UNQUANTIZED)
+
+STOCK = (INPUT, QUANTIZER, CONV, POINTWISE, DEPTHWISE, DENSE, STOCK_POOL, ADD, CONCAT, DROPOUT, CLONE, ZEROPAD,
+         STOCK_WEIGHTED, STOCK_ACTIVATION)
+REFUSED = (FLOAT_GLOBAL_POOL, FLOAT_AVG_POOL, CONV_BN, BATCHNORM, RESHAPE, PERMUTE, FLATTEN, LAMBDA, FLOAT_WEIGHTED,
+           FLOAT_ACTIVATION, SOFTMAX)
+
+# ---- the registry -----------------------------------------------------------------------------------
+
+EXTENSIONS = extensions.MODULES  # each holds its kind's record (KIND)
+KINDS = STOCK + tuple(m.KIND for m in EXTENSIONS) + REFUSED
 # an hls4ml node class no record names (none in the supported layer set): the generic model
 OTHER = LayerKind("other", doc="unknown hls4ml node: conv-window counting if it has a filter, else one item per item")
 
@@ -394,15 +295,13 @@ def check_supported(model) -> None:
             raise FlowError(f"{where}: {reason}")
 
 
-def prepare(model, conv_kernel: str = "hls4ml", max_window: int = 0):
+def prepare(model, conv_kernel: str, max_window: int):
     """Rewrite layers that stock hls4ml would get wrong, or that fpga_flow converts with its own
     kernels, into fpga_flow's extensions (same maths): each record's ``prepare`` returns the chain of
     layers (with their weights) that replaces one layer: overlapping/padded MaxPooling2D, grouped 1x1
-    QConv2D, and with ``conv_kernel='stream'`` every QConv2D and QDepthwiseConv2D whose window holds at
-    most ``max_window`` values (prepare_conv, prepare_depthwise). The model is rebuilt
-    layer by layer; layers without a replacement are copied with their weights."""
-    if conv_kernel not in CONV_KERNELS:
-        raise FlowError(f"hls.conv_kernel={conv_kernel!r} is invalid; use one of {list(CONV_KERNELS)}")
+    QConv2D, and with ``conv_kernel='stream'`` (hls.conv_kernel) every QConv2D and QDepthwiseConv2D whose
+    window holds at most ``max_window`` values (hls.max_window_values; prepare_conv, prepare_depthwise).
+    The model is rebuilt layer by layer; layers without a replacement are copied with their weights."""
 
     def replacement(layer):
         kind = for_keras(layer)
@@ -443,7 +342,7 @@ def infer(model) -> dict[str, TensorInfo]:
             continue
         if kind is None or kind.type_rule is None:  # check_supported runs first
             raise FlowError(f"layer '{layer.name}' ({type(layer).__name__}) is not supported")
-        info[layer.name] = kind.type_rule(layer, [info.get(l.name) for l in inbound(layer)], model)
+        info[layer.name] = kind.type_rule(layer, [info.get(l.name) for l in inbound(layer)], model, for_keras)
     return info
 
 

@@ -51,14 +51,18 @@ import numpy as np
 
 from ..errors import FlowError
 from . import kinds
-from .extensions import custom_objects, register
+from .extensions import custom_objects, gap, register
 from .extensions.avgpool import ExactAveragePooling2D
 from .extensions.channel_shuffle import ChannelShuffle
 from .extensions.gap import ExactGlobalAveragePooling2D
 from .extensions.maxpool import StreamMaxPooling2D, window_reason
+from .layer_kind import fused_activation, kernel_vs_stride
 
-ELEMENTWISE = ("QActivation", "Dropout")
-CONVS = ("QConv2D", "QDepthwiseConv2D", "QConv2DBatchnorm")
+# layer kinds (records of kinds.py; a node's class name is looked up there, kinds.for_keras)
+ELEMENTWISE = (kinds.QUANTIZER, kinds.DROPOUT)
+CONVS = (kinds.CONV, kinds.DEPTHWISE, kinds.CONV_BN)
+# the refused kinds these rewrites turn into exact layers (when the pattern around them allows it)
+REWRITTEN = (kinds.FLOAT_GLOBAL_POOL, kinds.FLOAT_AVG_POOL, kinds.CONV_BN, kinds.RESHAPE, kinds.FLATTEN)
 ACCEPTED = ("QActivation, QConv2D, QConv2DBatchnorm, QDepthwiseConv2D, QDense, MaxPooling2D, "
             "GlobalAveragePooling2D/AveragePooling2D followed by a QActivation, Add, Concatenate, Dropout, "
             "ZeroPadding2D before a convolution, Flatten before QDense, Reshape->Permute->Reshape channel shuffle")
@@ -67,7 +71,7 @@ ACCEPTED = ("QActivation, QConv2D, QConv2DBatchnorm, QDepthwiseConv2D, QDense, M
 @dataclass
 class Node:
     name: str
-    cls: str
+    cls: str                      # the Keras class name (messages; its kind: kind())
     inputs: list
     layer: object = None          # the user's layer (None for a new one)
     make: object = None           # callable -> a fresh Keras layer
@@ -76,6 +80,9 @@ class Node:
     view: tuple | None = None     # this node's 4-D output stands for a vector (a Flatten was removed)
     flat: dict = field(default_factory=dict)  # input name -> map shape read through a removed Flatten
     notes: list = field(default_factory=list)
+
+    def kind(self):
+        return kinds.for_keras(self.cls)
 
 
 def _where(n: Node) -> str:
@@ -99,7 +106,7 @@ def graph(model) -> list[Node]:
     if isinstance(model, tf.keras.Sequential):
         prev = model.inputs[0].name.split(":")[0]
         lays = list(model.layers)
-        nodes.append(Node(prev, "InputLayer", [], shape=_shape(model.input_shape)))
+        nodes.append(Node(prev, tf.keras.layers.InputLayer.__name__, [], shape=_shape(model.input_shape)))
         for layer in lays:
             nodes.append(Node(layer.name, type(layer).__name__, [prev], layer=layer, shape=_shape(layer.output_shape)))
             prev = layer.name
@@ -122,7 +129,7 @@ def graph(model) -> list[Node]:
             else:
                 raise FlowError(f"layer '{name}' ({cls}) is called with arguments the flow cannot read (a TF op "
                                 f"or nested call); use Keras layers: {ACCEPTED}")
-        if isinstance(layer, tf.keras.Model):
+        if hasattr(layer, "layers"):  # a model used as a layer
             raise FlowError(f"layer '{name}' ({cls}) is a nested model; flatten it into one functional model")
         nodes.append(Node(name, cls, ins, layer=layer, shape=_shape(layer.output_shape)))
     out = cfg["output_layers"][0][0]
@@ -151,8 +158,8 @@ def _qstr(q):
 # ------------------------------------------------------------------ passes
 
 def add_input_quantizer(nodes, input_bits=None, input_int=None, model_name="model") -> bool:
-    first = [n for n in nodes if n.cls != "InputLayer"]
-    has = bool(first) and first[0].cls == "QActivation" and first[0].inputs == [nodes[0].name] \
+    first = [n for n in nodes if n.kind() is not kinds.INPUT]
+    has = bool(first) and first[0].kind() is kinds.QUANTIZER and first[0].inputs == [nodes[0].name] \
         and len(_consumers(nodes, nodes[0].name)) == 1
     if has:
         if input_bits is not None or input_int is not None:
@@ -175,26 +182,16 @@ def add_input_quantizer(nodes, input_bits=None, input_int=None, model_name="mode
     q = f"quantized_bits({int(input_bits)},{int(input_int)},alpha=1)"
     inp = nodes[0].name
     _replace_input(nodes, inp, name)
-    nodes.insert(1, Node(name, "QActivation", [inp], make=lambda q=q, name=name: QActivation(q, name=name),
+    nodes.insert(1, Node(name, QActivation.__name__, [inp], make=lambda q=q, name=name: QActivation(q, name=name),
                          shape=nodes[0].shape, notes=[f"input quantizer {q} added (--input-bits/--input-int)"]))
     return True
 
 
-def _refuse_class(n: Node) -> None:
-    w = _where(n)
-    if n.cls in ("BatchNormalization", "QBatchNormalization", "BatchNormalizationV2"):
-        raise FlowError(f"{w}: un-folded batch-norm scales the convolution after its weights are quantized, which "
-                        "integer hardware cannot reproduce; use QConv2DBatchnorm (folded, accepted) or fold it into "
-                        "the preceding convolution's weights")
-    if n.cls in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
-        raise FlowError(f"{w}: arbitrary Python/TF code cannot be converted; replace it with supported layers "
-                        f"({ACCEPTED})")
-    if n.cls in ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D", "Conv1D"):
-        raise FlowError(f"{w}: float weights cannot be exact on the FPGA; use the QKeras layer (Q{n.cls}) with "
-                        "kernel_quantizer/bias_quantizer quantized_bits(..., alpha=1)")
-    if n.cls in ("Activation", "ReLU", "Softmax", "LeakyReLU"):
-        raise FlowError(f"{w}: unquantized activation has no exact fixed-point output; use "
-                        "QActivation(quantized_relu(...)) or QActivation(quantized_bits(...))")
+def _refuse(n: Node) -> None:
+    """A refused kind (kinds.REFUSED, the one table) that no rewrite below turns into exact layers."""
+    kind = n.kind()
+    if kind is not None and kind.refuse and kind not in REWRITTEN:
+        raise FlowError(f"{_where(n)}: {kind.refuse}")
 
 
 def _window_check(n: Node, kind: str, pool, strides, padding, in_shape):
@@ -225,69 +222,63 @@ def rewrite_nodes(nodes: list[Node]) -> list[str]:
         i += 1
         if n.layer is None:
             continue
-        _refuse_class(n)
+        _refuse(n)
+        kind = n.kind()
         c = n.layer.get_config()
         if c.get("data_format", "channels_last") not in ("channels_last", None):
             raise FlowError(f"{_where(n)}: data_format {c['data_format']!r}; the flow streams channels_last maps")
-        if n.cls in CONVS:
-            ks, st = tuple(c["kernel_size"]), tuple(c["strides"])
-            if ks[0] < st[0] or ks[1] < st[1]:  # found by benchmarks/fuzz_nets.py (1x1 stride 2: 20% exact)
-                raise FlowError(f"{_where(n)}: a {ks[0]}x{ks[1]} kernel with stride {st[0]}x{st[1]} (kernel smaller "
-                                "than the stride) is computed wrongly by hls4ml's io_stream line buffer (measured); "
-                                "use a kernel at least the stride, or stride 1 followed by MaxPooling2D")
+        if kind in CONVS and kernel_vs_stride(n.layer):  # found by benchmarks/fuzz_nets.py (1x1 stride 2: 20% exact)
+            raise FlowError(f"{_where(n)}: {kernel_vs_stride(n.layer)}")
         ins = [by[x] for x in n.inputs]
         in_shape = ins[0].shape if ins else ()
         cons = _consumers(nodes, n.name)
-        if n.cls == "MaxPooling2D":
+        if kind is kinds.STOCK_POOL:  # MaxPooling2D
             _window_check(n, "max", n.layer.pool_size, n.layer.strides, n.layer.padding, in_shape)
             n.make = lambda c=c: StreamMaxPooling2D.from_config(c)
             n.weights = lambda: []
-            notes.append(f"{n.name}: MaxPooling2D -> StreamMaxPooling2D")
-        elif n.cls in ("GlobalAveragePooling2D", "AveragePooling2D"):
-            if len(cons) != 1 or cons[0].cls != "QActivation":
+            notes.append(f"{n.name}: {n.cls} -> {StreamMaxPooling2D.__name__}")
+        elif kind in (kinds.FLOAT_GLOBAL_POOL, kinds.FLOAT_AVG_POOL):
+            if len(cons) != 1 or cons[0].kind() is not kinds.QUANTIZER:
                 got = ", ".join(f"'{x.name}' ({x.cls})" for x in cons) or "none (model output)"
                 raise FlowError(f"{_where(n)}: average pooling needs a quantizer as its only consumer (Keras averages in "
                                 f"float32, nothing defines the rounding); consumers: {got}; put a "
                                 "QActivation(quantized_bits(...)) right after it")
             q = cons[0]
             qs = str(q.layer.get_config()["activation"])
-            if n.cls == "GlobalAveragePooling2D":
+            if kind is kinds.FLOAT_GLOBAL_POOL:
                 if c.get("keepdims"):
                     raise FlowError(f"{_where(n)}: keepdims=True is not supported; use keepdims=False (the default)")
                 q.make = lambda qs=qs, name=q.name: ExactGlobalAveragePooling2D(quantizer=qs, name=name)
                 n_cells = in_shape[0] * in_shape[1]
-                kind = "ExactGlobalAveragePooling2D"
+                exact = ExactGlobalAveragePooling2D.__name__
             else:
                 pool, strides, pad = tuple(n.layer.pool_size), tuple(n.layer.strides), n.layer.padding
                 _window_check(n, "average", pool, strides, pad, in_shape)
                 q.make = lambda qs=qs, name=q.name, pool=pool, strides=strides, pad=pad: ExactAveragePooling2D(
                     pool_size=list(pool), strides=list(strides), padding=pad, quantizer=qs, name=name)
                 n_cells = pool[0] * pool[1]
-                kind = "ExactAveragePooling2D"
-            q.cls, q.layer, q.inputs = kind, None, list(n.inputs)
+                exact = ExactAveragePooling2D.__name__
+            q.cls, q.layer, q.inputs = exact, None, list(n.inputs)
             q.weights = lambda: []
             q.notes = [("float32_mean", n.name, n_cells)]
             nodes.remove(n)
             i -= 1
             by = _by_name(nodes)
-            notes.append(f"{n.name} + {q.name}: {n.cls} + QActivation({qs}) -> {kind}")
-        elif n.cls == "QConv2DBatchnorm":
+            notes.append(f"{n.name} + {q.name}: {n.cls} + QActivation({qs}) -> {exact}")
+        elif kind is kinds.CONV_BN:
             _fold_batchnorm(n, c, QConv2D)
             notes.append(f"{n.name}: QConv2DBatchnorm -> QConv2D with QKeras' folded weights")
-        elif n.cls == "Reshape":
+        elif kind is kinds.RESHAPE:
             r2 = _channel_shuffle(n, nodes, by, ChannelShuffle, in_shape)
             notes.append(f"{n.name} -> .. -> {r2}: Reshape -> Permute -> Reshape -> ChannelShuffle")
             by = _by_name(nodes)
             i -= 1
-        elif n.cls == "Permute":
-            raise FlowError(f"{_where(n)}: a Permute is only accepted inside the channel-shuffle spelling "
-                            "Reshape((H,W,g,C/g)) -> Permute((1,2,4,3)) -> Reshape((H,W,C)); use ChannelShuffle(groups)")
-        elif n.cls == "ZeroPadding2D":
+        elif kind is kinds.ZEROPAD:
             _fold_padding(n, nodes, cons, in_shape, c)
             notes.append(f"{n.name}: ZeroPadding2D folded into the next convolution's padding='same'")
             by = _by_name(nodes)
             i -= 1
-        elif n.cls == "Flatten":
+        elif kind is kinds.FLATTEN:
             if len(in_shape) == 3:
                 for x in cons:
                     x.flat[n.inputs[0]] = in_shape
@@ -296,19 +287,19 @@ def rewrite_nodes(nodes: list[Node]) -> list[str]:
             by = _by_name(nodes)
             i -= 1
             notes.append(f"{n.name}: Flatten removed (the next QDense reads the map row-major)")
-        elif n.cls == "QDense":
+        elif kind is kinds.DENSE:
             _dense(n, _in_view(n, ins[0]), ins[0], c, QConv2D, notes)
-        elif n.cls in ELEMENTWISE or n.cls in ("Add", "Concatenate"):
+        elif kind in ELEMENTWISE or (kind is not None and kind.join):  # Add, Concatenate
             views = [_in_view(n, x) for x in ins]
             if any(v is not None for v in views):
-                if n.cls in ELEMENTWISE:
+                if kind in ELEMENTWISE:
                     n.view = views[0]
                 else:
                     if any(v is None or tuple(v[:2]) != (1, 1) for v in views):
                         raise FlowError(f"{_where(n)}: joins flattened maps that are not 1x1 (or a flattened map with a "
                                         "vector); only vectors from QDense layers can be joined after Flatten")
                     n.view = (1, 1, None)
-        elif n.cls in ("QConv2D", "QDepthwiseConv2D", "InputLayer") or n.cls in _extension_classes():
+        elif kind in (kinds.CONV, kinds.DEPTHWISE, kinds.INPUT) or (kind is not None and kind.extension is not None):
             if any(_in_view(n, x) is not None for x in ins):
                 raise FlowError(f"{_where(n)}: follows a Flatten; only QDense (optionally after QActivation/Dropout) "
                                 "may read a flattened map")
@@ -321,16 +312,10 @@ def _in_view(n: Node, src: Node):
     return n.flat.get(src.name) or src.view
 
 
-def _extension_classes():
-
-    return tuple(custom_objects())
-
-
 def _fold_batchnorm(n: Node, c: dict, QConv2D) -> None:
     layer = n.layer
-    act = c.get("activation")
-    if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
-        raise FlowError(f"{_where(n)}: fused activation {act!r}; use activation=None and a separate QActivation")
+    if fused_activation(layer):
+        raise FlowError(f"{_where(n)}: {fused_activation(layer)}")
     if layer.kernel_quantizer_internal is None or layer.bias_quantizer_internal is None:
         raise FlowError(f"{_where(n)}: the folded {'kernel' if layer.kernel_quantizer_internal is None else 'bias'} has "
                         "no quantizer, so QKeras computes with float values; give it kernel_quantizer and bias_quantizer")
@@ -342,25 +327,24 @@ def _fold_batchnorm(n: Node, c: dict, QConv2D) -> None:
         qc.pop(k, None)
     n.make = lambda qc=qc: QConv2D.from_config(qc)
     n.weights = lambda layer=layer: [np.asarray(w) for w in layer.get_folded_weights()]
-    n.cls = "QConv2D"
+    n.cls = QConv2D.__name__
 
 
 def _channel_shuffle(n, nodes, by, ChannelShuffle, in_shape):
-    bad = (f"{_where(n)}: a Reshape is only accepted as the channel shuffle Reshape((H,W,g,C/g)) -> Permute((1,2,4,3)) "
-           "-> Reshape((H,W,C)) (each the only consumer of the previous); use ChannelShuffle(groups)")
+    bad = f"{_where(n)}: {kinds.RESHAPE.refuse}"
     c1 = _consumers(nodes, n.name)
     if len(in_shape) != 3 or len(n.shape) != 4 or tuple(n.shape[:2]) != tuple(in_shape[:2]) or len(c1) != 1 \
-            or c1[0].cls != "Permute" or tuple(c1[0].layer.dims) != (1, 2, 4, 3):
+            or c1[0].kind() is not kinds.PERMUTE or tuple(c1[0].layer.dims) != (1, 2, 4, 3):
         raise FlowError(bad)
     p = c1[0]
     c2 = _consumers(nodes, p.name)
-    if len(c2) != 1 or c2[0].cls != "Reshape" or tuple(c2[0].shape) != tuple(in_shape):
+    if len(c2) != 1 or c2[0].kind() is not kinds.RESHAPE or tuple(c2[0].shape) != tuple(in_shape):
         raise FlowError(bad)
     r2 = c2[0]
     a = int(n.shape[2])
     r2.make = lambda a=a, name=r2.name: ChannelShuffle(a, name=name)
     r2.weights = lambda: []
-    r2.cls, r2.layer, r2.inputs = "ChannelShuffle", None, list(n.inputs)
+    r2.cls, r2.layer, r2.inputs = ChannelShuffle.__name__, None, list(n.inputs)
     nodes.remove(n)
     nodes.remove(p)
     return r2.name
@@ -373,7 +357,7 @@ def _fold_padding(n, nodes, cons, in_shape, c):
         nodes.remove(n)
         return
     hint = "use padding='same' in the convolution instead"
-    if len(cons) != 1 or cons[0].cls not in CONVS or cons[0].layer is None:
+    if len(cons) != 1 or cons[0].kind() not in CONVS or cons[0].layer is None:
         raise FlowError(f"{_where(n)}: zero padding is only folded into a following convolution (its only consumer); "
                         f"before {', '.join(repr(x.name) for x in cons)} it would change max/average pooling; {hint}")
     conv = cons[0]
@@ -398,9 +382,8 @@ def _dense(n, view, src, c, QConv2D, notes):
     else:
         kh, kw = (int(view[0]), int(view[1])) if view[0] is not None else (1, 1)
     layer = n.layer
-    act = c.get("activation")
-    if act not in (None, "linear") and not (isinstance(act, dict) and act.get("class_name") == "linear"):
-        raise FlowError(f"{_where(n)}: fused activation {act!r}; use activation=None and a separate QActivation")
+    if fused_activation(layer):
+        raise FlowError(f"{_where(n)}: {fused_activation(layer)}")
     keys = set(QConv2D(1, 1).get_config())
     qc = {k: v for k, v in c.items() if k in keys}
     qc.update(filters=int(c["units"]), kernel_size=[kh, kw], strides=[1, 1], padding="valid", name=n.name,
@@ -416,7 +399,7 @@ def _dense(n, view, src, c, QConv2D, notes):
 
     n.make = lambda qc=qc: QConv2D.from_config(qc)
     n.weights = weights
-    n.cls = "QConv2D"
+    n.cls = QConv2D.__name__
     n.view = (1, 1, int(c["units"])) if view is not None else None
     notes.append(f"{n.name}: QDense -> QConv2D {kh}x{kw}")
 
@@ -432,7 +415,7 @@ def build_model(nodes: list[Node], name: str):
     made = []
     with tf.keras.utils.custom_object_scope(custom_objects()):
         for n in nodes:
-            if n.cls == "InputLayer":
+            if n.kind() is kinds.INPUT:
                 tensors[n.name] = tf.keras.Input(shape=n.shape, name=n.name)
                 continue
             if n.make is not None:
@@ -446,7 +429,7 @@ def build_model(nodes: list[Node], name: str):
                 cfg = layer.get_config()
                 layer = type(layer).from_config(dict(cfg, padding="same"))
             ins = [tensors[x] for x in n.inputs]
-            tensors[n.name] = layer(ins if len(ins) > 1 or n.cls in ("Add", "Concatenate") else ins[0])
+            tensors[n.name] = layer(ins if len(ins) > 1 or getattr(n.kind(), "join", False) else ins[0])
             made.append((n, layer))
     model = tf.keras.Model(tensors[nodes[0].name], tensors[nodes[-1].name], name=name)
     for n, layer in made:
@@ -471,7 +454,7 @@ def _check_float32_means(converted, nodes) -> None:
             d = cells * 2.0 ** max(f - g, 0)
             tmax = xmax * 2.0**g
             if codes >= 2**24 or 2 * d * tmax >= 2**22:
-                raise FlowError(f"layer '{src}' ({'GlobalAveragePooling2D' if 'Global' in n.cls else 'AveragePooling2D'}): "
+                raise FlowError(f"layer '{src}' ({'global ' if n.kind() is gap.KIND else ''}average pooling): "
                                 f"the float32 mean of {cells} cells of {x.spec.cpp()} cannot be proven to round like the "
                                 f"exact mean on the grid of '{n.name}' (bound {2 * d * tmax:.3g} >= 2**22); use fpga_flow's "
                                 f"{n.cls}(quantizer=...) in the model, or a narrower input to the pool")

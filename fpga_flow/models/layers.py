@@ -5,11 +5,11 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow.keras import layers as L
 
-from .quant import QuantSpec
+from ..config import Quantization
 
 
 class LayerFactory:
-    def __init__(self, quant: QuantSpec | None):
+    def __init__(self, quant: Quantization | None):
         self.quant = quant  # None: float twin
 
     @property
@@ -99,7 +99,7 @@ class LayerFactory:
 
         return StreamMaxPooling2D(pool, stride, padding=padding, name=name)(x)
 
-    def global_avgpool(self, x, name="global_avgpool", default_bits=16, integer=None):
+    def global_avgpool(self, x, name, default_bits, integer=None):
         """``default_bits``: output width when quantization.gap_bits is not set (family's choice);
         ``integer``: its integer bits (default act_int)."""
         if not self.quantized:

@@ -47,12 +47,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.keras import layers as L
 
+from ..config import Quantization, ShuffleNetOptions
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
-from .quant import QuantSpec, best_int, bias_int_for, relu_grid, signed_grid
+from .quant import best_int, bias_int_for, relu_grid, signed_grid
 
-GROUPS = (1, 2, 3, 4, 8)
-WIDTHS = (0.25, 0.5, 1.0, 1.5, 2.0)
 STAGE_REPEATS = (4, 8, 4)
 BN_EPSILON = 1e-5
 # Table 1, stage-2 output channels at 1x
@@ -68,27 +67,18 @@ def stage_channels(groups: int, width: float) -> tuple[int, int, int, int]:
     return _CONV1[width], c2, 2 * c2, 4 * c2
 
 
-def shufflenet_v1(*, groups=3, width=1.0, input_shape=(224, 224, 3), classes=1000,
-                  quant: QuantSpec | None = QuantSpec(), quantized=True, name=None) -> tf.keras.Model:
-    """Build ShuffleNet v1 with ``groups`` and width multiplier ``width`` (module docstring)."""
-    groups = int(groups)
-    if groups not in GROUPS:
-        raise FlowError(f"ShuffleNet groups={groups} is not in the paper; use one of {list(GROUPS)}")
-    width = float(width)
-    if width not in WIDTHS:
-        raise FlowError(f"ShuffleNet width={width} is not in the paper; use one of {list(WIDTHS)}")
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 3 or min(input_shape) < 1:
-        raise FlowError(f"input_shape {list(input_shape)} is invalid; use [height, width, channels]")
-    if min(input_shape[:2]) < 32:
-        raise FlowError(f"input {input_shape[0]}x{input_shape[1]} is too small for ShuffleNet (five stride-2 "
-                        "layers); use at least 32x32")
-    if int(classes) < 2:
-        raise FlowError(f"classes={classes} is invalid; use at least 2")
+def shufflenet_v1(*, options: ShuffleNetOptions | None = None, quant: Quantization | None = None, quantized=True,
+                  name=None, **kw) -> tf.keras.Model:
+    """Build ShuffleNet v1 (module docstring): ``options`` the model section (config.ShuffleNetOptions:
+    groups, width, input_shape, classes with their defaults and checks), or its keys as keyword
+    arguments; ``quant``: the widths (default: the config's defaults)."""
+    o = options if options is not None else ShuffleNetOptions(name="shufflenet_v1", **kw)
+    quant = quant if quant is not None else Quantization()
+    groups, width = o.groups, float(o.width)
     f = LayerFactory(quant if quantized else None)
     c1, c2, c3, c4 = stage_channels(groups, width)
 
-    inp = input_layer(input_shape)
+    inp = input_layer(o.input_shape)
     x = f.input_quant(inp)
     stem = LayerFactory(f.quant.stem() if f.quantized else None)  # first layer: quantization.stem_bits
     x = _conv_bn(stem, x, c1, 3, 2, "conv1")
@@ -98,9 +88,9 @@ def shufflenet_v1(*, groups=3, width=1.0, input_shape=(224, 224, 3), classes=100
         for unit in range(1, repeats + 1):
             x = _unit(f, x, out, groups, stride=2 if unit == 1 else 1,
                       first_group=1 if (stage == 2 and unit == 1) else groups, name=f"stage{stage}_unit{unit}")
-    x = f.global_avgpool(x, name="global_pool", default_bits=(quant.act_bits + 3) if quant else 16)
+    x = f.global_avgpool(x, name="global_pool", default_bits=quant.act_bits + 3)  # gap_bits null: act_bits + 3
     head = LayerFactory(f.quant.head() if f.quantized else None)  # classifier: quantization.head_bits
-    x = head.dense(x, int(classes), name="fc")
+    x = head.dense(x, o.classes, name="fc")
     if name is None:
         name = f"shufflenet_v1_g{groups}_w{width:g}" + ("" if quantized else "_float")
     return tf.keras.Model(inp, x, name=name)
@@ -149,11 +139,29 @@ def _unit(f: LayerFactory, x, out, groups, stride, first_group, name):
 # ---------------------------------------------------------------- batch-norm folding / calibration
 
 
+def _kind(layer):
+    """The layer's record in the layer-kind registry (hls/kinds.py, the one place classes are named)."""
+    from ..hls import kinds
+
+    return kinds.for_keras(layer)
+
+
+def _is_bn(layer) -> bool:
+    from ..hls import kinds
+
+    return _kind(layer) is kinds.BATCHNORM
+
+
+def _is_depthwise(layer) -> bool:
+    """A depthwise kernel (kh, kw, c, 1): folded and scaled per channel on its third axis."""
+    return hasattr(layer, "depthwise_kernel")
+
+
 def _bn_followers(fmodel) -> dict[str, L.BatchNormalization]:
     """conv layer name -> the BatchNormalization that follows it in the training model."""
     out = {}
     for layer in fmodel.layers:
-        if isinstance(layer, L.BatchNormalization):
+        if _is_bn(layer):
             src = layer.inbound_nodes[0].inbound_layers
             out[src.name] = layer
     return out
@@ -170,7 +178,7 @@ def folded_weights(conv, bn) -> list[np.ndarray]:
     b = np.asarray(w[1], dtype=np.float64) if conv.use_bias else 0.0
     gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in bn.get_weights())
     s = gamma / np.sqrt(var + bn.epsilon)
-    if isinstance(conv, L.DepthwiseConv2D):  # kernel (kh, kw, c, 1)
+    if _is_depthwise(conv):  # kernel (kh, kw, c, 1)
         k = k * s.reshape(1, 1, -1, 1)
     else:  # (kh, kw, c_in/groups, c_out)
         k = k * s
@@ -205,19 +213,21 @@ def calibrate_bn(fmodel, x: np.ndarray, *, seed: int = 0, target_std: float = 1.
     rng = np.random.default_rng(seed)
     bns = _bn_followers(fmodel)
     # one forward sweep in topological order, each layer run eagerly on its inputs' cached outputs
+    from ..hls import kinds
+
     cache = {}
     for layer in fmodel.layers:
-        if isinstance(layer, L.InputLayer):
+        if _kind(layer) is kinds.INPUT:
             cache[layer.name] = tf.constant(x)
             continue
         ins = layer.inbound_nodes[0].inbound_layers
         args = [cache[l.name] for l in ins] if isinstance(ins, (list, tuple)) else cache[ins.name]
-        if isinstance(layer, L.BatchNormalization) or not layer.weights:
+        if _is_bn(layer) or not layer.weights:
             cache[layer.name] = layer(args, training=False)
             continue
         w = layer.get_weights()
         y = layer(args, training=False).numpy().astype(np.float64)
-        depthwise = isinstance(layer, L.DepthwiseConv2D)
+        depthwise = _is_depthwise(layer)
         bn = bns.get(layer.name)
         if bn is None:  # FC: one scale for the layer
             w[0] = w[0] / (float(y.std()) or 1.0)
@@ -250,7 +260,7 @@ def unfold_batchnorm(qmodel, fmodel) -> None:
     gamma=1, beta=bias, mean=0, var=1-eps, so ``fmodel`` computes exactly the folded function."""
     bns = _bn_followers(fmodel)
     for layer in fmodel.layers:
-        if not layer.weights or isinstance(layer, L.BatchNormalization):
+        if not layer.weights or _is_bn(layer):
             continue
         w = qmodel.get_layer(layer.name).get_weights()
         bn = bns.get(layer.name)
@@ -280,7 +290,7 @@ def init_from_deployed(trained, qmodel, fmodel) -> None:
 
 # ------------------------------------------------------- power-of-two equalization and calibration
 
-def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> dict:
+def rescale_for_quantization(fmodel, quant: Quantization, x_calib: np.ndarray) -> dict:
     """Per-layer quantization ranges for the deployed (batch-norm-folded) model of the trained
     training model ``fmodel``; returns overrides ``{"layer_int", "layer_weight_int"}``.
 
@@ -316,7 +326,7 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
     head = quant.head()
     weight_int, layer_int = {}, {}
     for layer in fmodel.layers:
-        if not layer.weights or isinstance(layer, L.BatchNormalization):
+        if not layer.weights or _is_bn(layer):
             continue
         k, b = folded_weights(layer, bns[layer.name]) if layer.name in bns else layer.get_weights()
         bits = {"fc": head.weight_bits, "conv1": quant.stem().weight_bits}.get(layer.name, quant.weight_bits)
@@ -324,10 +334,12 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
         weight_int[layer.name] = int(np.clip(np.ceil(np.log2(max(wmax / (1 - 2.0 ** (1 - bits)), 1e-9))), 0, bits - 1))
         layer_int[layer.name] = bias_int_for(b, quant.bias_bits, quant.bias_int)
     # the deployed model's quantized tensors, by the training model's layer producing them
+    from ..hls import kinds
+
     taps, all_names = {}, {layer.name for layer in fmodel.layers}
     for layer in fmodel.layers:
         n = layer.name
-        if isinstance(layer, L.ReLU) or n.endswith("_shortcut_pool") or n == "global_pool":
+        if _kind(layer) is kinds.FLOAT_ACTIVATION or n.endswith("_shortcut_pool") or n == "global_pool":
             taps[n] = (n, "unsigned")
         elif n.endswith("_dwconv_bn"):
             taps[n[: -len("_bn")] + "_quant"] = (n, "signed")

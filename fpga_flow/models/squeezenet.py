@@ -22,8 +22,8 @@ v1.1 gives 111 -> 55 -> 27 -> 13 (exactly Table 1's shapes). v1.0's 7x7/2 conv1 
 only for a 227 input (the released Caffe model's crop); at 224 it gives 109 -> 54 -> 26 -> 12.
 Pool padding can be set to 'same' (pool_padding), supported by the HLS pooling extension too.
 
-Small inputs: the topology is kept; an input too small for conv1 + three pools is refused with the
-smallest size that works (e.g. 32x32 for v1.1, 48x48 for v1.0). ``stem_stride=1`` keeps more
+Small inputs: the topology is kept; an input too small for conv1 + three pools is refused by the
+config (config.SqueezeNetOptions) with the smallest size that works (e.g. 32x32 for v1.1, 48x48 for v1.0). ``stem_stride=1`` keeps more
 resolution for tiny images (e.g. 28x28 Fashion-MNIST) and is recorded in the model name.
 
 Differences from the paper for deployment, both exact on both sides: the quantized model starts with
@@ -32,88 +32,49 @@ mean). Outputs are the pooled class scores (logits); softmax is monotonic and le
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 from tensorflow.keras import layers as L
 
+from ..config import LAYER_INT_MAX, Quantization, SqueezeNetOptions
 from ..errors import FlowError
 from .layers import LayerFactory, input_layer
-from .quant import LAYER_INT_MAX, QuantSpec, best_int, bias_int_for, relu_grid
+from .quant import best_int, bias_int_for, relu_grid
 from .weights_init import calibrate, copy_weights
 
-BYPASS = ("none", "simple", "complex")
 VERSIONS = ("1.0", "1.1")
 _POOLS_AFTER = {"1.0": ("conv1", "fire4", "fire8"), "1.1": ("conv1", "fire3", "fire5")}
 _SIMPLE = ("fire3", "fire5", "fire7", "fire9")
 _COMPLEX = ("fire2", "fire4", "fire6", "fire8")
 
 
-def fire_channels(i: int, base_e=128, incr_e=128, freq=2, sr=0.125, pct3x3=0.5):
-    """(squeeze, expand1x1, expand3x3) filters of fire module i (i=0 is fire2), paper section 5."""
-    e = base_e + incr_e * (i // freq)
-    e3 = int(round(e * pct3x3))
+def fire_channels(i: int, o: SqueezeNetOptions):
+    """(squeeze, expand1x1, expand3x3) filters of fire module i (i=0 is fire2), paper section 5, with
+    the knobs base_e, incr_e, freq, sr, pct3x3 of the model section ``o``."""
+    e = o.base_e + o.incr_e * (i // o.freq)
+    e3 = int(round(e * o.pct3x3))
     e1 = e - e3
-    s = max(1, int(round(sr * e)))
+    s = max(1, int(round(o.sr * e)))
     return s, e1, e3
 
 
-def _out(n, k, s, padding):
-    return math.ceil(n / s) if padding == "same" else (n - k) // s + 1
-
-
-def _check_input(version, input_shape, stem_stride, pool_padding):
-    h, w, c = input_shape
-    k = 7 if version == "1.0" else 3
-    sizes = []
-    for n in (h, w):
-        m = _out(n, k, stem_stride, "valid")
-        for _ in range(3):
-            m = _out(m, 3, 2, pool_padding) if m >= 3 or pool_padding == "same" else 0
-        sizes.append(m)
-    if min(sizes) < 1:
-        lo = next(n for n in range(8, 4096) if _check_size(n, k, stem_stride, pool_padding))
-        raise FlowError(
-            f"input {h}x{w} is too small for SqueezeNet v{version} (conv1 {k}x{k}/{stem_stride} and three 3x3/2 pools); "
-            f"use at least {lo}x{lo} or stem_stride=1")
-
-
-def _check_size(n, k, stem_stride, pool_padding):
-    m = _out(n, k, stem_stride, "valid")
-    for _ in range(3):
-        if m < 1 or (m < 3 and pool_padding == "valid"):
-            return False
-        m = _out(m, 3, 2, pool_padding)
-    return m >= 1
-
-
-def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass="none",
-               base_e=128, incr_e=128, freq=2, sr=0.125, pct3x3=0.5, dropout=0.5,
-               stem_stride=2, pool_padding="valid", quant: QuantSpec | None = QuantSpec(),
-               quantized=True, name=None) -> tf.keras.Model:
+def squeezenet(version="1.1", *, options: SqueezeNetOptions | None = None, quant: Quantization | None = None,
+               quantized=True, name=None, **kw) -> tf.keras.Model:
     """Build SqueezeNet ``version`` ('1.0' or '1.1'); quantized (QKeras) unless quantized=False.
 
-    See the module docstring for the paper's Table 1, bypass variants and section-5 knobs.
+    ``options``: the model section (config.SqueezeNetOptions: its defaults and checks), or its keys as
+    keyword arguments; ``quant``: the widths (default: the config's defaults). See the module
+    docstring for the paper's Table 1, bypass variants and section-5 knobs.
     """
     version = str(version)
     if version not in VERSIONS:
         raise FlowError(f"unknown SqueezeNet version {version!r}; use one of {list(VERSIONS)}")
-    if bypass not in BYPASS:
-        raise FlowError(f"unknown bypass {bypass!r}; use one of {list(BYPASS)}")
-    if pool_padding not in ("valid", "same"):
-        raise FlowError(f"pool_padding {pool_padding!r} is invalid; use 'valid' or 'same'")
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 3 or min(input_shape) < 1:
-        raise FlowError(f"input_shape {list(input_shape)} is invalid; use [height, width, channels]")
-    if int(classes) < 2:
-        raise FlowError(f"classes={classes} is invalid; use at least 2")
-    if not (0 < pct3x3 < 1 and 0 < sr <= 1 and base_e >= 2 and incr_e >= 0 and freq >= 1):
-        raise FlowError("microarchitecture knobs out of range; need 0<pct3x3<1, 0<sr<=1, base_e>=2, incr_e>=0, freq>=1")
-    _check_input(version, input_shape, stem_stride, pool_padding)
+    o = options if options is not None else SqueezeNetOptions(name=f"squeezenet{version.replace('.', '_')}", **kw)
+    quant = quant if quant is not None else Quantization()
+    bypass, stem_stride, pool_padding = o.bypass, o.stem_stride, o.pool_padding
     f = LayerFactory(quant if quantized else None)
 
-    inp = input_layer(input_shape)
+    inp = input_layer(o.input_shape)
     x = f.input_quant(inp)
     stem = LayerFactory(f.quant.stem() if f.quantized else None)  # first layer: quantization.stem_bits
     if version == "1.0":
@@ -126,7 +87,7 @@ def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass
     pools = _POOLS_AFTER[version]
     for i in range(8):
         fname = f"fire{i + 2}"
-        s, e1, e3 = fire_channels(i, base_e, incr_e, freq, sr, pct3x3)
+        s, e1, e3 = fire_channels(i, o)
         y = _fire(f, x, fname, s, e1, e3)
         if bypass != "none" and fname in _SIMPLE and x.shape[-1] == y.shape[-1]:
             y = L.Add(name=f"{fname}_bypass_add")([x, y])
@@ -140,13 +101,13 @@ def squeezenet(version="1.1", *, input_shape=(224, 224, 3), classes=1000, bypass
         if fname in pools:
             x = f.maxpool(x, padding=pool_padding, name=f"pool{i + 2}")
 
-    if dropout:
-        x = L.Dropout(dropout, name="drop9")(x)
+    if o.dropout:
+        x = L.Dropout(o.dropout, name="drop9")(x)
     head = LayerFactory(f.quant.head() if f.quantized else None)  # classifier: quantization.head_bits
-    x = head.conv(x, int(classes), 1, name="conv10")
+    x = head.conv(x, o.classes, 1, name="conv10")
     score_int = f.quant.score_int if f.quantized else None
     x = head.relu(x, "relu_conv10", integer=score_int)
-    x = head.global_avgpool(x, name="pool10", integer=score_int)
+    x = head.global_avgpool(x, name="pool10", default_bits=16, integer=score_int)  # gap_bits null: 16
     if name is None:
         name = f"squeezenet{version.replace('.', '_')}" + ("" if bypass == "none" else f"_{bypass}_bypass")
         name += "" if quantized else "_float"
@@ -164,7 +125,7 @@ def _fire(f: LayerFactory, x, name, s, e1, e3):
 
 
 def squeezenet1_0(**kwargs) -> tf.keras.Model:
-    """SqueezeNet v1.0 (Table 1). Keyword arguments as :func:`squeezenet`."""
+    """SqueezeNet v1.0 (Table 1). Keyword arguments as :func:`squeezenet` (the builder of model.name squeezenet1_0)."""
     return squeezenet("1.0", **kwargs)
 
 
@@ -186,7 +147,7 @@ def init_from_deployed(trained, qmodel, fmodel) -> None:
 
 # ------------------------------------------------------------------ power-of-two rescaling for QAT
 
-def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> dict:
+def rescale_for_quantization(fmodel, quant: Quantization, x_calib: np.ndarray) -> dict:
     """Scale each layer of a trained float SqueezeNet by a power of two so its weights fill the
     ``weight_bits`` grid, and pick every activation's integer bits for the scaled model.
 
@@ -241,7 +202,9 @@ def rescale_for_quantization(fmodel, quant: QuantSpec, x_calib: np.ndarray) -> d
             layer_int[n] = bias_int_for(b, quant.bias_bits, quant.bias_int + int(np.log2(out_scale)))
         scale = out_scale
     # activation ranges of the scaled model
-    relus = [layer for layer in fmodel.layers if isinstance(layer, L.ReLU)]
+    from ..hls import kinds  # the layer-kind registry: the one place layer classes are named
+
+    relus = [layer for layer in fmodel.layers if kinds.for_keras(layer) is kinds.FLOAT_ACTIVATION]
     acts = tf.keras.Model(fmodel.input, [r.output for r in relus]).predict(x_calib, verbose=0, batch_size=256)
     for r, a in zip(relus, acts):
         a = a.ravel()

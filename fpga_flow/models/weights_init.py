@@ -19,10 +19,12 @@ def calibrate(model, x: np.ndarray, *, seed: int = 0, target_std: float = 1.5, t
     """
     import tensorflow as tf
 
+    from ..hls import kinds  # the layer-kind registry (loads hls4ml): the one place layer classes are named
+
     rng = np.random.default_rng(seed)
     stats = {}
     for layer in model.layers:
-        if type(layer).__name__ not in ("QConv2D", "QDense"):
+        if kinds.for_keras(layer) not in (kinds.CONV, kinds.DENSE):
             continue
         w = layer.get_weights()
         k = w[0]

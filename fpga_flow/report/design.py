@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import outdir, project
-from ..config import DEFAULTS
+from ..config import HlsSection
 from ..hls.fixed import quantizer_spec
 from ..hls.kinds import is_weighted
 from ..hls.precision import kernel_quantizer
@@ -70,6 +70,7 @@ def collect(out, *, verify_json=None, dataflow_json=None) -> dict:
     design = {r["name"]: r for r in m.get("design", [])}
     by_layer = {r["layer"]: r for r in res.get("layers", [])}
     for r in res.get("layers", []):
+        r.setdefault("layer_kind", design.get(r["layer"], {}).get("layer_kind"))  # its record's name (hls/kinds.py)
         for mem in r.get("memories", []):
             key = {"weights": "weight_var", "bias": "bias_var"}.get(mem.get("kind"))
             if key and not mem.get("var") and design.get(r["layer"], {}).get(key):
@@ -84,7 +85,7 @@ def collect(out, *, verify_json=None, dataflow_json=None) -> dict:
     return {
         "model": m["model"], "keras_name": m["keras_name"], "part": part_label(hls["part"]),
         "clock_period_ns": hls["clock_period_ns"],
-        "min_packing": float(hls.get("min_packing", DEFAULTS["hls"]["min_packing"])),
+        "min_packing": float(hls.get("min_packing", HlsSection.model_fields["min_packing"].default)),  # older flow.json
         "memory": res.get("memory"), "resource_layers": res.get("layers", []), "fifos": res.get("fifos", []),
         "part_resources": res.get("part"),
         "synthesis": vendor.read(Path(out) / project.PROJECT),
@@ -154,7 +155,7 @@ def to_markdown(d: dict) -> str:
         lines += [
             f"- weight packing efficiency (weight bits / bits of the BRAM+URAM holding them): "
             f"**{_pct(mem['weight_packing_efficiency'])}** (estimate)"
-            + (f" — below the {100 * d.get('min_packing', DEFAULTS['hls']['min_packing']):g}% target "
+            + (f" — below the {100 * d['min_packing']:g}% target "
                "(hls.min_packing): no fitting plan reaches it" if mem.get("packing_below_target") else ""),
             f"- throughput: **{mem['fps']} frames/s** at {1000 / d['clock_period_ns']:.0f} MHz "
             f"({mem['cycles_per_frame']:,} cycles/frame, slowest layer `{mem['slowest_layer']}`); "

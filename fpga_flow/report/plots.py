@@ -127,11 +127,14 @@ _KIND_GROUPS = (("weighted", "#4C72B0", "MAC layers (matrix-vector units, dense)
                 ("other", "#A0A0A0", "activations, joins, copies, padding"))
 
 
+# layer kinds (their records' names, hls/kinds.py and extensions/) drawn as windows / pooling
+WINDOW_KINDS = ("sliding_window", "maxpool", "avgpool", "global_avgpool", "stock_pool")
+
+
 def _group(r: dict, weighted: set[str]) -> str:
     if r["layer"] in weighted:
         return "weighted"
-    k = str(r.get("kind") or "")
-    return "window" if ("Window" in k or "Pool" in k) else "other"
+    return "window" if r.get("layer_kind") in WINDOW_KINDS else "other"
 
 
 def cycles_by_layer(d: dict, path: Path | None = None) -> tuple[bytes, dict]:

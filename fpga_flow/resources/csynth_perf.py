@@ -251,15 +251,22 @@ def parse_types(defines_h: str) -> dict[str, dict]:
 
 
 # nnet function -> the hls4ml class name describe() writes as the record's kind
-KIND_OF_FUNCTION = {
-    "conv_2d_cl": "Conv2D", "conv_1d_cl": "Conv1D", "pooling2d_cl": "Pooling2D", "pooling1d_cl": "Pooling1D",
-    "global_pooling2d_cl": "GlobalPooling2D", "global_pooling1d_cl": "GlobalPooling1D",
-    "zeropad2d_cl": "ZeroPadding2D", "zeropad1d_cl": "ZeroPadding1D", "dense": "Dense",
-    "concatenate3d": "Concatenate", "concatenate2d": "Concatenate", "concatenate1d": "Concatenate",
-    "clone_stream": "Clone", "add": "Merge", "softmax": "Softmax", "normalize": "BatchNormalization",
-    "relu": "Activation", "linear": "Activation", "hard_tanh": "HardActivation", "hard_sigmoid": "HardActivation",
-    "sigmoid": "Activation", "tanh": "Activation",
+# nnet function called in a written project -> (the hls4ml class its record names as "kind", as
+# describe() does, and the form its shapes are read in); records are told apart by their function
+FUNCTIONS = {
+    "conv_2d_cl": ("Conv2D", "window2d"), "pooling2d_cl": ("Pooling2D", "window2d"),
+    "conv_1d_cl": ("Conv1D", "window1d"), "pooling1d_cl": ("Pooling1D", "window1d"),
+    "zeropad2d_cl": ("ZeroPadding2D", "pad2d"), "zeropad1d_cl": ("ZeroPadding1D", "pad1d"),
+    "global_pooling2d_cl": ("GlobalPooling2D", "global"), "global_pooling1d_cl": ("GlobalPooling1D", "global"),
+    "dense": ("Dense", "dense"), "clone_stream": ("Clone", "clone"),
+    "concatenate3d": ("Concatenate", "concat"), "concatenate2d": ("Concatenate", "concat"),
+    "concatenate1d": ("Concatenate", "concat"), "add": ("Merge", "merge"),
+    "softmax": ("Softmax", "elementwise"), "normalize": ("BatchNormalization", "elementwise"),
+    "relu": ("Activation", "activation"), "linear": ("Activation", "activation"), "sigmoid": ("Activation", "activation"),
+    "tanh": ("Activation", "activation"), "hard_tanh": ("HardActivation", "activation"),
+    "hard_sigmoid": ("HardActivation", "activation"),
 }
+WEIGHTED_FUNCTIONS = ("conv_2d_cl", "conv_1d_cl", "dense")  # their config holds reuse_factor and strategy
 _GEOMETRY_KEYS = ("in_height", "in_width", "n_chan", "out_height", "out_width", "n_filt", "filt_height",
                   "filt_width", "stride_height", "stride_width", "pad_top", "pad_bottom", "pad_left", "pad_right",
                   "pool_height", "pool_width", "n_in", "n_out", "groups", "n_in_g", "height", "width")
@@ -295,7 +302,7 @@ def read_project(case_dir: str | Path) -> CaseProject | None:
     calls, records = [], []
     var_shape: dict[str, list[int]] = {}
     for fn, targs, args, comment in _CALL_RE.findall(body):
-        if fn not in KIND_OF_FUNCTION:
+        if fn not in FUNCTIONS:
             continue
         targs = [t.strip() for t in targs.split(",")]
         args = [a.strip() for a in args.split(",")]
@@ -309,7 +316,7 @@ def read_project(case_dir: str | Path) -> CaseProject | None:
 
 
 def _record(fn, targs, args, comment, cfg_name, cfg, types, alias, var_shape) -> dict | None:
-    kind = KIND_OF_FUNCTION[fn]
+    kind, form = FUNCTIONS[fn]
     in_t = types.get(targs[0], {})
     n_stream_in = {"concatenate3d": 2, "concatenate2d": 2, "concatenate1d": 2, "add": 2}.get(fn, 1)
     ins = [alias.get(a, a) for a in args[:n_stream_in]]
@@ -319,32 +326,32 @@ def _record(fn, targs, args, comment, cfg_name, cfg, types, alias, var_shape) ->
     chan_in = in_t.get("size", 1)
     chan_out = out_t.get("size", 1)
     # output shape, from the config (the same numbers describe() copies from the hls4ml node)
-    if kind in ("Conv2D", "Pooling2D"):
+    if form == "window2d":
         oshape = [geo["out_height"], geo["out_width"], geo.get("n_filt", geo.get("n_chan"))]
         ishape = [geo["in_height"], geo["in_width"], geo["n_chan"]]
-    elif kind in ("Conv1D", "Pooling1D"):
+    elif form == "window1d":
         ishape = [geo.get("in_width", geo.get("n_in")), geo["n_chan"]]
         oshape = [geo["out_width"], geo.get("n_filt", geo.get("n_chan"))]
-    elif kind == "ZeroPadding2D":
+    elif form == "pad2d":
         ishape = [geo["in_height"], geo["in_width"], geo["n_chan"]]
         oshape = [geo["out_height"], geo["out_width"], geo["n_chan"]]
-    elif kind == "ZeroPadding1D":
+    elif form == "pad1d":
         ishape = [geo["in_width"], geo["n_chan"]]
         oshape = [geo["out_width"], geo["n_chan"]]
-    elif kind in ("GlobalPooling2D", "GlobalPooling1D"):
+    elif form == "global":
         n_in = geo.get("n_in", geo.get("in_height", 1) * geo.get("in_width", 1))
         ishape = [n_in, geo.get("n_filt", chan_in)]
         oshape = [geo.get("n_filt", chan_in)]
         if fn == "global_pooling1d_cl":
             geo.setdefault("n_in", n_in)
-    elif kind == "Dense":
+    elif form == "dense":
         ishape = [geo["n_in"] // max(1, chan_in), chan_in] if chan_in < geo["n_in"] else [geo["n_in"]]
         oshape = [geo["n_out"]]
-    elif kind == "Clone":
+    elif form == "clone":
         n = int(targs[2]) if len(targs) > 2 and targs[2].isdigit() else 0
         ishape = var_shape.get(ins[0]) or [n // max(1, chan_in), chan_in]
         oshape = list(ishape)
-    elif kind in ("Concatenate", "Merge"):
+    elif form in ("concat", "merge"):
         sh = [var_shape.get(v) for v in ins]
         if fn == "concatenate1d" or any(s is None for s in sh):
             n = sum(math.prod(s) if s else 0 for s in sh) or geo.get("n_elem1_0", 0)
@@ -352,7 +359,7 @@ def _record(fn, targs, args, comment, cfg_name, cfg, types, alias, var_shape) ->
             ishape = sh[0] or []
         else:
             ishape = sh[0]
-            oshape = list(sh[0][:-1]) + ([sum(s[-1] for s in sh)] if kind == "Concatenate" else [sh[0][-1]])
+            oshape = list(sh[0][:-1]) + ([sum(s[-1] for s in sh)] if form == "concat" else [sh[0][-1]])
     else:  # activations, softmax, normalize: n_in elements, chan_in per word
         n_in = geo.get("n_in", 0)
         if ins[0] in var_shape and math.prod(var_shape[ins[0]]) == n_in:
@@ -369,12 +376,12 @@ def _record(fn, targs, args, comment, cfg_name, cfg, types, alias, var_shape) ->
                         "word_bits": out_t.get("bits", 0) * chan_out, "pixels": px, "depth": None} for v in outs],
            "geometry": geo, "in_shape": ishape, "in_elem_bits": in_t.get("bits", 0),
            "in_word_size": chan_in, "out_word_size": chan_out}
-    if kind in ("Conv2D", "Conv1D", "Dense"):
+    if fn in WEIGHTED_FUNCTIONS:
         rec["reuse_factor"] = int(cfg.get("reuse_factor", 1))
         rec["strategy"] = str(cfg.get("strategy", "latency")).lower()
-    if kind == "Activation" or kind == "HardActivation":
+    if form == "activation":
         rec["activation"] = fn
-    if kind == "Softmax":
+    if fn == "softmax":
         rec["implementation"] = str(cfg.get("implementation", "stable"))
     return rec
 

@@ -2,7 +2,7 @@
 
 Objective: the highest frame rate (the slowest layer sets it: dataflow throughput = clock / max
 per-layer cycles, each layer's cycles from resources/cycles.py) such that the whole design, weights +
-line buffers + FIFOs, fits the part's BRAM18K, URAM and DSPs within ``budget`` (default 90%); or,
+line buffers + FIFOs, fits the part's BRAM18K, URAM and DSPs within ``budget`` (hls.memory_budget); or,
 with ``target_fps``, the smallest design that meets a frame rate.
 
 Search: for a bound T on per-layer cycles, every weighted layer takes, among its valid reuse factors
@@ -10,18 +10,19 @@ Search: for a bound T on per-layer cycles, every weighted layer takes, among its
 the one with the smallest normalized resource cost (several weightings of BRAM, DSP and LUT are
 tried); a binary search finds the smallest T that fits. Memories move from BRAM to URAM (best BRAM
 saved per URAM first) only as far as needed to fit, and only memories of a kind in ``uram_roles``
-(default: FIFOs; "weights" with the weight-load path, hls/weight_load.py: UltraScale+ URAM has no
+(config.HlsSection.uram_roles: "fifo", and "weights" with the weight-load path, hls/weight_load.py: UltraScale+ URAM has no
 initial contents from the bitstream, so weights there are filled at start-up; a line buffer the
 written project does not bind would land wherever HLS puts it; the Vivado backend gets no roles).
 FIFO depths come from the dataflow analysis (fifo.py) and, for window streams into an MVU, from the
 MVU's pace (fifo.pace_depth, after the reuse factors are chosen). Reuse factors or FIFO depths fixed
 by the user (``hls.reuse_factors``, ``hls.fifo_depths``) are kept and checked (a FIFO below its
-deadlock-free minimum is refused).
+deadlock-free minimum is refused). Every setting is an argument without a default: the flow passes
+the hls section's (config.HlsSection.fit_args), the one place they have defaults.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import FlowError
 from .reuse import closest_valid, valid_reuse_factors
@@ -44,8 +45,8 @@ class Plan:
     fifos: list[Memory]
     totals: dict
     fits: bool
-    streams: dict = field(default_factory=dict)
-    uram_roles: tuple = ("fifo",)
+    streams: dict
+    uram_roles: tuple
 
 
 def weighted_layers(nodes):
@@ -80,9 +81,6 @@ def nearest(rec, rf: int) -> int:
     return min(candidates(rec), key=lambda v: (abs(v - int(rf)), v))
 
 
-URAM_ROLES = ("fifo",)  # memory kinds the fitter may move to URAM ("weights" only with the weight-load path)
-
-
 def paced_depths(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict) -> dict[str, int]:
     """``depths`` with every stream from a window producer into an MVU deepened so the MVU is never
     starved (fifo.pace_depth at the MVU's reuse factor); depths fixed by the user are kept."""
@@ -98,7 +96,7 @@ def paced_depths(nodes, reuse: dict[str, int], depths: dict[str, int], stream_in
 
 
 def evaluate(nodes, reuse: dict[str, int], depths: dict[str, int], stream_info: dict, part, budget: float,
-             clock_ns: float, uram_roles: tuple = URAM_ROLES) -> Plan:
+             clock_ns: float, uram_roles: tuple) -> Plan:
     depths = paced_depths(nodes, reuse, depths, stream_info)
     layers = [estimate_layer(r, reuse.get(r["name"])) for r in nodes if not r["source"]]
     fifos = [Memory(s["producer"], "fifo", depths[name], s["word_bits"], "fifo", stream=name, var=s.get("var", ""))
@@ -167,9 +165,8 @@ def _layer_cost(rec, rf, part, weights=COST_WEIGHTS[0]):
     return (wb * bram / max(1, part.bram18k) + wd * e.dsp / max(1, part.dsp) + wl * luts / max(1, part.lut)), e.cycles
 
 
-def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf: int | None = None,
-         fixed_rf: dict | None = None, fixed_depths: dict | None = None, min_packing: float = 0.8,
-         uram_roles: tuple = URAM_ROLES, target_fps: float | None = None) -> Plan:
+def plan(nodes, part, *, budget: float, clock_ns: float, uniform_rf: int | None, fixed_rf: dict[str, int],
+         fixed_depths: dict[str, int], min_packing: float, uram_roles: tuple, target_fps: float | None) -> Plan:
     """Choose reuse factors and FIFO depths; ``Plan.fits`` says whether the best plan fits.
 
     Among fitting plans, the fastest one whose weight packing efficiency (weight bits / bits of the
@@ -180,7 +177,7 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
     fit, or the bound is below what the layers without weights need, the plan does not fit and
     ``totals['target_max_fps']`` gives the fastest plan that fits, if any).
     """
-    fixed_rf = dict(fixed_rf or {})
+    fixed_rf = dict(fixed_rf)
     wl = weighted_layers(nodes)
     names = {r["name"] for r in wl}
     for name, rf in fixed_rf.items():
@@ -192,7 +189,7 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
             raise FlowError(f"hls.reuse_factors.{name}={rf} is not valid for this layer; nearest valid: {sorted(near)}")
     info = fifo.analyse(nodes)
     depths = {k: v["required_depth"] for k, v in info.items()}
-    for name, d in (fixed_depths or {}).items():
+    for name, d in fixed_depths.items():
         if name not in info:
             raise FlowError(f"hls.fifo_depths: no stream named {name!r}; streams are named after their producer's output")
         if int(d) < info[name]["required_depth"]:
@@ -216,8 +213,8 @@ def plan(nodes, part, *, budget: float = 0.9, clock_ns: float = 5.0, uniform_rf:
                 1, part.dsp) + p.totals["uram"] / max(1, part.uram))
             best.totals["target_fps"] = float(target_fps)
             return best
-        fastest = plan(nodes, part, budget=budget, clock_ns=clock_ns, fixed_rf=fixed_rf, fixed_depths=fixed_depths,
-                       min_packing=0.0, uram_roles=uram_roles)
+        fastest = plan(nodes, part, budget=budget, clock_ns=clock_ns, uniform_rf=None, fixed_rf=fixed_rf,
+                       fixed_depths=fixed_depths, min_packing=0.0, uram_roles=uram_roles, target_fps=None)
         results[0].fits = False
         results[0].totals.update(target_fps=float(target_fps),
                                  target_max_fps=fastest.totals["fps"] if fastest.fits else None)
@@ -366,7 +363,8 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "ev
         for r in n2:
             if "weights" in r and r["weights"]["bits"] > bits:
                 r["weights"]["bits"] = bits
-        q = plan(n2, part, budget=budget, clock_ns=clock_ns, min_packing=0.0, uram_roles=p.uram_roles)
+        q = plan(n2, part, budget=budget, clock_ns=clock_ns, uniform_rf=None, fixed_rf={}, fixed_depths={},
+                 min_packing=0.0, uram_roles=p.uram_roles, target_fps=None)
         verdict = "fits" if q.fits else "still does not fit"
         lines.append(f"  weight_bits {bits} on {part.name}: BRAM18K {q.totals['hls_bram18k']}, URAM {q.totals['uram']}, "
                      f"DSP {q.totals['dsp']} -> {verdict}")
@@ -376,7 +374,8 @@ def refusal(p: Plan, part, budget: float, nodes, clock_ns: float, how: str = "ev
     for other in PARTS.values():
         if other.name == part.name or (other.bram18k + 16 * other.uram) <= (part.bram18k + 16 * part.uram):
             continue
-        q = plan(nodes, other, budget=budget, clock_ns=clock_ns, min_packing=0.0, uram_roles=p.uram_roles)
+        q = plan(nodes, other, budget=budget, clock_ns=clock_ns, uniform_rf=None, fixed_rf={}, fixed_depths={},
+                 min_packing=0.0, uram_roles=p.uram_roles, target_fps=None)
         if q.fits:
             bigger.append(f"{other.name} ({other.board}): BRAM18K {q.totals['hls_bram18k']}/{other.bram18k}, "
                           f"URAM {q.totals['uram']}/{other.uram}, {q.totals['fps']} fps")

@@ -488,14 +488,3 @@ def find_top_reports(case_dir: Path) -> list[Path]:
     if not tops:
         tops = [p for p in rpts if p.name.endswith("_myproject_csynth.rpt")]
     return tops
-
-
-def load_case(case_dir: Path) -> list[CaseReport]:
-    """Every design of a calibration case folder (the Vivado 2020 tutorial folder holds two)."""
-    case_dir = Path(case_dir)
-    out = []
-    for top in find_top_reports(case_dir):
-        design = top.name[: -len("_myproject_csynth.rpt")] if top.name.endswith("_myproject_csynth.rpt") \
-            and top.name != "myproject_csynth.rpt" else ""
-        out.append(parse_report(top, case=case_dir.name, design=design))
-    return out

@@ -1,18 +1,23 @@
-"""hls4ml Extension-API layers of fpga_flow.
+"""hls4ml Extension-API layers of fpga_flow: one module per layer kind.
 
 Each module keeps one custom layer's Keras class, hls4ml parser, hls4ml IR layer and templates
-together; its C++ is in cpp/. ``register()`` installs them all into hls4ml (idempotent), for the
-Vivado and Vitis backends.
+together with its layer-kind record ``KIND`` (hls/layer_kind.py: support check, exact type rule,
+geometry, FIFO, resource and cycle models); its C++ is in cpp/. ``register()`` installs them all
+into hls4ml (idempotent), for every backend of hls/backends.py; hls/kinds.py puts their records in
+the registry. A new layer kind is a new module here and its name in the registration line below.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
-from . import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv
+from ..backends import BACKENDS
+# the registration line: every extension module (one layer kind each)
+from . import avgpool, channel_shuffle, gap, grouped_conv, maxpool, sliding_window, stream_conv  # noqa: F401
 
-MODULES = (maxpool, gap, avgpool, channel_shuffle, grouped_conv, sliding_window, stream_conv)
+MODULES = tuple(sorted((m for m in dict(globals()).values() if isinstance(m, ModuleType) and hasattr(m, "KIND")),
+                       key=lambda m: m.__name__))  # the modules imported on that line
 CPP_DIR = Path(__file__).parent / "cpp"
-BACKENDS = ("Vivado", "Vitis")
 _registered = False
 
 

@@ -24,6 +24,7 @@ on overlapping or padded average pooling in io_stream (and io_parallel truncates
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +34,7 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
 from ..fixed import FixedSpec, quantizer_spec
+from ..layer_kind import LayerKind, rule_own_quantizer
 from .gap import gap_accum_spec
 from .maxpool import WINDOW_ATTRIBUTES, WINDOW_CONFIG, window_geometry, window_reason
 from .templates import templates
@@ -177,3 +179,8 @@ HLS_LAYER = ("HExactAvgPool2D", HExactAvgPool2D)
 PARSER = ("ExactAveragePooling2D", parse_exact_avgpool)
 SOURCE = "nnet_exact_avgpool.h"
 TEMPLATES = templates(HExactAvgPool2D, _config_template, _function_template, SOURCE, config_params=_avgpool_config)
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("avgpool", (KERAS_CLASS.__name__,), (HLS_LAYER[0],), "average pooling with an exact quantized mean",
+                 extension=sys.modules[__name__], check=unsupported_reason, type_rule=rule_own_quantizer,
+                 counting="pool_window", read_ahead=5, estimate="avg_pool_window", cycles="own_avg_pool")

@@ -10,11 +10,14 @@ Exact on both sides (a gather), so the output type is the input type.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import tensorflow as tf
 from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
 
+from ..layer_kind import LayerKind, rule_pass
 from .templates import templates
 
 
@@ -85,3 +88,7 @@ PARSER = ("ChannelShuffle", parse_channel_shuffle)
 SOURCE = "nnet_channel_shuffle.h"
 TEMPLATES = templates(HChannelShuffle, _config_template, _function_template, SOURCE,
                       config_params=lambda node: {"n_pixels": node.get_attr("height") * node.get_attr("width")})
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("channel_shuffle", (KERAS_CLASS.__name__,), (HLS_LAYER[0],), "channel shuffle: wiring",
+                 extension=sys.modules[__name__], type_rule=rule_pass, cycles="stream_loop")

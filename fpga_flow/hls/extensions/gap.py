@@ -16,6 +16,7 @@ differ (measured: 11.9% identical outputs after a 13x13 pool).
 from __future__ import annotations
 
 import math
+import sys
 
 import tensorflow as tf
 from hls4ml.model.attributes import Attribute, TypeAttribute
@@ -23,6 +24,7 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
 from ..fixed import FixedSpec, quantizer_spec
+from ..layer_kind import LayerKind, rule_own_quantizer
 from .templates import templates
 
 
@@ -108,3 +110,8 @@ SOURCE = "nnet_exact_gap.h"
 TEMPLATES = templates(HExactGlobalAvgPool2D, _config_template, _function_template, SOURCE, config_params=lambda node: {
     "n_pixels": node.get_attr("in_height") * node.get_attr("in_width"),
     "out_signed_cpp": "true" if node.get_attr("out_signed") else "false"})
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("global_avgpool", (KERAS_CLASS.__name__,), (HLS_LAYER[0],),
+                 "global average pooling with an exact quantized mean", extension=sys.modules[__name__],
+                 type_rule=rule_own_quantizer, counting="at_end", estimate="global_pool", cycles="own_global_avg")

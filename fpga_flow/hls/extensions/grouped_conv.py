@@ -21,11 +21,13 @@ in ``accum_t`` (sized by the precision pass from the actual weights).
 """
 from __future__ import annotations
 
+import sys
 
 import numpy as np
 import tensorflow as tf
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
 
+from ..layer_kind import LayerKind, check_quantizers, fused_activation, mult_dense, rule_weighted
 from .stream_conv import mvu_node
 
 
@@ -134,3 +136,16 @@ def parse_grouped_pointwise(keras_layer, input_names, input_shapes, data_reader)
 KERAS_CLASS = QGroupedConv1x1
 PARSER = ("QGroupedConv1x1", parse_grouped_pointwise)
 # no IR layer, templates or C++ of its own: the parser makes an HStreamConv node (stream_conv.py)
+
+def check_grouped(layer) -> str | None:
+    if layer.kernel_quantizer_internal is None:
+        return "float weights cannot be exact on the FPGA; give it kernel_quantizer/bias_quantizer"
+    return fused_activation(layer) or check_quantizers(layer)
+
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py); its node is
+# stream_conv's (the MVU in grouped mode), so it names no hls4ml class of its own
+KIND = LayerKind("grouped_1x1", (KERAS_CLASS.__name__,), (),
+                 "grouped 1x1 conv: g diagonal blocks; its node is fpga_flow's MVU in grouped mode (stream_conv)",
+                 extension=sys.modules[__name__], check=check_grouped, type_rule=rule_weighted, weighted=True,
+                 mult_size=mult_dense)

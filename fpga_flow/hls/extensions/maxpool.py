@@ -6,11 +6,14 @@ The C++ lives in cpp/nnet_stream_maxpool.h.
 """
 from __future__ import annotations
 
+import sys
+
 import tensorflow as tf
 from hls4ml.converters.utils import compute_padding_2d
 from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
 
+from ..layer_kind import LayerKind, rule_pass
 from .templates import templates
 
 
@@ -106,3 +109,9 @@ HLS_LAYER = ("HStreamMaxPool2D", HStreamMaxPool2D)
 PARSER = ("StreamMaxPooling2D", parse_stream_maxpool)
 SOURCE = "nnet_stream_maxpool.h"
 TEMPLATES = templates(HStreamMaxPool2D, _config_template, _function_template, SOURCE)
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("maxpool", (KERAS_CLASS.__name__,), (HLS_LAYER[0],),
+                 "max pooling, any window/stride/padding the line buffer supports", extension=sys.modules[__name__],
+                 check=unsupported_reason, type_rule=rule_pass, counting="pool_window", read_ahead=5,
+                 estimate="pool_window", cycles="own_window_pool")

@@ -9,10 +9,13 @@ input pixel per clock, whatever the MVU's reuse factor.
 """
 from __future__ import annotations
 
+import sys
+
 import tensorflow as tf
 from hls4ml.model.attributes import Attribute
 from hls4ml.model.layers import Layer
 
+from ..layer_kind import LayerKind, rule_pass
 from .templates import templates
 
 GEOMETRY = ("in_height", "in_width", "n_chan", "filt_height", "filt_width", "stride_height", "stride_width",
@@ -76,3 +79,9 @@ HLS_LAYER = ("HSlidingWindow2D", HSlidingWindow2D)
 PARSER = ("SlidingWindow2D", parse_sliding_window)
 SOURCE = "nnet_sliding_window.h"
 TEMPLATES = templates(HSlidingWindow2D, _config_template, _function_template, SOURCE)
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("sliding_window", (KERAS_CLASS.__name__,), (HLS_LAYER[0],),
+                 "a KxK conv's windows as a stream (FINN's sliding-window generator), one pixel per clock",
+                 extension=sys.modules[__name__], type_rule=rule_pass, counting="conv_window", read_ahead=2,
+                 estimate="sliding_window", cycles="own_sliding_window")

@@ -16,17 +16,19 @@ exactly reuse_factor cycles (hls4ml's conv kernel: reuse_factor + ~5, see docs/t
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import tensorflow as tf
+from hls4ml.converters.keras.qkeras import get_quantizer_from_config
 from hls4ml.converters.keras_v2_to_hls import get_weights_data
 from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
 from qkeras import QConv2D, QDepthwiseConv2D
 from qkeras.quantizers import get_quantizer
 
-from ...resources.mvu import mvu_fold
-from hls4ml.converters.keras.qkeras import get_quantizer_from_config
-
+from ...resources.mvu import mvu_fold, mvu_pipeline_depth
+from ..layer_kind import LayerKind, mult_dense, rule_weighted
 from .templates import templates
 
 
@@ -254,3 +256,10 @@ SOURCE = "nnet_stream_mvu.h"
 TEMPLATES = templates(HStreamConv, _config_template, _function_template, SOURCE, config_params=_mvu_config,
                       function_params=lambda node: {"w": node.get_weights("weight").name,
                                                     "b": node.get_weights("bias").name})
+
+# this layer kind's record (hls/layer_kind.py), read by the registry (hls/kinds.py)
+KIND = LayerKind("stream_conv", tuple(c.__name__ for c in KERAS_CLASSES), (HLS_LAYER[0],),
+                 "matrix-vector unit of a conv (1x1, or KxK after a sliding window): reuse_factor cycles per item, no "
+                 "cycle between items", extension=sys.modules[__name__], type_rule=rule_weighted, weighted=True,
+                 mult_size=mult_dense, read_ahead=lambda g: mvu_pipeline_depth(g.get("n_in", 1)) - 1, estimate="mvu",
+                 cycles="own_mvu")

@@ -1,4 +1,4 @@
-"""How much a network's quantized activations actually vary on given inputs.
+"""How much a network's quantized activations actually vary on given inputs (a test helper).
 
 A bit-exactness check on a net whose activations are all zero or all saturated proves little;
 this measures, per quantizer layer, the number of distinct codes and the zero/saturated fractions.
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hls import kinds
-from ..hls.fixed import quantizer_spec
-from .csim import keras_layer_outputs
+from fpga_flow.hls import kinds
+from fpga_flow.hls.fixed import quantizer_spec
+from fpga_flow.verify.csim import keras_layer_outputs
 
 
 def activation_stats(model, x) -> dict[str, dict]:

@@ -1,4 +1,6 @@
-"""The HLS estimate against every real report in ``shared/calibration``: one row per design.
+"""The HLS estimate against every real report in ``shared/calibration``: one row per design (the
+calibration harness of tests/test_calibration.py and benchmarks/calibration_table.py; not part of
+the flow, so it lives beside the tests).
 
 For each design: its part (and product family), tool and version, the real csynth BRAM18K and DSP
 totals, and the estimate:
@@ -22,13 +24,24 @@ import re
 import zipfile
 from pathlib import Path
 
-from . import hls_count as hc
-from . import hls_dsp
+from fpga_flow.resources import hls_count as hc
+from fpga_flow.resources import hls_dsp
 
 
 def default_dir() -> Path:
     """shared/calibration beside the clone (where CI and the tests find it)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "calibration"
+    return Path(__file__).resolve().parents[2] / "shared" / "calibration"
+
+
+def load_case(case_dir: Path) -> list[hc.CaseReport]:
+    """Every design of a calibration case folder (the Vivado 2020 tutorial folder holds two)."""
+    case_dir = Path(case_dir)
+    out = []
+    for top in hc.find_top_reports(case_dir):
+        design = top.name[: -len("_myproject_csynth.rpt")] if top.name.endswith("_myproject_csynth.rpt") \
+            and top.name != "myproject_csynth.rpt" else ""
+        out.append(hc.parse_report(top, case=case_dir.name, design=design))
+    return out
 
 
 def firmware_files(case_dir: Path, design: str = "myproject") -> tuple[Path, Path, Path] | None:
@@ -123,7 +136,7 @@ def summary(cal: Path | None = None, stock: dict | None = None) -> list[dict]:
     stock = stock or {}
     rows = []
     for d in sorted(p for p in cal.iterdir() if p.is_dir()):
-        for rep in hc.load_case(d):
+        for rep in load_case(d):
             prof = rep.profile
             est = rep.estimate()
             fw = dsp_from_firmware(d, rep)

@@ -24,14 +24,12 @@ from pathlib import Path
 import yaml
 
 from ..errors import FlowError
-from . import hls_count as hc
-from . import hls_dsp
-from . import parts as parts_db
+from ..resources import hls_count as hc
+from ..resources import hls_dsp
+from ..resources import parts as parts_db
 
 BACKENDS = {"vivado": ("Vivado", "vivado"), "vivadoaccelerator": ("Vivado", "vivado"), "vitis": ("Vitis", "vitis")}
 VIVADO_HLS_VERSION = "2020.1"  # the last Vivado HLS: what hls4ml's Vivado backends run
-WEIGHTED = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "DepthwiseConv1D",
-            "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
 
 
 def _load_keras(model_path: str | Path):
@@ -141,8 +139,8 @@ def _cycles(hm, tmp: str, st: dict) -> dict:
     """Cycles per frame and latency of the converted model, by the cycle model (resources/cycles.py)
     on the layer records read back from the project hls4ml writes (parameters.h, myproject.cpp: the
     kernels it really calls, resources/csynth_perf.py)."""
-    from .csynth_perf import read_project
-    from .cycles import network_cycles
+    from ..resources.csynth_perf import read_project
+    from ..resources.cycles import network_cycles
 
     hm.write()
     prj = read_project(tmp)
@@ -158,12 +156,15 @@ def _cycles(hm, tmp: str, st: dict) -> dict:
 
 
 def layer_dsp(layer, family: str = "") -> tuple[int, str]:
-    """(DSPs, how) of one converted hls4ml layer by the rules of hls_dsp."""
-    cls = layer.class_name
+    """(DSPs, how) of one converted hls4ml layer by the rules of hls_dsp (its kind: the registry's)."""
+    from . import kinds  # loads hls4ml: imported by the functions that convert
+
+    kind = kinds.for_hls(layer.class_name)
     weights = getattr(layer, "weights", {}) or {}
     in_var = layer.get_input_variable()
     in_bits = _width(in_var.type) if in_var is not None else 0
-    if cls == "Softmax" or (cls == "Activation" and str(layer.get_attr("activation", "")).lower() == "softmax"):
+    act = str(layer.get_attr("activation", "")).lower()
+    if kind is kinds.SOFTMAX or (kind is kinds.QUANTIZER and act == "softmax"):
         n = int(layer.get_attr("n_in", 0) or 0)
         return hls_dsp.softmax_dsp(n), f"softmax of {n} inputs (D4)"
     w = weights.get("weight")
@@ -172,7 +173,7 @@ def layer_dsp(layer, family: str = "") -> tuple[int, str]:
         codes = hls_dsp.weight_codes(s.data, _frac(s.type))
         return (hls_dsp.const_layer_dsp(codes, in_bits, _width(s.type), family),
                 f"{codes.size} constant scales x {in_bits} bits (D2)")
-    if w is None or getattr(w, "data", None) is None or cls not in WEIGHTED and not cls.startswith(("Conv", "Dense")):
+    if w is None or getattr(w, "data", None) is None or not kind.weighted:
         return 0, ""
     n = int(w.data.size)
     n_out = int(layer.get_attr("n_out", 0) or layer.get_attr("n_filt", 0) or layer.get_attr("n_chan", 1) or 1)
@@ -197,6 +198,8 @@ def estimate_stock(model_path: str | Path, hls4ml_config_yml: str | Path, part: 
     version: the HLS tool version 'YYYY.N' the rules assume (Vitis: None = newest; the Vivado backends:
     Vivado HLS 2020.1); flow: the solution flow target (hls4ml's build_prj.tcl: the Vivado IP flow).
     """
+    from . import kinds  # loads hls4ml: imported by the functions that convert
+
     cfg = read_hls4ml_yml(hls4ml_config_yml)
     st = settings(cfg, part)
     p = st["part"]
@@ -234,21 +237,21 @@ def estimate_stock(model_path: str | Path, hls4ml_config_yml: str | Path, part: 
             bits = _width(w.type)
             rows.append({"name": w.name, "kind": "weights", "layer": layer.name, "depth": rf, "width": block * bits,
                          "count": 1, "hls_bram18k": prof.rom(rf, block * bits, 1, "bram")})
-        cls = layer.class_name.lower()
+        kind = kinds.for_hls(layer.class_name)
         act = str(layer.get_attr("activation", "")).lower()
         n_in = int(layer.get_attr("n_in", 0) or 0)
-        is_act = "activation" in cls or cls in ("softmax", "sigmoid", "tanh")  # not Dense(activation=...)
-        if is_act and ("softmax" in cls or act == "softmax"):
+        is_act = kind in (kinds.QUANTIZER, kinds.SOFTMAX, kinds.STOCK_ACTIVATION)  # not Dense(activation=...)
+        if is_act and (kind is kinds.SOFTMAX or act == "softmax"):
             size = int(layer.get_attr("table_size", 1024))
             for (name, _, default_bits, reads), t in zip(hc.softmax_tables(n_in), ("exp_table_t", "inv_table_t")):
                 tw = _width(layer.get_attr(t)) or default_bits
                 tw = tw - 1 if name == "exp_table" and tw == 18 else tw  # exp >= 0: the tool keeps 17 bits
                 rows.append({"name": f"{layer.name}_{name}", "kind": "table", "layer": layer.name, "depth": size,
                              "width": tw, "count": 1, "reads": reads, "hls_bram18k": prof.rom(size, tw, reads)})
-        elif is_act and (act in ("sigmoid", "tanh") or cls in ("sigmoid", "tanh")):
+        elif is_act and act in ("sigmoid", "tanh"):
             size = int(layer.get_attr("table_size", 1024))
             tw = _width(layer.get_attr("table_t")) or 18
-            rows.append({"name": f"{layer.name}_{act or cls}_table", "kind": "table", "layer": layer.name,
+            rows.append({"name": f"{layer.name}_{act}_table", "kind": "table", "layer": layer.name,
                          "depth": size, "width": tw, "count": 1, "hls_bram18k": prof.rom(size, tw)})
         dsp, how = layer_dsp(layer, p.family)
         layers.append({"name": layer.name, "class": layer.class_name, "index": getattr(layer, "index", None),
