@@ -184,7 +184,7 @@ def _describe(model, tmp_path, part="zcu104", rf=16, conv_kernel="hls4ml"):
     h = config.HlsSection(part=part, reuse_factor=rf, conv_kernel=conv_kernel, uram_weights="off")
     hls_model, info, converted = convert(model, tmp_path / "prj", part_name=p.name, backend=h.backend,
                                          clock_period=h.clock_period_ns, reuse_factor=rf, strategy=h.strategy,
-                                         fixed_rf={}, conv_kernel=conv_kernel)
+                                         fixed_rf={}, conv_kernel=conv_kernel, max_window=h.max_window_values)
     plan = fit.plan(describe(hls_model), p, **h.fit_args())
     nodes = apply_plan(hls_model, converted, info, plan)
     res = flow.resource_summary(plan, p, 0.9)  # the plan in flow.json's form, as the write step passes it
