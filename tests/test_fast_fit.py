@@ -74,3 +74,30 @@ def test_weights_go_to_uram_only_with_the_load_path(nodes):
     # with enough blocks nothing moves
     p = plan(nodes, _part(b, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=("fifo", "weights"))
     assert p.fits and p.totals["uram"] == 0
+
+
+def test_logic_the_plan_chooses_leaves_room_for_the_lut_floor(nodes):
+    """4-bit weights put every product on LUTs. With the fastest plan (LUTs plenty) as reference: on a
+    part whose budget leaves the floor (FIFOs, line buffers, control: what no plan changes) some room, the
+    chosen plan's whole LUT estimate stays within the budget, and it is slower; on a part whose floor alone
+    is over the budget, the totals say so."""
+    import copy
+
+    n4 = copy.deepcopy(nodes)
+    for r in n4:
+        if "weights" in r:
+            r["weights"]["bits"] = 4
+
+    def part(lut):
+        return custom({"name": "edge", "bram18k": 10**5, "uram": 0, "dsp": 10**5, "lut": lut, "ff": 10**8})
+
+    free = plan(n4, part(10**8), min_packing=0.0)
+    floor = free.totals["lut"] - free.totals["plan_lut"]
+    assert free.fits and free.totals["dsp"] == 0 and free.totals["plan_lut"] > floor / 10  # products on LUTs
+    lut = int((floor + free.totals["plan_lut"] / 4) / 0.9)  # the budget leaves a quarter of the free plan's logic
+    tight = plan(n4, part(lut), min_packing=0.0)
+    assert tight.fits and tight.totals["lut"] <= 0.9 * lut and not tight.totals["lut_floor_over_budget"]
+    assert tight.totals["fps"] < free.totals["fps"]
+    small = int(floor / 0.9) - 1
+    over = plan(n4, part(small), min_packing=0.0)
+    assert over.totals["lut_floor_over_budget"] and over.totals["lut"] > 0.9 * small
