@@ -142,6 +142,8 @@ def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> 
     if t_run is None and (d / "run_seconds.txt").is_file():
         t_run = float((d / "run_seconds.txt").read_text())
     verdicts = {k: STATUS.get(v, "suspicious") for k, v in codes.items()}
+    rechecked = recheck(d, spec, env, [k for k, v in verdicts.items() if v in ("survived", "no tests")])
+    verdicts.update(rechecked)
     survivors = []
     for k in sorted((k for k, v in verdicts.items() if v not in ("killed", "timeout")),
                     key=lambda s: (s.rsplit("__mutmut_", 1)[0], int(s.rsplit("_", 1)[1]))):
@@ -155,7 +157,37 @@ def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> 
             "other": {s: sum(v == s for v in verdicts.values()) for s in set(verdicts.values())
                       if s not in ("killed", "timeout", "survived")},
             "fixture_seconds": round(t_fixture or 0), "run_seconds": round(t_run or 0), "returncode": returncode,
-            "generated": generated, "sample": sample, "not_checked": not_checked, "survivors": survivors}
+            "generated": generated, "sample": sample, "not_checked": not_checked, "survivors": survivors,
+            "rechecked_killed": len(rechecked)}
+
+
+def recheck(d: Path, spec: dict, env: dict, names: list[str]) -> dict[str, str]:
+    """Each mutant mutmut let survive (or found no test for), written into the copy's source with
+    'mutmut apply' and its test selection run directly (python -m pytest in the copy): the ones that
+    fail there are killed. mutmut attributes a function only to the tests that call it during their own
+    call phase, so code run by a module-scoped fixture (the calibration reports parsed once per module)
+    looked untested or survived although every test on it fails."""
+    src = d / spec["file"]
+    orig = src.read_text()
+    sel = list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
+    killed = {}
+    try:
+        for k in names:
+            subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "apply", k], cwd=d, env=env, capture_output=True)
+            if src.read_text() == orig:
+                continue  # could not be applied
+            try:
+                r = subprocess.run([PY, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "fast or not slow", *sel],
+                                   cwd=d, env=env, capture_output=True, text=True, timeout=600)
+                if r.returncode == 1:
+                    killed[k] = "killed"
+            except subprocess.TimeoutExpired:
+                killed[k] = "timeout"
+            finally:
+                src.write_text(orig)
+    finally:
+        src.write_text(orig)
+    return killed
 
 
 def _diff_lines(show: str) -> list[str]:
@@ -212,6 +244,10 @@ def report(results: list[dict], path: Path) -> str:
             lines.append(f"   SAMPLE: every {r['sample']}th of the {r['generated']} mutants generated in these functions "
                          "(sorted by function and number), to fit the campaign into the session; the score is that "
                          "sample's")
+        if r.get("rechecked_killed"):
+            lines.append(f"   RECHECKED: {r['rechecked_killed']} mutants mutmut let survive (or found no test for) fail their "
+                         "tests when written into the source and run directly (tools/mutation.py recheck: code run by "
+                         "module-scoped fixtures is not attributed to the tests by mutmut); counted as killed")
         if r.get("not_checked"):
             lines.append(f"   STOPPED: {r['not_checked']} further mutants of the selection were not run (time); the "
                          "numbers are those of the mutants checked")
