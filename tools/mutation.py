@@ -171,22 +171,19 @@ def recheck(d: Path, spec: dict, env: dict, names: list[str]) -> dict[str, str]:
     orig = src.read_text()
     sel = list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
     killed = {}
-    try:
-        for k in names:
+    for k in names:
+        try:
             subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "apply", k], cwd=d, env=env, capture_output=True)
             if src.read_text() == orig:
                 continue  # could not be applied
-            try:
-                r = subprocess.run([PY, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "fast or not slow", *sel],
-                                   cwd=d, env=env, capture_output=True, text=True, timeout=600)
-                if r.returncode == 1:
-                    killed[k] = "killed"
-            except subprocess.TimeoutExpired:
-                killed[k] = "timeout"
-            finally:
-                src.write_text(orig)
-    finally:
-        src.write_text(orig)
+            r = subprocess.run([PY, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "fast or not slow", *sel],
+                               cwd=d, env=env, capture_output=True, text=True, timeout=600)
+            if r.returncode == 1:
+                killed[k] = "killed"
+        except subprocess.TimeoutExpired:
+            killed[k] = "timeout"
+        finally:
+            src.write_text(orig)  # the next mutant (and the copy afterwards) starts from the original
     return killed
 
 

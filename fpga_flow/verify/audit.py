@@ -118,13 +118,13 @@ class Project:
                 todo.extend(_calls_in(d["body"]))
         return files
 
-    def row_ram_binding(self, backend: str, headers: set[str] | None = None):
+    def row_ram_binding(self, backend: str, headers: set[str]):
         """(file:line, (var, type, impl)) of the binding of the row memories ``line_buf`` of fpga_flow's
         window kernels (sliding window, pools) for ``backend`` (Vitis: the ``__VITIS_HLS__`` branch's
-        bind_storage; Vivado: RESOURCE), in ``headers`` (the ones the layer's call reaches) if given."""
+        bind_storage; Vivado: RESOURCE), in ``headers`` (the ones the layer's call reaches)."""
         want = "bind_storage" if backend == "Vitis" else "RESOURCE"
         for h in sorted((self.fw / "nnet_utils").glob("*.h")):
-            if headers is not None and h.name not in headers:
+            if h.name not in headers:
                 continue
             text = h.read_text()
             if "line_buf[" not in text:
