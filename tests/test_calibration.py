@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -23,8 +24,8 @@ from fpga_flow.resources import hls_dsp as hd
 ROOT = Path(__file__).resolve().parents[1]
 CAL = Path(__file__).resolve().parents[2] / "shared" / "calibration"
 
-pytestmark = pytest.mark.skipif(
-    not CAL.is_dir(), reason=f"calibration reports not found at {CAL} (shared/ sits beside the clone in CI)")
+pytestmark = [pytest.mark.fast, pytest.mark.skipif(
+    not CAL.is_dir(), reason=f"calibration reports not found at {CAL} (shared/ sits beside the clone in CI)")]
 
 DESIGNS = [  # every design of shared/calibration (the Vivado 2020 tutorial folder holds two)
     "alexnet_cifar10_cestmerneil_hls4ml071_vitis2022.1", "alveo_u55c_svhn_cnn_alexyang_vitis2022.2",
@@ -89,6 +90,118 @@ def test_parser_reads_all_cases(reports):
     assert lenet.totals["BRAM_18K"] == 58
     u55c = _find(reports, "alveo_u55c_svhn_cnn_alexyang_vitis2022.2")
     assert (u55c.family, u55c.flow, u55c.part) == ("virtexuplus", "vitis", "xcu55c-fsvh2892-2L-e")
+
+
+def _tops():
+    return [top for d in sorted(p for p in CAL.iterdir() if p.is_dir()) for top in hc.find_top_reports(d)]
+
+
+PIXEL = "pixel_pruned_cnn_alezander9_hls4ml080_vitis2023.1"
+SIGMOID = "sigmoid_array_array_ap_fixed_16_6_5_3_0_1u_sigmoid_config18"  # an instance of it holds a 1024x10 table
+
+
+def _copy_reports(case: str, tmp_path: Path) -> Path:
+    """The report folder of a case, copied so that a test can edit it; returns the copied top .rpt."""
+    top = hc.find_top_reports(CAL / case)[0]
+    shutil.copytree(top.parent, tmp_path / "report")
+    return tmp_path / "report" / top.name
+
+
+def test_xml_and_rpt_totals_agree(reports):
+    """Each design's totals come from its csynth.xml; the .rpt summary of the same run gives the same
+    numbers (the DSP column is 'DSP' whatever the tool calls it: DSP48E in Vivado HLS 2020)."""
+    checked = 0
+    for top in _tops():
+        text = top.read_text()
+        summary = hc.rpt_summary(text)
+        # the summary parses the same from the utilisation section alone
+        assert hc.rpt_summary(text[text.find("== Utilization Estimates"):]) == summary, top
+        assert "DSP" in summary["Total"], top
+        xml = top.with_suffix(".xml")
+        if xml.is_file():
+            tot = hc._xml_totals(xml)
+            assert tot and tot["BRAM_18K"] == summary["Total"]["BRAM_18K"], top
+            assert tot.get("DSP", tot.get("DSP48E")) == summary["Total"]["DSP"], top
+            checked += 1
+    assert checked >= 9  # the three without a top csynth.xml: U55C and the two Vivado 2020 designs
+    assert any("DSP48E" in t.read_text() for t in _tops())  # the Vivado 2020 header is among them
+
+
+def test_parse_report_names_case_design_and_instances(reports):
+    top = hc.find_top_reports(CAL / PIXEL)[0]
+    rep = hc.parse_report(top)
+    assert (rep.case, rep.design) == (top.parent.name, "myproject")
+    # instances without a sub-report keep their instance path as the report lists it
+    for r in reports:
+        for path, module, b in r.opaque:
+            assert path.endswith("_U0") and module.endswith("_s") and b > 0, (r.case, path)
+    u55c = _find(reports, "alveo_u55c_svhn_cnn_alexyang_vitis2022.2")
+    assert [p for p, _, _ in u55c.opaque] == ["softmax_array_array_ap_fixed_16_6_5_3_0_10u_softmax_config25_U0"]
+
+
+def test_a_module_report_parses_as_its_own_design():
+    sub = hc.find_top_reports(CAL / PIXEL)[0].parent / f"{SIGMOID}_s_csynth.rpt"
+    rep = hc.parse_report(sub)
+    (m,) = rep.memories
+    assert (m.name, m.module, m.words, m.bits, m.banks, m.bram18k, m.count) == (
+        "sigmoid_table_U", f"{SIGMOID}_s", 1024, 10, 1, 1, 1)
+
+
+def test_memory_impl_is_the_binding_csynth_xml_records(reports):
+    """Where csynth.xml binds a memory, that binding is the row's impl, not the guess from its name:
+    dune's w9/w16/w18 weights are named like pragma-bound ROMs but the tool bound them 'auto'."""
+    differs = 0
+    for top in _tops():
+        storage = hc._xml_storage(top.parent / "csynth.xml")
+        for m in hc.parse_report(top).memories:
+            bound = storage.get(m.name, {}).get("IMPL")
+            if bound and m.kind != "shift":
+                assert m.impl == ("bram" if bound == "bram" else "auto"), (top, m.name, bound)
+                differs += m.impl != hc.classify_memory(m.name, m.module)[2]
+    assert differs >= 3
+
+
+def test_report_with_a_byte_that_is_not_utf8_parses_the_same(tmp_path):
+    """Reports written under a Latin-1 locale carry bytes that are not UTF-8 (e.g. a micro sign)."""
+    top = _copy_reports(PIXEL, tmp_path)
+    before = hc.parse_report(top, case="c")
+    for f in (top, top.parent / f"{SIGMOID}_s_csynth.rpt"):
+        f.write_bytes(f.read_bytes().replace(b"* Date:", b"* Date: 5\xb5s", 1))
+    after = hc.parse_report(top, case="c")
+    assert (after.fifos, after.memories, after.totals) == (before.fifos, before.memories, before.totals)
+    assert after.memory_bram18k == before.memory_bram18k > 0
+
+
+def test_instance_count_and_banks_multiply_a_memory(tmp_path):
+    """A module instanced twice counts its memories twice; a banked memory counts each bank (the report
+    copied and edited: the sigmoid instance listed twice in the top, its table split in 2 banks)."""
+    top = _copy_reports(PIXEL, tmp_path)
+    base = hc.parse_report(top, case="c")
+    text = top.read_text()
+    rows = [ln for ln in text.splitlines() if ln.strip().startswith(f"|{SIGMOID}_U0")]
+    row = rows[-1]  # the utilisation section's Instance table (the first is the latency table's)
+    top.write_text(text.replace(row + "\n", row + "\n" + row.replace("_U0 ", "_U1 ") + "\n"))
+    sub = top.parent / f"{SIGMOID}_s_csynth.rpt"
+    st = sub.read_text()
+    cut = st.find("* Memory:")
+    sub.write_text(st[:cut] + st[cut:].replace("|  1024|   10|     1|", "|  1024|   10|     2|", 1))
+    rep = hc.parse_report(top, case="c")
+    (m0,) = [m for m in base.memories if m.name == "sigmoid_table_U"]
+    (m,) = [m for m in rep.memories if m.name == "sigmoid_table_U"]
+    assert (m0.count, m0.banks, m.count, m.banks) == (1, 1, 2, 2)
+    assert rep.estimate()["memory"] == base.estimate()["memory"] + 3 * hc.estimate_memory(m0, base.profile)
+
+
+def test_report_cut_short_parses_to_empty_tables(tmp_path):
+    """A top report without its utilisation section (the tool stopped) and without csynth.xml: no rows,
+    empty totals, no crash."""
+    top = hc.find_top_reports(CAL / PIXEL)[0]
+    text = top.read_text()
+    cut = tmp_path / "report" / top.name
+    cut.parent.mkdir()
+    cut.write_text(text[: text.find("== Utilization Estimates")])
+    rep = hc.parse_report(cut, case="c")
+    assert (rep.totals, rep.fifos, rep.memories, rep.opaque, rep.version) == ({}, [], [], [], "2023.1")
 
 
 def test_srl_vs_memory_matches_xml_binding(reports):

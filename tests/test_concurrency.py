@@ -91,6 +91,7 @@ _HOLD = ("import sys, time\nfrom fpga_flow import outdir\ncm = outdir.lock(sys.a
          "print('held', flush=True)\ntime.sleep(120)\n")
 
 
+@pytest.mark.fast
 def test_lock_names_its_holder_and_dies_with_it(tmp_path):
     out = tmp_path / "D"
     p = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -140,6 +141,7 @@ def _tmp(folder: Path, target: str, owner: outdir.Owner, rand="abcd1234") -> Pat
     return d
 
 
+@pytest.mark.fast
 def test_stale_temporaries_removed_only_when_their_owner_is_gone(tmp_path):
     me, dead = outdir.current_owner(), _dead_owner()
     assert me.state() == outdir.ALIVE and dead.state() == outdir.STALE
@@ -176,6 +178,7 @@ def test_stale_temporaries_removed_only_when_their_owner_is_gone(tmp_path):
     assert not old.exists()
 
 
+@pytest.mark.fast
 def test_clean_leaves_a_running_builds_temporary_alone(tmp_path):
     """A temporary whose owner holds the output's lock is 'in use' even to clean."""
     out = tmp_path / "D"
@@ -195,6 +198,7 @@ def test_clean_leaves_a_running_builds_temporary_alone(tmp_path):
     assert_one_line_error(run("clean", tmp_path / "no" / "such"), "no such directory")
 
 
+@pytest.mark.fast
 def test_publish_never_lands_on_what_appeared_meanwhile(tmp_path):
     """A directory that appeared at --out while the run worked, even one made by fpga-flow, is not
     replaced without --force; with --force only one the flow may replace is."""
@@ -211,6 +215,7 @@ def test_publish_never_lands_on_what_appeared_meanwhile(tmp_path):
     assert json.loads((out / "flow.json").read_text())["tag"] == "new" and not new.exists()
 
 
+@pytest.mark.fast
 def test_scratch_and_atomic_writes_record_their_owner(tmp_path):
     dead = _dead_owner()
     stale = tmp_path / f"fpga_flow_csim_{dead.tag}-abcd1234"
@@ -251,6 +256,7 @@ def test_dask_prepare_survives_a_worker_killed_while_it_prepares():
         assert pinned[b].status == "finished" and pinned[a].cancelled()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("argv", [
     ["demo", "--config", SMALL, "--out", "{out}", "--force"],
     ["sweep", SMALL, "--grid", "quantization.weight_bits=8", "--out", "{out}"],

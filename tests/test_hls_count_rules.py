@@ -151,3 +151,86 @@ def test_place_shift_and_ram_and_copies():
     assert _place("line_buffer", 3, 8, "ram") == ("lutram", 0)  # pooling row RAMs: LUTRAM at any depth
     m = place(Memory("l", "weights", 65, 500, "rom", copies=3))
     assert m.hls_bram18k == 3 * 14 and m.bits == 3 * 65 * 500
+
+
+# ------------------------------------------------------------------ naming, profiles and the parser's helpers
+
+def test_classify_memory_by_hls4ml_names():
+    """Each kind of memory row the reports list, by the names hls4ml and the tool give it (every name is a
+    row of a report in shared/calibration): line buffers are shift registers, wN_U Resource weights are
+    pragma-bound ROMs, the softmax exp table is read once per input."""
+    sm = "softmax_array_array_ap_fixed_16_6_5_3_0_10u_softmax_config25_s"
+    assert hc.classify_memory("void_pooling2d_cl_stream_stream_array_ap_fixed_4u_0_line_buffer_3_U",
+                              "pooling2d_cl_array") == ("shift", 1, "auto")
+    assert hc.classify_memory("p_ZZN4nnet26conv_2d_buffer_resource_clINS_5arrayI9ap_ufixedILi6E_9_U",
+                              "shift_line_buffer") == ("shift", 1, "auto")
+    assert hc.classify_memory("w12_U", "dense_resource") == ("weights", 1, "bram")
+    assert hc.classify_memory("exp_table_U", sm) == ("table", 10, "auto")
+    assert hc.classify_memory("exp_table_U", "softmax_legacy_s") == ("table", 1, "auto")
+    assert hc.classify_memory("invert_table_U", sm) == ("table", 1, "auto")
+    assert hc.classify_memory("sigmoid_table_U", "sigmoid_s") == ("table", 1, "auto")
+    assert hc.classify_memory("outidx_U", "dense_resource") == ("rom", 1, "auto")
+
+
+def test_softmax_inputs_from_the_module_name():
+    assert hc.softmax_n("softmax_array_array_ap_fixed_16_6_5_3_0_10u_softmax_config25_s") == 10
+    assert hc.softmax_n("softmax_array_array_ap_fixed_10u_softmax_config27_s") == 10
+    assert hc.softmax_n("softmax_legacy_s") == 0  # a softmax whose inputs the name does not give
+    assert hc.softmax_n("relu_array_ap_fixed_10u_relu_config4_s") == 0  # not a softmax
+    # one input reads the exp table once per cycle (one block, not a dual-port copy)
+    assert hc.softmax_tables(1) == [("exp_table", 1024, 17, 1), ("invert_table", 1024, 18, 1)]
+    assert hc.softmax_tables(10)[0] == ("exp_table", 1024, 17, 10)
+
+
+def test_estimate_adds_instances_without_a_report():
+    """An instance without a sub-report: a softmax is estimated from its name, any other instance's BRAM
+    is taken as reported and added (never subtracted) to the total."""
+    sm = "softmax_array_array_ap_fixed_16_6_5_3_0_10u_softmax_config25_s"
+    rep = hc.CaseReport("c", "d", "vitis", "2023.1", "vivado", "xczu9eg", {}, {}, family="zynquplus",
+                        fifos=[hc.FifoRow("f", 900, 132, 0)],
+                        opaque=[("ip_U0", "some_ip_s", 3), ("sm_U0", sm, 99)])
+    est = rep.estimate()
+    prof = rep.profile
+    named = prof.rom(1024, 17, 10) + prof.rom(1024, 18, 1)
+    assert est["opaque_reported"] == 3 and est["memory_from_name"] == named == 6
+    assert est["fifo"] == prof.fifo(900, 132) > 0
+    assert est["total"] == est["fifo"] + named + 3
+
+
+def test_profile_for_a_part():
+    from fpga_flow.resources import parts
+
+    u55c = parts.resolve("xcu55c-fsvh2892-2L-e")
+    p = hc.profile_for(u55c, "vitis", "2022.2", "vitis")
+    assert p == hc.Profile("vitis", u55c.family, "vitis", "2022.2") and p.fifo_rule == "F4"
+    assert hc.profile_for(parts.resolve("xczu7ev-ffvc1156-2-e")).to_dict() == {
+        "tool": "vitis", "family": "zynquplus", "flow": "vivado", "version": None, "fifo_rule": "F2"}
+    assert hc.profile_for() == hc.Profile() and hc.profile_for().family == ""  # custom part: rule F2
+    assert hc.profile_for(None, "vivado").fifo_rule == "F3"
+
+
+def test_bad_tool_or_flow_is_named():
+    assert hc.fifo_rule() == "F2"
+    with pytest.raises(ValueError, match=r"tool must be one of \('vitis', 'vivado'\)"):
+        hc.fifo_rule("quartus")
+    with pytest.raises(ValueError, match=r"flow must be one of \('vivado', 'vitis'\)"):
+        hc.fifo_bram18k(100, 100, flow="ip")
+    with pytest.raises(ValueError, match="flow must be one of"):
+        hc.Profile(flow="ip")
+
+
+def test_rom_copy_rule_changes_at_2023_1():
+    """k lookups per cycle: Vitis 2022.x keeps k-1 copies (alexnet 2022.1: 1024x17, k=10 -> 9), 2023.1 and
+    later ceil(k/2) (dune 2023.1: 1024x17, k=3 -> 2)."""
+    assert hc.rom_bram18k(1024, 17, reads=10, version="2022.2") == 9
+    assert hc.rom_bram18k(1024, 17, reads=3, version="2022.2") == 2
+    assert hc.rom_bram18k(1024, 17, reads=10, version="2023.1") == 5
+    assert hc.rom_bram18k(1024, 17, reads=4, version="2022.1") == 3 and hc.rom_bram18k(1024, 17, reads=4, version="2023.1") == 2
+
+
+def test_report_numbers_and_headers():
+    assert hc._int("1,024") == 1024 and hc._int(" 58") == 58 and hc._int("-") == 0 and hc._int(None) == 0
+    head = "== Vitis HLS Report for 'myproject'\n* Date: x\n* Project: myproject_prj\n"
+    h = hc.rpt_header(head)  # a header without Version / Target device / Product family lines
+    assert (h["tool"], h["version"], h["part"], h["family"], h["top"], h["flow"]) == (
+        "vitis", "", "", "", "myproject", "vivado")

@@ -162,6 +162,21 @@ def test_weights_in_uram_go_through_the_load_path(tmp_path):
     top.write_text(re.sub(rf"\n\s*nnet::fpga_flow_load_array<[^;]*\({'weights_in'}, {var}\);", "", top.read_text()))
     r = audit.audit(noload)
     assert not r["ok"] and any(d.startswith("c2:") and "not filled by the load path" in d for d in r["disagreements"])
+    # URAM weights given bitstream contents, or loaded from a text file in C-simulation: each named (the
+    # load loop itself left intact, so the checks do not depend on a load-order finding)
+    contents = shutil.copytree(out, tmp_path / "contents")
+    h = contents / project.PROJECT / "firmware" / "weights" / f"{var}.h"
+    h.write_text(re.sub(rf"^(\w+ {var}\[\d+\]);", r"\1 = {0};", h.read_text(), flags=re.M))
+    r = audit.audit(contents)
+    assert [d for d in r["disagreements"] if "bitstream contents" in d] == [
+        f"c2: {var} in URAM has bitstream contents in weights/{var}.h (UltraScale+ URAM has none)"], r["disagreements"]
+    txt = shutil.copytree(out, tmp_path / "txt")
+    top = txt / project.PROJECT / "firmware" / "myproject.cpp"
+    m = re.search(r"\n(\s*)nnet::fpga_flow_load_array<", top.read_text())
+    top.write_text(top.read_text()[:m.start()] + f"\n{m.group(1)}nnet::load_weights_from_txt<weight_word_t, 8>({var}, "
+                   f"\"{var}.txt\");" + top.read_text()[m.start():])
+    r = audit.audit(txt)
+    assert any(d.startswith("c2:") and "from a text file" in d for d in r["disagreements"]), r["disagreements"]
 
 
 def test_uram_weights_off_keeps_every_weight_in_the_bitstream(build_dir):

@@ -41,8 +41,10 @@ MODULES = {
                       k="not stock and not estimate_command and not docs_table", functions=None),
     "fit": dict(file="fpga_flow/resources/fit.py", tests=["tests/test_fast_fit.py", "tests/test_fast_fifo.py"],
                 k="not config_and_set and not set_accepts", functions=["plan", "evaluate"]),
-    "outdir": dict(file="fpga_flow/outdir.py", tests=["tests/test_fast_outdir.py", "tests/test_safety.py"],
-                   k="test_fast_outdir or test_replace_", functions=None),
+    "outdir": dict(file="fpga_flow/outdir.py",
+                   tests=["tests/test_fast_outdir.py", "tests/test_safety.py", "tests/test_concurrency.py"],
+                   k="test_fast_outdir or test_replace_ or (test_concurrency and not two_concurrent and not killed)",
+                   functions=None),
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
           -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault", None: "not checked"}
@@ -191,8 +193,10 @@ def _diff_lines(show: str) -> list[str]:
     return [l for l in show.splitlines() if l.startswith(("-", "+")) and not l.startswith(("---", "+++"))]
 
 
-def load_reasons() -> list[tuple[str, str, str]]:
-    """tools/mutation_equivalent.txt: blocks of 'function: NAME', '- old line', '+ new line', 'why: ...'."""
+def load_reasons() -> list[tuple[str, str, str, str]]:
+    """tools/mutation_equivalent.txt: blocks of 'function: NAME', '- old line', '+ new line', then either
+    'why: ...' (the mutant is equivalent: excluded from the score) or 'missed: ...' (it is not: it counts
+    as a survivor the tests should kill, and this says why none does yet)."""
     p = ROOT / "tools" / "mutation_equivalent.txt"
     out, cur = [], {}
     if not p.is_file():
@@ -202,19 +206,26 @@ def load_reasons() -> list[tuple[str, str, str]]:
             cur = {"function": line.split(":", 1)[1].strip(), "diff": []}
         elif line.startswith(("- ", "+ ")) and cur:
             cur["diff"].append(line[0] + line[2:].strip())
-        elif line.startswith("why:") and cur:
-            out.append((cur["function"], "\n".join(cur["diff"]), line.split(":", 1)[1].strip()))
+        elif line.startswith(("why:", "missed:")) and cur:
+            kind = "equivalent" if line.startswith("why:") else "missed"
+            out.append((cur["function"], "\n".join(cur["diff"]), kind, line.split(":", 1)[1].strip()))
             cur = {}
     return out
 
 
-def reason_for(s: dict, reasons) -> str | None:
-    fn = re.sub(r"__mutmut_\d+$", "", s["mutant"].rsplit(".", 1)[1])[2:]
+def _explanation(s: dict, reasons) -> tuple[str, str] | None:
+    fn = re.sub(r"__mutmut_\d+$", "", s["mutant"].rsplit(".", 1)[1])[2:].replace("\u01c1", ".")  # xǁClassǁmethod
     diff = "\n".join(l[0] + l[1:].strip() for l in s["diff"])
-    for f, d, why in reasons:
+    for f, d, kind, why in reasons:
         if f == fn and d == diff:
-            return why
+            return kind, why
     return None
+
+
+def reason_for(s: dict, reasons) -> str | None:
+    """Why the survivor is equivalent, or None (not equivalent, or not explained)."""
+    e = _explanation(s, reasons)
+    return e[1] if e and e[0] == "equivalent" else None
 
 
 def report(results: list[dict], path: Path) -> str:
@@ -223,16 +234,19 @@ def report(results: list[dict], path: Path) -> str:
              f"command: make mutation MODULES={','.join(r['module'] for r in results)}  "
              f"(tools/mutation.py; 2 worker processes on a shared 2-core machine)", ""]
     lines.append(f"{'module':10s} {'mutants':>8s} {'killed':>7s} {'timeout':>8s} {'survived':>9s} {'equiv.':>7s} "
-                 f"{'score*':>7s} {'time':>8s}")
+                 f"{'missed':>7s} {'unexpl.':>8s} {'score*':>7s} {'time':>8s}")
     for r in results:
-        eq = sum(1 for s in r["survivors"] if s["status"] in ("survived", "no tests") and reason_for(s, reasons))
+        kinds = [(_explanation(s, reasons) or ("unexplained",))[0] for s in r["survivors"]]
+        eq = kinds.count("equivalent")
         non_eq = r["mutants"] - eq
         score = (r["killed"] + r["timeout"]) / non_eq if non_eq else 1.0
         r["equivalent"], r["score"] = eq, score
-        lines.append(f"{r['module']:10s} {r['mutants']:8d} {r['killed']:7d} {r['timeout']:8d} {r['survived']:9d} {eq:7d} "
-                     f"{score:7.1%} {r['run_seconds'] // 60:4d} min")
+        r["missed"], r["unexplained"] = kinds.count("missed"), kinds.count("unexplained")
+        lines.append(f"{r['module']:10s} {r['mutants']:8d} {r['killed']:7d} {r['timeout']:8d} {len(r['survivors']):9d} "
+                     f"{eq:7d} {r['missed']:7d} {r['unexplained']:8d} {score:7.1%} {r['run_seconds'] // 60:4d} min")
     lines += ["", "* score = (killed + timeout) / (mutants - equivalent survivors): the share of non-equivalent mutants "
-              "the tests kill.", "  time: mutmut run (test stats + every mutant), without the fixture build.", ""]
+              "the tests kill.", "  survived: not killed (incl. mutants no test reaches); equiv.: shown equivalent (reason "
+              "given); missed: not equivalent, reason given why no test kills it yet; unexpl.: neither.", "  time: mutmut run (test stats + every mutant), without the fixture build.", ""]
     for r in results:
         lines.append(f"== {r['module']}: {r['file']}" + (f", functions {', '.join(r['functions'])}" if r["functions"] else
                                                           ", every function"))
@@ -252,11 +266,15 @@ def report(results: list[dict], path: Path) -> str:
                      + (f", {r['other']}" if r["other"] else "") + f"; fixture {r['fixture_seconds']} s, run "
                      f"{r['run_seconds']} s (mutmut exit {r['returncode']})")
         for s in r["survivors"]:
-            why = reason_for(s, reasons)
+            e = _explanation(s, reasons)
             lines.append(f"   - {s['mutant']} [{s['status']}]")
             lines += [f"       {l}" for l in s["diff"]]
-            lines.append(f"       equivalent: {why}" if why else "       UNEXPLAINED (not equivalent as far as known: "
-                         "a test should kill it)")
+            if e and e[0] == "equivalent":
+                lines.append(f"       equivalent: {e[1]}")
+            elif e:
+                lines.append(f"       NOT EQUIVALENT, missed (counted against the score): {e[1]}")
+            else:
+                lines.append("       UNEXPLAINED (not equivalent as far as known: a test should kill it)")
         lines.append("")
     notes = ROOT / "tools" / "mutation_notes.txt"
     if notes.is_file():
@@ -285,8 +303,8 @@ def main(argv=None) -> int:
         print(f"mutation: unknown module(s) {unknown}; choose from {', '.join(MODULES)}", file=sys.stderr)
         return 2
     out = ROOT / a.report
-    if a.rereport:
-        results = [r for r in json.loads(out.with_suffix(".json").read_text()) if r["module"] in names]
+    if a.rereport:  # every module of the saved campaign (--modules does not drop the others)
+        results = json.loads(out.with_suffix(".json").read_text())
     else:
         results = []
         for n in names:

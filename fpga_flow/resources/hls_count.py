@@ -193,7 +193,7 @@ def rom_bram18k(depth: int, width: int, reads: int = 1, impl: str = "auto", vers
         n = math.ceil(depth / 512) * math.ceil(width / 36)
     else:
         n = cover_bram18k(depth, width, SDP_SHAPES)
-    return max(n, 1) if impl == "bram" else n
+    return n  # >= 1 here: a pragma-bound ROM skipped the LUT threshold above, so even 50x5 costs a block
 
 
 @dataclass(frozen=True)

@@ -485,13 +485,13 @@ def load_path_findings(p: Project, layers: list[dict], weight_load: dict | None)
         if var not in loaded:
             bad.append(f"{layer}: weights {var} planned in URAM are not filled by the load path (no "
                        f"fpga_flow_load_array of it in myproject.cpp)")
-    if loaded != recorded and set(loaded) == {v for _, v in uram}:
-        bad.append(f"top: the load loop fills {loaded} in this order, weights.bin holds {recorded} (flow.json)")
         h = (p.fw / "weights" / f"{var}.h").read_text() if (p.fw / "weights" / f"{var}.h").is_file() else ""
         if re.search(rf"\b{var}\[\d+\]\s*=\s*\{{", h):
             bad.append(f"{layer}: {var} in URAM has bitstream contents in weights/{var}.h (UltraScale+ URAM has none)")
         if re.search(rf"load_weights_from_txt<\w+, \d+>\({var},", p.top_text):
             bad.append(f"{layer}: the C-simulation loads {var} from a text file, not through the load path")
+    if loaded != recorded and set(loaded) == {v for _, v in uram}:
+        bad.append(f"top: the load loop fills {loaded} in this order, weights.bin holds {recorded} (flow.json)")
     words = sum(e["words"] for e in weight_load["arrays"])
     binf = p.fw / "weights" / "weights.bin"
     if not binf.is_file() or binf.stat().st_size != 8 * words:
