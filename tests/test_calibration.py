@@ -114,8 +114,13 @@ def test_xml_and_rpt_totals_agree(reports):
     for top in _tops():
         text = top.read_text()
         summary = hc.rpt_summary(text)
-        # the summary parses the same from the utilisation section alone
-        assert hc.rpt_summary(text[text.find("== Utilization Estimates"):]) == summary, top
+        # the summary and the detail tables parse the same from the utilisation section on
+        util = text[text.find("== Utilization Estimates"):]
+        assert hc.rpt_summary(util) == summary, top
+        assert hc.rpt_tables(util) == hc.rpt_tables(text), top
+        # the detail tables are those of the utilisation section only (the Interface section that follows
+        # has a "* Summary:" table of RTL ports)
+        assert {"FIFO", "Instance", "Memory"} <= {r["Name"] for r in hc.rpt_tables(text)["Summary"]}, top
         assert "DSP" in summary["Total"], top
         xml = top.with_suffix(".xml")
         if xml.is_file():
@@ -202,6 +207,12 @@ def test_report_cut_short_parses_to_empty_tables(tmp_path):
     cut.write_text(text[: text.find("== Utilization Estimates")])
     rep = hc.parse_report(cut, case="c")
     assert (rep.totals, rep.fifos, rep.memories, rep.opaque, rep.version) == ({}, [], [], [], "2023.1")
+    # cut right after the last border of the FIFO table: that table is complete
+    fifo_end = text.find("\n\n", text.find("* FIFO:", text.find("== Utilization Estimates")))
+    cut.write_text(text[:fifo_end])
+    full = hc.parse_report(top, case="c")
+    rows = [(f.name, f.depth, f.width, f.bram18k) for f in hc.parse_report(cut, case="c").fifos]
+    assert rows == [(f.name, f.depth, f.width, f.bram18k) for f in full.fifos] and len(rows) > 3  # no xml: no impl
 
 
 def test_srl_vs_memory_matches_xml_binding(reports):

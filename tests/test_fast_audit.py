@@ -168,3 +168,121 @@ def test_kernel_block_factor_rounds_up():
     assert kbf("depthwise_product_resource", {"reuse_factor": 12, "n_in": 9}) == 1  # RF capped at n_in
     assert kbf("grouped_pointwise_conv_cl", {"reuse_factor": 2, "block_factor": 6}) == 6
     assert kbf("dense_resource_rf_leq_nin", {"n_in": 4, "n_out": 5}) is None and kbf("other", {"reuse_factor": 2}) is None
+
+
+# ------------------------------------------------------------------ findings of the plan and the calls
+
+L = "fire3_squeeze1x1"  # a weighted layer in the middle of the network (layers after it must still be audited)
+
+
+def _manifest_edit(dst, fn):
+    m = project.load_manifest(dst)
+    fn(m)
+    (dst / "flow.json").write_text(json.dumps(m))
+
+
+def _memory(m, layer, kind):
+    return next(mm for row in m["resources"]["layers"] if row["layer"] == layer for mm in row["memories"]
+                if mm["kind"] == kind)
+
+
+def _top_of(dst):
+    return dst / project.PROJECT / "firmware" / "myproject.cpp"
+
+
+def _call_line(dst, layer):
+    return next(i for i, ln in enumerate(_top_of(dst).read_text().splitlines(), 1) if ln.rstrip().endswith(f"// {layer}")
+                and "nnet::" in ln)
+
+
+def test_a_layer_without_its_call_is_named_and_the_rest_still_audited(sq32, tmp_path):
+    dst = copy_project(sq32, tmp_path / "nocall", library=False)
+    top = _top_of(dst)
+    lines = top.read_text().splitlines(keepends=True)
+    del lines[_call_line(dst, L) - 1]
+    top.write_text("".join(lines))
+    r = audit.audit(dst)
+    assert f"{L}: no call of this layer in myproject.cpp" in r["disagreements"]
+    # its arrays are now written but reached by no call; every other weighted layer is checked as before
+    assert "?: array w16 is written but not in the plan" in r["disagreements"]
+    assert r["checked"]["weights"] == 25 and len(r["disagreements"]) == 3, r["disagreements"]  # w16 and b16
+
+
+def test_a_call_without_a_weight_array_is_named_at_its_line(sq32, tmp_path):
+    dst = copy_project(sq32, tmp_path / "noarg", library=False)
+    top = _top_of(dst)
+    line = _call_line(dst, L)
+    top.write_text(top.read_text().replace(", w16, b16); // fire3", ", weights16, b16); // fire3", 1))
+    r = audit.audit(dst)
+    assert f"{L}: no weight array among the call's arguments (myproject.cpp:{line})" in r["disagreements"], r
+    assert audit.Project(dst / project.PROJECT).calls[0][4] == _call_line(dst, audit.Project(dst / project.PROJECT).calls[0][3])
+
+
+def test_a_plan_naming_another_weight_array_is_named(sq32, tmp_path):
+    dst = copy_project(sq32, tmp_path / "planvar", library=False)
+    _manifest_edit(dst, lambda m: _memory(m, L, "weights").update(var="w999"))
+    r = audit.audit(dst)
+    assert r["disagreements"] == [f"{L}: plan names weight array w999, the written call passes w16"]
+
+
+def test_a_missing_weight_header_is_named(sq32, tmp_path):
+    dst = copy_project(sq32, tmp_path / "nohdr", library=False)
+    (dst / project.PROJECT / "firmware" / "weights" / "w16.h").unlink()
+    r = audit.audit(dst)
+    assert f"{L}: weight array w16 not found in firmware/weights/" in r["disagreements"], r["disagreements"]
+    (w,) = [m for m in r["memories"] if m["kind"] == "weights" and m["layer"] == L]
+    assert w["width"] is None and w["elements"] is None  # nothing to read the type or size from
+
+
+def test_a_window_kernel_row_ram_without_its_binding_names_each_layer(sq32, tmp_path):
+    dst = copy_project(sq32, tmp_path / "norow", library=False)
+    h = dst / project.PROJECT / "firmware" / "nnet_utils" / "nnet_stream_maxpool.h"
+    text = h.read_text()
+    pragma = "#pragma HLS bind_storage variable=line_buf type=ram_s2p impl=lutram"
+    assert text.count(pragma) == 1
+    h.write_text(text.replace(pragma, ""))
+    r = audit.audit(dst)
+    pools = sorted(row["layer"] for row in project.load_manifest(dst)["resources"]["layers"]
+                   if row["layer"].startswith("pool") and any(m["kind"] == "line_buffer" for m in row["memories"]))
+    assert pools and r["disagreements"] == [
+        f"{p}: the window kernel's row RAM line_buf has no Vitis binding in the firmware/nnet_utils/ header its "
+        "call reaches (plan: lutram)" for p in pools]
+
+
+def test_line_buffers_are_listed_as_planned(sq32, tmp_path):
+    """Every line buffer of the plan in the listing with its planned depth, width and copies; a stock
+    (ap_shift_reg) line buffer, as hls.conv_kernel=hls4ml plans it, is listed as shift registers with no
+    binding to check, and one planned in URAM is refused."""
+    r = audit.audit(sq32)
+    planned = {row["layer"]: m for row in project.load_manifest(sq32)["resources"]["layers"] for m in row["memories"]
+               if m["kind"] == "line_buffer"}
+    listed = {m["layer"]: m for m in r["memories"] if m["kind"] == "line_buffer"}
+    assert set(listed) == set(planned)
+    for name, m in planned.items():
+        assert (listed[name]["depth"], listed[name]["width"], listed[name]["copies"], listed[name]["plan_impl"]) == (
+            m["depth"], m["width"], m["copies"], m["impl"]), name
+    dst = copy_project(sq32, tmp_path / "shift", library=False)
+    _manifest_edit(dst, lambda m: _memory(m, "conv1_window", "line_buffer").update(role="shift", impl="srl", copies=6))
+    r = audit.audit(dst)
+    (lb,) = [m for m in r["memories"] if m["kind"] == "line_buffer" and m["layer"] == "conv1_window"]
+    assert (lb["copies"], lb["width"], lb["binding"], lb["var"]) == (6, planned["conv1_window"]["width"], None, None)
+    assert lb in r["not_bound"] and r["ok"]
+    _manifest_edit(dst, lambda m: _memory(m, "conv1_window", "line_buffer").update(impl="uram"))
+    assert audit.audit(dst)["disagreements"] == [
+        "conv1_window: line buffer planned in URAM, but ap_shift_reg line buffers are shift registers"]
+
+
+def test_a_rom_the_plan_keeps_in_registers(sq32, tmp_path):
+    """Weights the plan keeps in registers (a ROM of <= 2 words): the written reshape into more words is
+    named, and with no binding pragma the listing records registers."""
+    dst = copy_project(sq32, tmp_path / "ff", library=False)
+    _manifest_edit(dst, lambda m: _memory(m, L, "weights").update(impl="ff"))
+    top = _top_of(dst)
+    text = top.read_text()
+    bind = "#pragma HLS bind_storage variable=w16 type=rom_1p impl=lutram"
+    assert text.count(bind) == 1
+    top.write_text(text.replace(bind, ""))
+    r = audit.audit(dst)
+    assert r["disagreements"] == [f"{L}: plan keeps w16 in registers, the top reshapes it into 40 words"], r
+    (w,) = [m for m in r["memories"] if m["kind"] == "weights" and m["layer"] == L]
+    assert w["binding"] == "ff"

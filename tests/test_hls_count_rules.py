@@ -188,13 +188,13 @@ def test_estimate_adds_instances_without_a_report():
     sm = "softmax_array_array_ap_fixed_16_6_5_3_0_10u_softmax_config25_s"
     rep = hc.CaseReport("c", "d", "vitis", "2023.1", "vivado", "xczu9eg", {}, {}, family="zynquplus",
                         fifos=[hc.FifoRow("f", 900, 132, 0)],
-                        opaque=[("ip_U0", "some_ip_s", 3), ("sm_U0", sm, 99)])
+                        opaque=[("ip_U0", "some_ip_s", 3), ("sm_U0", sm, 99), ("sm2_U0", sm, 99)])
     est = rep.estimate()
     prof = rep.profile
     named = prof.rom(1024, 17, 10) + prof.rom(1024, 18, 1)
-    assert est["opaque_reported"] == 3 and est["memory_from_name"] == named == 6
+    assert est["opaque_reported"] == 3 and est["memory_from_name"] == 2 * named == 12  # two softmax instances
     assert est["fifo"] == prof.fifo(900, 132) > 0
-    assert est["total"] == est["fifo"] + named + 3
+    assert est["total"] == est["fifo"] + 2 * named + 3
 
 
 def test_profile_for_a_part():
@@ -234,3 +234,6 @@ def test_report_numbers_and_headers():
     h = hc.rpt_header(head)  # a header without Version / Target device / Product family lines
     assert (h["tool"], h["version"], h["part"], h["family"], h["top"], h["flow"]) == (
         "vitis", "", "", "", "myproject", "vivado")
+    assert hc.rpt_header("* Version: 2023.1\n")["top"] == "" and hc.rpt_header("")["version"] == ""
+    # a Profile's one-read ROM: 2024.1+ counts 1024x17 in 512x36 blocks (2), not as a dual-read copy (1)
+    assert hc.Profile().rom(1024, 17) == 2 and hc.Profile(version="2023.2").rom(1024, 17) == 1

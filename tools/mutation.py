@@ -102,18 +102,62 @@ def sample_names(d: Path, spec: dict, every: int) -> list[str]:
     return keys[::every]
 
 
-def run_module(name: str, spec: dict, base: Path, children: int, sample: int = 1, collect: bool = False) -> dict:
-    d = base / name
-    env = dict(os.environ, FPGA_FLOW_TEST_CACHE=str(d / "cache"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
-    if collect:  # read the verdicts of a campaign run earlier in d (e.g. by hand, with a sample of names)
-        return collect_module(name, spec, d, env, sample, None, None, None)
-    d = prepare(name, spec, base)
-    t0 = time.time()
-    # the shared fixture, from the unmutated code (the tests only read it)
+def _env(d: Path) -> dict:
+    return dict(os.environ, FPGA_FLOW_TEST_CACHE=str(d / "cache"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+
+
+def _build_fixture(d: Path, env: dict) -> None:
+    """The shared fixture, from the unmutated code (the tests only read it)."""
     subprocess.run([PY, "-c", "import sys; sys.path[:0] = ['.', 'tests'];"
                     "from conftest import small_cfg; from fpga_flow import flow; import os;"
                     "flow.build(small_cfg(name='squeezenet1_1', size=32), os.path.join(os.environ['FPGA_FLOW_TEST_CACHE'],"
                     " 'squeezenet1_1_32'))"], cwd=d, env=env, check=True, capture_output=True)
+
+
+def recheck_survivors(result: dict, spec: dict, base: Path) -> dict:
+    """The survivors of an earlier campaign (``result``, from reports/mutation.json) against the tests as
+    they are now: the module copied afresh, its mutants generated (mutmut numbers them per function, so
+    a name means the same edit while the function is unchanged: each survivor's diff is compared with
+    the recorded one, and a survivor whose function changed is left as it was), each written into the
+    source and its tests run (recheck). Killed ones leave the survivor list."""
+    name = result["module"]
+    d = prepare(name, spec, base)
+    env = _env(d)
+    _build_fixture(d, env)
+    subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", "2", "*__mutmut_0"], cwd=d, env=env,
+                   capture_output=True, text=True)  # generates the mutants (and mutmut's test stats)
+    same = []
+    for s in result["survivors"]:
+        show = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", s["mutant"]], cwd=d, env=env,
+                              capture_output=True, text=True).stdout
+        if _diff_lines(show) == s["diff"]:
+            same.append(s["mutant"])
+    t0 = time.time()
+    killed = recheck(d, spec, env, same)
+    out = dict(result)
+    out["survivors"] = [s for s in result["survivors"] if s["mutant"] not in killed]
+    for k, v in killed.items():
+        st = next(s["status"] for s in result["survivors"] if s["mutant"] == k)
+        if st == "survived":
+            out["survived"] -= 1
+        else:
+            out["other"] = {**out["other"], st: out["other"].get(st, 0) - 1}
+        out[v] += 1
+    out["other"] = {k: v for k, v in out["other"].items() if v}
+    out["later_tests_killed"] = result.get("later_tests_killed", 0) + len(killed)
+    out["later_recheck"] = {"checked": len(same), "changed": len(result["survivors"]) - len(same),
+                            "killed": sorted(killed), "seconds": round(time.time() - t0)}
+    return out
+
+
+def run_module(name: str, spec: dict, base: Path, children: int, sample: int = 1, collect: bool = False) -> dict:
+    d = base / name
+    env = _env(d)
+    if collect:  # read the verdicts of a campaign run earlier in d (e.g. by hand, with a sample of names)
+        return collect_module(name, spec, d, env, sample, None, None, None)
+    d = prepare(name, spec, base)
+    t0 = time.time()
+    _build_fixture(d, env)
     t_fixture = time.time() - t0
     t0 = time.time()
     names = mutant_patterns(spec)
@@ -215,9 +259,10 @@ def load_reasons() -> list[tuple[str, str, str, str]]:
 
 def _explanation(s: dict, reasons) -> tuple[str, str] | None:
     fn = re.sub(r"__mutmut_\d+$", "", s["mutant"].rsplit(".", 1)[1])[2:].replace("\u01c1", ".")  # xǁClassǁmethod
+    num = s["mutant"].rsplit("_", 1)[1]
     diff = "\n".join(l[0] + l[1:].strip() for l in s["diff"])
-    for f, d, kind, why in reasons:
-        if f == fn and d == diff:
+    for f, d, kind, why in reasons:  # 'function: NAME#N' names one mutant where two have the same diff
+        if f.split("#")[0] == fn and d == diff and ("#" not in f or f.split("#")[1] == num):
             return kind, why
     return None
 
@@ -259,6 +304,11 @@ def report(results: list[dict], path: Path) -> str:
             lines.append(f"   RECHECKED: {r['rechecked_killed']} mutants mutmut let survive (or found no test for) fail their "
                          "tests when written into the source and run directly (tools/mutation.py recheck: code run by "
                          "module-scoped fixtures is not attributed to the tests by mutmut); counted as killed")
+        if r.get("later_recheck"):
+            lr = r["later_recheck"]
+            lines.append(f"   LATER TESTS: the survivors rechecked after tests were added (make mutation-recheck): "
+                         f"{len(lr['killed'])} of {lr['checked']} now killed ({', '.join(k.rsplit('.', 1)[1] for k in lr['killed']) or '-'})"
+                         + (f"; {lr['changed']} not rechecked (their function changed since)" if lr["changed"] else ""))
         if r.get("not_checked"):
             lines.append(f"   STOPPED: {r['not_checked']} further mutants of the selection were not run (time); the "
                          "numbers are those of the mutants checked")
@@ -294,6 +344,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="build/mutation")
     ap.add_argument("--sample", default="", help="module=N,...: run every N-th mutant of that module only")
     ap.add_argument("--collect", action="store_true", help="do not run: read the verdicts of an earlier run in --work")
+    ap.add_argument("--recheck-survivors", action="store_true", help="do not run a campaign: check the survivors "
+                    "of --modules in the saved JSON against the tests as they are now (after tests were added)")
     ap.add_argument("--rereport", action="store_true", help="only rewrite the report from the saved JSON "
                     "(after editing tools/mutation_equivalent.txt)")
     a = ap.parse_args(argv)
@@ -305,6 +357,13 @@ def main(argv=None) -> int:
     out = ROOT / a.report
     if a.rereport:  # every module of the saved campaign (--modules does not drop the others)
         results = json.loads(out.with_suffix(".json").read_text())
+    elif a.recheck_survivors:
+        results = json.loads(out.with_suffix(".json").read_text())
+        for i, r in enumerate(results):
+            if r["module"] in names:
+                print(f"[mutation] {r['module']}: rechecking {len(r['survivors'])} survivors", flush=True)
+                results[i] = recheck_survivors(r, MODULES[r["module"]], ROOT / a.work)
+                print(f"[mutation] {r['module']}: {results[i]['later_recheck']}", flush=True)
     else:
         results = []
         for n in names:
