@@ -2,6 +2,7 @@
 did not make (build, demo, report --format html --out, sweep, accuracy --out), exit 2 with one line and
 the directory untouched; and the rules of check_target / replace_dir on both sides of each condition."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,189 @@ def test_make_tmp_and_probe(tmp_path):
         outdir.probe_writable(blocker / "sub")
     with pytest.raises(FlowError, match="cannot write in /proc"):
         outdir.probe_writable(Path("/proc/fpga_flow_probe"))
+    with pytest.raises(FlowError, match=r"cannot write in /proc \("):  # a directory that takes no new entries
+        outdir.probe_writable(Path("/proc"))
+
+
+# ------------------------------------------------------------------ owners, locks, clean (outdir.py internals)
+
+def _dead_owner() -> outdir.Owner:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    me = outdir.current_owner()
+    return outdir.Owner(p.pid, 1, me.boot, me.host)
+
+
+def test_refusals_say_what_to_do(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    with pytest.raises(FlowError, match=rf"^cannot write in {blocker} \(Not a directory\); choose a writable --out$"):
+        with outdir.lock(blocker / "out"):
+            pass
+    user = _user_dir(tmp_path / "user")
+    with pytest.raises(FlowError, match=r"is not a table directory made by fpga-flow \(not made by fpga-flow\); "
+                                        r"refusing to replace it: choose another --out \(nothing was changed\)$"):
+        outdir.check_target(user, force=True, owned=lambda p: False, what="table")
+    e = outdir._busy(tmp_path / "out", "pid 7 on h")
+    assert str(e).endswith("(pid 7 on h); wait for it to finish or choose another --out (nothing was changed)")
+    assert e.holder == "pid 7 on h"
+    assert outdir._describe_holder({}) == "pid ? on ?, since ?: ?"
+
+
+def test_lock_record_names_this_run(tmp_path, monkeypatch):
+    import re
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/fpga-flow", "build", "cfg.yml", "--out", "a\n  b"])
+    with outdir.lock(tmp_path / "out"):
+        rec = json.loads((tmp_path / ".out.lock").read_text())
+    me = outdir.current_owner()
+    assert {k: rec[k] for k in ("pid", "host", "start", "boot")} == {"pid": me.pid, "host": me.host, "start": me.start,
+                                                                      "boot": me.boot}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rec["since"]) and rec["command"] == "fpga-flow build cfg.yml --out a b"
+    for argv, want in ((["-m", "report"], "fpga-flow report"), (["-c"], "fpga-flow"), ([], "python"),
+                       (["/usr/bin/cli.py", "x"], "fpga-flow x"), (["/usr/bin/python3", "s.py"], "python3 s.py")):
+        monkeypatch.setattr(sys, "argv", argv)
+        assert outdir._command() == want, argv
+
+
+def test_host_names_are_safe_for_file_names(monkeypatch):
+    monkeypatch.setattr(outdir.socket, "gethostname", lambda: "lab pc#3.example")
+    assert outdir._host() == "lab_pc_3.example"
+    monkeypatch.setattr(outdir.socket, "gethostname", lambda: "")
+    assert outdir._host() == "localhost"
+
+
+def test_a_dead_processs_record_and_a_zombie_are_dead(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    dead = _dead_owner()
+    rec = {"pid": dead.pid, "start": dead.start, "boot": dead.boot, "host": dead.host}
+    assert outdir._record_of_the_dead(rec) is True
+    me = outdir.current_owner()
+    assert outdir._record_of_the_dead({"pid": me.pid, "start": me.start, "boot": me.boot, "host": me.host}) is False
+    assert outdir._record_of_the_dead({"pid": dead.pid}) is False  # incomplete: not provably dead
+    # a child that exited but was not reaped yet (a zombie) is dead
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        t0 = time.time()
+        while "Z" not in Path(f"/proc/{p.pid}/stat").read_text().split(")")[1][:3] and time.time() - t0 < 30:
+            time.sleep(0.05)
+        assert outdir._start_ticks(p.pid) is None
+        assert outdir.Owner(p.pid, 0, me.boot, me.host).state() == outdir.STALE
+    finally:
+        p.wait()
+    assert outdir._start_ticks(os.getpid()) == me.start > 0
+
+
+def test_a_held_lock_with_a_dead_record_is_not_described_as_that_record(tmp_path):
+    """The holder locks first and writes its record right after: in between, the file still holds the
+    record of the killed run before it. That record is not reported as the holder."""
+    import fcntl
+
+    dead = _dead_owner()
+    path = tmp_path / ".out.lock"
+    path.write_text(json.dumps({"pid": dead.pid, "start": dead.start, "boot": dead.boot, "host": dead.host,
+                                "since": "2026-01-01 00:00:00", "command": "fpga-flow build"}))
+    assert outdir._lock_holder(path) is None  # not held
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert outdir._lock_holder(path) == f"a process that has not written its record into {path} yet"
+        lf = outdir._leftover(tmp_path, ".out.lock")
+        assert (lf.kind, lf.state, lf.holder) == ("lock", "in use", f"a process that has not written its record into {path} yet")
+    finally:
+        os.close(fd)
+    lf = outdir._leftover(tmp_path, ".out.lock")
+    assert (lf.state, lf.why()) == (outdir.STALE, "lock file of a run that is gone (not held)")
+
+
+def test_lock_retries_while_the_lock_file_is_being_replaced(tmp_path, monkeypatch):
+    """Locking a lock file its holder removed as it let go: try again (a few times), then say so."""
+    real = outdir._same_file
+    calls = []
+
+    def first_moved(fd, path):
+        calls.append(path)
+        return len(calls) > 1 and real(fd, path)
+
+    monkeypatch.setattr(outdir, "_same_file", first_moved)
+    with outdir.lock(tmp_path / "a"):
+        assert len(calls) == 2
+    monkeypatch.setattr(outdir, "_same_file", lambda fd, path: False)
+    with pytest.raises(FlowError, match=r"could not lock .*\.b\.lock \(it kept changing\); run again"):
+        with outdir.lock(tmp_path / "b"):
+            pass
+
+
+def test_remove_stale_and_clean_remove_only_what_is_stale(tmp_path):
+    dead, me = _dead_owner(), outdir.current_owner()
+    f = tmp_path / "F"
+    f.mkdir()
+    out = _build_like(f / "out", "v1")
+    stale_tmp = f / f".out.tmp-{dead.tag}-abcd1234"
+    stale_tmp.mkdir()
+    (stale_tmp / "a").write_text("123")
+    (stale_tmp / "b").write_text("45678")
+    live_tmp = f / f".out.tmp-{me.tag}-efgh5678"
+    live_tmp.mkdir()
+    stale_probe = f / f".fpga-flow-probe-{dead.tag}-abcd1234"
+    stale_probe.mkdir()
+    (f / ".out.lock").write_text("{}")  # a lock file nobody holds
+    assert outdir.size_of(stale_tmp) == 8 and outdir.size_of(stale_tmp / "b") == 5
+    removed = outdir.remove_stale(out)
+    assert sorted(lf.path.name for lf in removed) == sorted([stale_tmp.name, stale_probe.name])
+    assert live_tmp.is_dir() and (f / ".out.lock").is_file()  # a live run's temporary and lock files stay
+    # clean: the folder, each subfolder one level down, and beside it
+    for sub in ("s1", "s2"):
+        (f / sub).mkdir()
+        (f / sub / f".x.tmp-{dead.tag}-abcd1234").mkdir()
+    done = sorted((str(lf.path.relative_to(f)), what, lf.size) for lf, what in outdir.clean(f))
+    assert done == sorted([(".out.lock", "removed", 2), (live_tmp.name, "kept", 0),
+                           (f"s1/.x.tmp-{dead.tag}-abcd1234", "removed", 0),
+                           (f"s2/.x.tmp-{dead.tag}-abcd1234", "removed", 0)])
+    left = sorted(p.name for p in f.rglob("*") if p.name.startswith("."))
+    assert left == [live_tmp.name] and not (f / "s1" / f".x.tmp-{dead.tag}-abcd1234").exists()
+    assert not (f / "s2" / f".x.tmp-{dead.tag}-abcd1234").exists()
+    # an output that is not there: its leftovers beside it, by name
+    gone = f / f".gone.tmp-{dead.tag}-abcd1234"
+    gone.mkdir()
+    assert [(lf.path.name, what) for lf, what in outdir.clean(f / "gone", dry_run=True)] == [(gone.name, "would remove")]
+    assert [(lf.path.name, what) for lf, what in outdir.clean(f / "gone")] == [(gone.name, "removed")]
+    assert not gone.exists() and (out / "flow.json").is_file()
+
+
+def test_replace_dir_refuses_a_link_and_undoes_a_swap_that_raced(tmp_path):
+    build = _build_like(tmp_path / "real", "old")
+    link = tmp_path / "link"
+    link.symlink_to(build)
+    tmp = _build_like(tmp_path / ".link.tmp-1", "new")
+    with pytest.raises(FlowError, match="no longer a directory fpga-flow may replace; nothing was replaced; run "
+                                        "again with another --out"):
+        outdir.replace_dir(tmp, link, force=True)
+    assert link.is_symlink() and json.loads((build / "flow.json").read_text())["tag"] == "old"
+    # the directory changed between the check and the swap (its manifest gone): swapped back, refused
+    out = _build_like(tmp_path / "out", "old")
+    tmp = _build_like(tmp_path / ".out.tmp-2", "new")
+    answers = iter([True, False])
+    with pytest.raises(FlowError, match="changed during the run"):
+        outdir.replace_dir(tmp, out, owned=lambda p: next(answers), force=True)
+    assert json.loads((out / "flow.json").read_text())["tag"] == "old"
+    assert json.loads((tmp / "flow.json").read_text())["tag"] == "new"
+
+
+def test_make_tmp_and_write_atomic_write_beside_the_target(tmp_path, monkeypatch):
+    t = outdir.make_tmp(tmp_path / "out")  # the parent exists already
+    assert t.parent == tmp_path and t.name.startswith(f".out.tmp-{outdir.current_owner().tag}-")
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(outdir.os, "replace", lambda a, b: (seen.append(Path(a)), real(a, b))[1])
+    outdir.write_atomic(tmp_path / "r.json", "{}")
+    # beside the target (one file system: the rename is atomic), named for clean to find
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(f".r.json.tmp-{outdir.current_owner().tag}-")
+    assert (tmp_path / "r.json").read_text() == "{}"
