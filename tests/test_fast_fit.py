@@ -101,3 +101,30 @@ def test_logic_the_plan_chooses_leaves_room_for_the_lut_floor(nodes):
     small = int(floor / 0.9) - 1
     over = plan(n4, part(small), min_packing=0.0)
     assert over.totals["lut_floor_over_budget"] and over.totals["lut"] > 0.9 * small
+
+
+def test_totals_agree_with_the_plans_own_listing(nodes):
+    """What the report shows per layer and per memory adds up to its totals; the frame rate and the
+    latency follow the clock; the slowest layer is the one with the most cycles."""
+    part = resolve("zcu104")
+    p = plan(nodes, part, uniform_rf=RF, clock_ns=5.0)
+    t = p.totals
+    mems = [m for e in p.layers for m in e.memories] + p.fifos
+    assert p.reuse == {r["name"]: p.reuse[r["name"]] for r in fit.weighted_layers(nodes)} and len(p.reuse) == 26
+    assert {f.stream for f in p.fifos} == set(p.streams) and all(p.depths[f.stream] == f.depth for f in p.fifos)
+    assert t["hls_bram18k"] == sum(m.hls_bram18k for m in mems if m.impl != "uram") > 0
+    assert t["bram18k"] == sum(m.bram18k for m in mems) > 0
+    assert t["ff"] == sum(m.ffs for m in mems) > 0 and t["uram"] == sum(m.uram for m in mems) == 0
+    assert t["dsp"] == sum(e.dsp for e in p.layers) and t["macs"] == sum(e.macs for e in p.layers) > 0
+    floor = sum(m.luts for m in mems if m.kind not in ("weights", "bias")) + sum(e.extra_luts for e in p.layers) \
+        + fit.BASE_LUTS_PER_LAYER * len(p.layers)
+    assert t["plan_lut"] == sum(e.mult_luts for e in p.layers) + sum(m.luts for m in mems if m.kind in ("weights", "bias"))
+    assert t["lut"] == floor + t["plan_lut"] and t["lut_floor_over_budget"] is False
+    slow = max(p.layers, key=lambda e: e.cycles)
+    assert (t["cycles_per_frame"], t["slowest_layer"]) == (slow.cycles, slow.layer)
+    assert t["latency_cycles"] > t["cycles_per_frame"]
+    assert t["fps"] == round(1e9 / (slow.cycles * 5.0), 2) and t["latency_ms"] == round(t["latency_cycles"] * 5e-6, 3)
+    q = plan(nodes, part, uniform_rf=RF, clock_ns=10.0)  # half the clock: half the frame rate, twice the latency
+    assert q.totals["cycles_per_frame"] == t["cycles_per_frame"] and q.totals["fps"] == round(t["fps"] / 2, 2)
+    assert q.totals["latency_ms"] == round(2 * t["latency_ms"], 3)
+    assert p.uram_roles == ("fifo",) and q.fits == p.fits  # conftest.plan: weights kept in the bitstream

@@ -126,18 +126,37 @@ def recheck_survivors(result: dict, spec: dict, base: Path) -> dict:
     _build_fixture(d, env)
     subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", "2", "*__mutmut_0"], cwd=d, env=env,
                    capture_output=True, text=True)  # generates the mutants (and mutmut's test stats)
-    same = []
+    keys = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
+    diffs: dict[str, list[str]] = {}
+
+    def diff_of(k):
+        if k not in diffs:
+            diffs[k] = _diff_lines(subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", k], cwd=d, env=env,
+                                                  capture_output=True, text=True).stdout)
+        return diffs[k]
+
+    same, renamed, used = [], {}, set()
     for s in result["survivors"]:
-        show = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", s["mutant"]], cwd=d, env=env,
-                              capture_output=True, text=True).stdout
-        if _diff_lines(show) == s["diff"]:
+        # the same edit: by name while the function is unchanged, else the mutant of that function with the
+        # same diff (mutmut renumbers a function's mutants when its source changes)
+        if s["mutant"] in keys and diff_of(s["mutant"]) == s["diff"]:
             same.append(s["mutant"])
+            used.add(s["mutant"])
+            continue
+        prefix = s["mutant"].rsplit("__mutmut_", 1)[0] + "__mutmut_"
+        match = [k for k in sorted(keys, key=lambda k: int(k.rsplit("_", 1)[1])) if k.startswith(prefix)
+                 and k not in used and diff_of(k) == s["diff"]]
+        if match:
+            renamed[s["mutant"]] = match[0]
+            used.add(match[0])
+            same.append(match[0])
     t0 = time.time()
     killed = recheck(d, spec, env, same)
     out = dict(result)
-    out["survivors"] = [s for s in result["survivors"] if s["mutant"] not in killed]
+    survivors = [dict(s, mutant=renamed.get(s["mutant"], s["mutant"])) for s in result["survivors"]]
+    out["survivors"] = [s for s in survivors if s["mutant"] not in killed]
     for k, v in killed.items():
-        st = next(s["status"] for s in result["survivors"] if s["mutant"] == k)
+        st = next(s["status"] for s in survivors if s["mutant"] == k)
         if st == "survived":
             out["survived"] -= 1
         else:
@@ -146,7 +165,8 @@ def recheck_survivors(result: dict, spec: dict, base: Path) -> dict:
     out["other"] = {k: v for k, v in out["other"].items() if v}
     out["later_tests_killed"] = result.get("later_tests_killed", 0) + len(killed)
     out["later_recheck"] = {"checked": len(same), "changed": len(result["survivors"]) - len(same),
-                            "killed": sorted(killed), "seconds": round(time.time() - t0)}
+                            "renumbered": renamed, "seconds": round(time.time() - t0),
+                            "killed": sorted(set(result.get("later_recheck", {}).get("killed", [])) | set(killed))}
     return out
 
 
@@ -308,7 +328,9 @@ def report(results: list[dict], path: Path) -> str:
             lr = r["later_recheck"]
             lines.append(f"   LATER TESTS: the survivors rechecked after tests were added (make mutation-recheck): "
                          f"{len(lr['killed'])} of {lr['checked']} now killed ({', '.join(k.rsplit('.', 1)[1] for k in lr['killed']) or '-'})"
-                         + (f"; {lr['changed']} not rechecked (their function changed since)" if lr["changed"] else ""))
+                         + (f"; {len(lr.get('renumbered', {}))} found under a new number (their function changed since; "
+                            "listed under the new one)" if lr.get("renumbered") else "")
+                         + (f"; {lr['changed']} not found again (their line changed since)" if lr["changed"] else ""))
         if r.get("not_checked"):
             lines.append(f"   STOPPED: {r['not_checked']} further mutants of the selection were not run (time); the "
                          "numbers are those of the mutants checked")
