@@ -134,6 +134,7 @@ def _complete(d: Path) -> str:
     return tag
 
 
+@pytest.mark.fast
 def test_replace_swaps_atomically_and_survives_interrupt_after_swap(tmp_path, monkeypatch):
     out, new = _build_like(tmp_path / "out", "old"), _build_like(tmp_path / ".out.tmp-1", "new")
 
@@ -147,6 +148,7 @@ def test_replace_swaps_atomically_and_survives_interrupt_after_swap(tmp_path, mo
     assert _complete(new) == "old"  # the old copy is complete at the temporary name (the flow's own)
 
 
+@pytest.mark.fast
 def test_replace_fallback_defers_ctrl_c_between_the_two_renames(tmp_path, monkeypatch):
     """Without RENAME_EXCHANGE the two renames run with SIGINT blocked: a Ctrl-C between them is
     delivered only once the new directory is in place."""
@@ -173,6 +175,7 @@ def test_replace_fallback_defers_ctrl_c_between_the_two_renames(tmp_path, monkey
     assert _complete(out) == "new"
 
 
+@pytest.mark.fast
 def test_replace_refuses_a_directory_that_changed_meanwhile(tmp_path):
     out = _user_dir(tmp_path / "out")
     new = _build_like(tmp_path / ".out.tmp-1", "new")
