@@ -368,6 +368,8 @@ def main(argv=None) -> int:
     ap.add_argument("--collect", action="store_true", help="do not run: read the verdicts of an earlier run in --work")
     ap.add_argument("--recheck-survivors", action="store_true", help="do not run a campaign: check the survivors "
                     "of --modules in the saved JSON against the tests as they are now (after tests were added)")
+    ap.add_argument("--merge", default="", help="with --rereport: take these modules' results from another saved "
+                    "campaign's JSON (a run made with --report elsewhere) into --report")
     ap.add_argument("--rereport", action="store_true", help="only rewrite the report from the saved JSON "
                     "(after editing tools/mutation_equivalent.txt)")
     a = ap.parse_args(argv)
@@ -379,6 +381,9 @@ def main(argv=None) -> int:
     out = ROOT / a.report
     if a.rereport:  # every module of the saved campaign (--modules does not drop the others)
         results = json.loads(out.with_suffix(".json").read_text())
+        if a.merge:
+            new = {r["module"]: r for r in json.loads(Path(a.merge).read_text()) if r["module"] in names}
+            results = [new.pop(r["module"], r) for r in results] + list(new.values())
     elif a.recheck_survivors:
         results = json.loads(out.with_suffix(".json").read_text())
         for i, r in enumerate(results):
