@@ -106,7 +106,8 @@ def test_check_target_each_condition(tmp_path):
     empty.mkdir()
     assert outdir.check_target(empty, force=False) == empty.resolve()  # an empty folder holds nothing to lose
     own = _build_like(tmp_path / "own")
-    with pytest.raises(FlowError, match="already exists; pass --force"):
+    with pytest.raises(FlowError, match=r"already exists; pass --force to replace it \(only a build directory made "
+                                        r"by fpga-flow is replaced\) or choose another --out$"):
         outdir.check_target(own, force=False)
     assert outdir.check_target(own, force=True) == own.resolve()
     user = _user_dir(tmp_path / "user")
@@ -143,7 +144,9 @@ def test_replace_dir_each_condition(tmp_path):
     # the flow's own, there when the run publishes: refused without --force (another run may have
     # published it meanwhile), both left as they are
     tmp = _build_like(tmp_path / ".out.tmp-2", "newer")
-    with pytest.raises(FlowError, match="appeared while this run was working"):
+    with pytest.raises(FlowError, match=r"appeared while this run was working \(another process wrote it\); nothing "
+                                        r"was replaced: choose another --out, or pass --force to replace a directory "
+                                        r"made by fpga-flow$"):
         outdir.replace_dir(tmp, out)
     assert json.loads((out / "flow.json").read_text())["tag"] == "new" and (tmp / "flow.json").is_file()
     # with --force: swapped, the old one deleted, no sibling left
@@ -281,7 +284,7 @@ def test_a_held_lock_with_a_dead_record_is_not_described_as_that_record(tmp_path
     finally:
         os.close(fd)
     lf = outdir._leftover(tmp_path, ".out.lock")
-    assert (lf.state, lf.why()) == (outdir.STALE, "lock file of a run that is gone (not held)")
+    assert (lf.target, lf.state, lf.holder, lf.why()) == ("out", outdir.STALE, "", "lock file of a run that is gone (not held)")
 
 
 def test_lock_retries_while_the_lock_file_is_being_replaced(tmp_path, monkeypatch):
@@ -368,3 +371,221 @@ def test_make_tmp_and_write_atomic_write_beside_the_target(tmp_path, monkeypatch
     # beside the target (one file system: the rename is atomic), named for clean to find
     assert seen[0].parent == tmp_path and seen[0].name.startswith(f".r.json.tmp-{outdir.current_owner().tag}-")
     assert (tmp_path / "r.json").read_text() == "{}"
+
+
+def test_lock_file_and_written_files_are_readable_not_executable(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with outdir.lock(tmp_path / "out"):
+            assert (tmp_path / ".out.lock").stat().st_mode & 0o777 == 0o644
+        outdir.write_atomic(tmp_path / "r.json", "{}")
+        assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_lock_held_through_another_descriptor_names_the_output(tmp_path, monkeypatch):
+    import fcntl
+
+    out = tmp_path / "out"
+    fd = os.open(tmp_path / ".out.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.pwrite(fd, json.dumps({"pid": 12345, "host": "elsewhere", "start": 1, "boot": "1", "since": "then",
+                              "command": "fpga-flow build x"}).encode(), 0)
+    try:
+        with pytest.raises(FlowError) as e:
+            with outdir.lock(out):
+                pass
+        assert str(e.value).startswith(f"{out} is being written by another fpga-flow run (pid 12345 on elsewhere, since "
+                                       "then: fpga-flow build x)")
+        assert str(outdir.busy(out)) == str(e.value) and outdir.busy(tmp_path / "free") is None
+        # the holder lets go between our attempt and the look at it: taken on the next try
+        real = outdir._lock_holder
+        monkeypatch.setattr(outdir, "_lock_holder", lambda path: os.close(fd) or monkeypatch.setattr(
+            outdir, "_lock_holder", real))
+        with outdir.lock(out):
+            assert json.loads((tmp_path / ".out.lock").read_text())["pid"] == os.getpid()
+    finally:
+        with pytest.raises(OSError):
+            os.close(fd)  # closed above by the patched look
+
+
+def test_command_and_host_records_are_bounded(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["/x/__main__.py", "report", "-v"])
+    assert outdir._command() == "fpga-flow report -v"
+    monkeypatch.setattr(sys, "argv", ["fpga-flow", "build", "y" * 400])
+    assert outdir._command() == ("fpga-flow build " + "y" * 400)[:300]
+    assert outdir._describe_holder({"pid": 1, "host": "h", "since": "t", "command": "c"}) == "pid 1 on h, since t: c"
+    monkeypatch.setattr(outdir.socket, "gethostname", lambda: "Lab-PC." + "x" * 80)
+    assert outdir._host() == ("Lab-PC." + "x" * 80)[:63]
+
+
+def test_owner_records_of_a_reused_pid_and_an_unknown_boot(tmp_path):
+    me = outdir.current_owner()
+    # the pid now belongs to a process that started later than the record's: dead
+    assert outdir._record_of_the_dead({"pid": me.pid, "start": me.start + 1, "boot": me.boot, "host": me.host}) is True
+    # a record without a boot id ("0": not known) is judged by the process alone
+    assert outdir.Owner(me.pid, me.start, "0", me.host).state() == outdir.ALIVE
+
+
+def test_start_ticks_of_a_process_named_like_a_zombie():
+    """/proc/PID/stat is 'pid (comm) state ...': a name holding ') Z' must not read as a zombie."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import ctypes, sys, time; ctypes.CDLL(None).prctl(15, b'a) Z b', 0, 0, 0); print('ok', flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ok"
+        assert "a) Z b" in Path(f"/proc/{p.pid}/stat").read_text()
+        start = outdir._start_ticks(p.pid)
+        assert start and start > 0
+        t0 = time.time()
+        assert outdir.Owner(p.pid, start, outdir.current_owner().boot, outdir.current_owner().host).state() == outdir.ALIVE
+        assert time.time() - t0 < 5
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_start_ticks_where_proc_does_not_answer(monkeypatch):
+    """Where /proc/PID/stat cannot be read: with /proc there the process is taken as gone; without /proc
+    (another Unix) existence is asked of the kernel (kill 0) and the start is unknown (0)."""
+    real_read, real_exists = Path.read_text, Path.exists
+
+    def read(self, *a, **k):
+        if str(self).startswith("/proc/") and str(self).endswith("/stat"):
+            raise PermissionError(13, "Permission denied")
+        return real_read(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", read)
+    assert outdir._start_ticks(os.getpid()) is None
+    monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == "/proc/self/stat" else real_exists(self))
+    assert outdir._start_ticks(os.getpid()) == 0
+    assert outdir._start_ticks(_dead_owner().pid) is None
+
+
+def test_publish_without_renameat2_flags(tmp_path, monkeypatch):
+    """Kernels or file systems without RENAME_NOREPLACE: a plain rename, only where nothing is at out (a
+    dangling symbolic link counts as something)."""
+    monkeypatch.setattr(outdir, "_renameat2", lambda a, b, flags: False)
+    tmp = _build_like(tmp_path / ".out.tmp-1", "new")
+    assert outdir._publish_new(tmp, tmp_path / "out") is True and not tmp.exists()
+    assert json.loads((tmp_path / "out" / "flow.json").read_text())["tag"] == "new"
+    tmp = _build_like(tmp_path / ".out.tmp-2", "newer")
+    assert outdir._publish_new(tmp, tmp_path / "out") is False and tmp.is_dir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert outdir._publish_new(tmp, tmp_path / "dangling") is False and (tmp_path / "dangling").is_symlink()
+    # replace without the exchange: the old copy renamed aside, then deleted
+    monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    outdir.replace_dir(tmp, tmp_path / "out", force=True)
+    assert json.loads((tmp_path / "out" / "flow.json").read_text())["tag"] == "newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "out"]
+
+
+def test_renameat2_reports_a_failure_with_its_cause(tmp_path):
+    import errno
+
+    with pytest.raises(FileNotFoundError) as e:
+        outdir._renameat2(tmp_path / "nope", tmp_path / "b", outdir._RENAME_NOREPLACE)
+    assert (e.value.errno, e.value.strerror, e.value.filename) == (errno.ENOENT, os.strerror(errno.ENOENT),
+                                                                   str(tmp_path / "b"))
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        assert outdir._same_file(fd, tmp_path) is True and outdir._same_file(fd, tmp_path / "nope") is False
+    finally:
+        os.close(fd)
+
+
+def test_a_directory_that_cannot_be_listed_is_not_empty(tmp_path, monkeypatch):
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    assert outdir._is_empty_dir(tmp_path) is False
+
+
+def test_make_tmp_and_probe_name_their_owner_and_say_why_they_fail(tmp_path, monkeypatch):
+    t = outdir.make_tmp(tmp_path / "a" / "b" / "out")  # two folders that do not exist yet
+    assert t.parent == tmp_path / "a" / "b"
+    with pytest.raises(FlowError, match=r"^cannot write in /proc \(No such file or directory\); choose a writable --out$"):
+        outdir.make_tmp(Path("/proc/out"))
+    with pytest.raises(FlowError, match=r"^cannot write in /proc \(No such file or directory\); choose a writable --out$"):
+        outdir.probe_writable(Path("/proc"))
+    seen = []
+    real = os.rmdir
+    monkeypatch.setattr(outdir.os, "rmdir", lambda d: (seen.append(Path(d).name), real(d))[1])
+    outdir.probe_writable(tmp_path)
+    assert seen[0].startswith(f".fpga-flow-probe-{outdir.current_owner().tag}-")  # what clean recognises
+    assert outdir._leftover(tmp_path, seen[0]).kind == "probe"
+
+
+def test_write_atomic_leaves_nothing_when_the_rename_fails(tmp_path, monkeypatch):
+    def fail(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outdir.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        outdir.write_atomic(tmp_path / "r.json", "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_signals_deferred_does_not_swallow_errors():
+    with pytest.raises(ZeroDivisionError):
+        with outdir._signals_deferred():
+            1 / 0
+
+
+def test_clean_each_kind_of_leftover(tmp_path, monkeypatch):
+    """clean on a folder: a stale probe (no output of its own), a stale old copy of an output that is gone
+    (kept: the only copy), a leftover of another output beside (not touched when cleaning one output), a
+    symlinked folder (not followed), an output whose lock another run holds (kept), a dry run listing all."""
+    import fcntl
+
+    dead = _dead_owner()
+    f = tmp_path / "F"
+    f.mkdir()
+    probe = f / f".fpga-flow-probe-{dead.tag}-abcd1234"
+    old = f / f".gone.old-{dead.tag}"
+    old.mkdir()
+    older = f / ".legacy.tmp-abcd1234"  # an older fpga-flow's temporary: owner not recorded
+    older.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f".x.tmp-{dead.tag}-abcd1234").mkdir()
+    (f / "link").symlink_to(elsewhere)
+    busy_tmp = f / f".busy.tmp-{dead.tag}-abcd1234"
+    later = f / f".zz.tmp-{dead.tag}-abcd1234"
+    for d in (probe, busy_tmp, later):
+        d.mkdir()
+    fd = os.open(f / ".busy.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.pwrite(fd, json.dumps({"pid": 7, "host": "elsewhere", "start": 1, "boot": "1", "since": "t", "command": "c"}).encode(), 0)
+    try:
+        dry = {lf.path.name: what for lf, what in outdir.clean(f, dry_run=True)}
+        assert dry == {probe.name: "would remove", old.name: "kept", older.name: "kept", busy_tmp.name: "would remove",
+                       later.name: "would remove", ".busy.lock": "kept"}, dry
+        done = {lf.path.name: (what, lf.state, lf.why()) for lf, what in outdir.clean(f)}
+        assert done[probe.name][0] == "removed" and done[later.name][0] == "removed"
+        assert done[old.name] == ("kept", outdir.PREVIOUS, f"the previous copy of gone, left by an interrupted "
+                                  f"replacement ({dead}) while gone is missing: rename it back to gone or delete it")
+        assert done[older.name][2] == ("made by an older fpga-flow (owner not recorded); remove it by hand if no run "
+                                       "of it is going on")
+        assert done[busy_tmp.name][:2] == ("kept", "in use") and "pid 7 on elsewhere" in done[busy_tmp.name][2]
+        assert sorted(p.name for p in f.iterdir()) == sorted([old.name, older.name, busy_tmp.name, ".busy.lock", "link"])
+        assert (elsewhere / f".x.tmp-{dead.tag}-abcd1234").is_dir()  # behind the link: not touched
+    finally:
+        os.close(fd)
+    # cleaning one output takes only its own leftovers from beside it
+    mine = f / f".mine.tmp-{dead.tag}-abcd1234"
+    mine.mkdir()
+    assert [(lf.path.name, what) for lf, what in outdir.clean(f / "mine")] == [(mine.name, "removed")]
+    assert busy_tmp.is_dir()
+    # a lock that cannot be taken for another reason: kept, the reason recorded
+    monkeypatch.setattr(outdir, "_acquire", lambda path, out: (_ for _ in ()).throw(FlowError("disk gone")))
+    done = {lf.path.name: (what, lf.holder) for lf, what in outdir.clean(f)}
+    assert done[busy_tmp.name] == ("kept", "disk gone")
