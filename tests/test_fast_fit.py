@@ -128,3 +128,90 @@ def test_totals_agree_with_the_plans_own_listing(nodes):
     assert q.totals["cycles_per_frame"] == t["cycles_per_frame"] and q.totals["fps"] == round(t["fps"] / 2, 2)
     assert q.totals["latency_ms"] == round(2 * t["latency_ms"], 3)
     assert p.uram_roles == ("fifo",) and q.fits == p.fits  # conftest.plan: weights kept in the bitstream
+
+
+def test_target_fps_meets_the_target_with_a_smaller_design_or_names_the_fastest(nodes):
+    part = resolve("zcu104")
+    fastest = plan(nodes, part, min_packing=0.0)
+    f = fastest.totals["fps"]
+    assert fastest.fits and "target_fps" not in fastest.totals
+    small = plan(nodes, part, target_fps=f / 4)
+    assert small.fits and small.totals["target_fps"] == f / 4 and f / 4 <= small.totals["fps"] < f
+    assert small.totals["dsp"] < fastest.totals["dsp"]
+    smaller = plan(nodes, part, target_fps=f / 16)
+    assert smaller.fits and smaller.totals["fps"] >= f / 16 and smaller.totals["dsp"] <= small.totals["dsp"]
+    over = plan(nodes, part, target_fps=2 * f)  # unreachable on this part: refused, the fastest named
+    assert over.fits is False and over.totals["target_fps"] == 2 * f and over.totals["target_max_fps"] == f
+    tiny = _part(1, 1)  # nothing fits at all: no fastest plan to name
+    assert plan(nodes, tiny, target_fps=1.0).totals["target_max_fps"] is None
+
+
+def test_packing_target_out_of_reach_keeps_the_fastest_fitting_plan(nodes):
+    part = resolve("zcu104")
+    free = plan(nodes, part, min_packing=0.0)
+    strict = plan(nodes, part, min_packing=1.01)  # no memory is more than full
+    assert strict.fits and strict.totals["packing_below_target"] is True and "packing_below_target" not in free.totals
+    assert strict.totals["fps"] == free.totals["fps"]
+
+
+def test_uram_moves_stop_as_soon_as_it_fits_within_the_uram_budget(nodes):
+    """Weights move to URAM best BRAM saved per URAM first, only until the BRAM limit is met, never past
+    the URAM limit (each on both sides of its boundary); the totals are those of where each memory ended."""
+    from fpga_flow.resources.memory import uram as uram_count
+
+    base = plan(nodes, resolve("zcu104"), uniform_rf=RF)
+    b, d = base.totals["hls_bram18k"], base.totals["dsp"]
+    roles = ("fifo", "weights")
+    before = {(e.layer, m.kind): m.hls_bram18k for e in base.layers for m in e.memories}
+    movable = [(e.layer, m) for e in base.layers for m in e.memories if m.impl == "bram" and m.uram_ok]
+    cost = {layer: uram_count(m.depth, m.width) * m.copies for layer, m in movable}
+    ratio = {layer: m.hls_bram18k / max(1, cost[layer]) for layer, m in movable}
+
+    def moved(p):
+        return [e.layer for e in p.layers for m in e.memories if m.impl == "uram"]
+
+    one = plan(nodes, _part(b - 1, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=roles)
+    (first,) = moved(one)  # one block over: one memory moves, the best ratio
+    assert ratio[first] == max(ratio.values()) and one.fits
+    saved = before[(first, "weights")]
+    # exactly the blocks that move frees: one move; the URAM exactly its cost: fits
+    p = plan(nodes, _part(b - saved, d, uram=cost[first]), budget=1.0, uniform_rf=RF, uram_roles=roles)
+    assert moved(p) == [first] and p.fits and p.totals["uram"] == cost[first]
+    assert p.totals["hls_bram18k"] == b - saved == sum(m.hls_bram18k for e in p.layers for m in e.memories
+                                                       if m.impl != "uram") + sum(f.hls_bram18k for f in p.fifos)
+    # one URAM fewer: that memory is skipped, a cheaper one may go, the URAM limit is never passed
+    q = plan(nodes, _part(b - saved, d, uram=cost[first] - 1), budget=1.0, uniform_rf=RF, uram_roles=roles)
+    assert first not in moved(q) and q.totals["uram"] <= cost[first] - 1
+    if any(c <= cost[first] - 1 for c in cost.values()):
+        assert moved(q)
+    # a part that needs several moves: the totals are the sums over where each memory ended
+    many = plan(nodes, _part(b // 2, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=roles)
+    assert len(moved(many)) >= 2
+    mems = [m for e in many.layers for m in e.memories] + many.fifos
+    assert many.totals["uram"] == sum(m.uram for m in mems) and many.totals["hls_bram18k"] == sum(
+        m.hls_bram18k for m in mems if m.impl != "uram")
+
+
+def test_lut_bound_on_both_sides(nodes):
+    """4-bit products on LUTs, one reuse factor (one plan): the plan's own logic fits the LUTs the budget
+    leaves beside the floor exactly, not one LUT fewer; a budget that leaves nothing beside the floor says so."""
+    import copy
+
+    n4 = copy.deepcopy(nodes)
+    for r in n4:
+        if "weights" in r:
+            r["weights"]["bits"] = 4
+
+    def at(lut):
+        part = custom({"name": "edge", "bram18k": 10**5, "uram": 0, "dsp": 10**5, "lut": lut, "ff": 10**8})
+        return plan(n4, part, budget=1.0, uniform_rf=RF)
+
+    ref = at(10**8)
+    pl = ref.totals["plan_lut"]
+    floor = ref.totals["lut"] - pl
+    assert pl > 1 and ref.totals["dsp"] == 0
+    assert at(floor + pl).fits and not at(floor + pl - 1).fits
+    room1 = at(floor + 1)
+    assert room1.totals["lut_floor_over_budget"] is False and room1.fits is False
+    none = at(floor)  # the floor alone takes the whole budget: said, and the plan's logic bounded by the budget
+    assert none.totals["lut_floor_over_budget"] is True and none.fits == (pl <= floor)
