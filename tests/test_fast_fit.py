@@ -37,6 +37,22 @@ def test_fixed_reuse_factors_checked(nodes):
         plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
     for v in (min(valid), max(valid)):
         assert plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": v}).reuse["fire2_squeeze1x1"] == v
+    # the nearest valid ones are named: four valid factors, none valid one nearer than the farthest named
+    with pytest.raises(FlowError) as e:
+        plan(nodes, part, uniform_rf=RF, fixed_rf={"fire2_squeeze1x1": bad})
+    named = [int(x) for x in str(e.value).split("nearest valid: [")[1].rstrip("]").split(",")]
+    assert len(named) == 4 and all(fit.is_valid(rec, v) for v in named) and named == sorted(named)
+    assert not any(abs(v - bad) < max(abs(x - bad) for x in named) for v in valid if v not in named)
+    # each layer's factor is checked against that layer: one valid for fire9 only is accepted there
+    first = fit.weighted_layers(nodes)[0]
+    last = next(r for r in nodes if r["name"] == "fire9_expand3x3")
+    only = next(v for v in fit.candidates(last) if not fit.is_valid(first, v))
+    assert plan(nodes, part, uniform_rf=RF, fixed_rf={"fire9_expand3x3": only}).reuse["fire9_expand3x3"] == only
+    # an unknown layer: the first eight layer names are listed
+    with pytest.raises(FlowError) as e:
+        plan(nodes, part, uniform_rf=RF, fixed_rf={"nope": 4})
+    names = sorted(r["name"] for r in fit.weighted_layers(nodes))
+    assert str(e.value).endswith(f"layers: {names[:8]}...")
 
 
 def _part(bram, dsp, uram=0):
@@ -112,6 +128,9 @@ def test_totals_agree_with_the_plans_own_listing(nodes):
     mems = [m for e in p.layers for m in e.memories] + p.fifos
     assert p.reuse == {r["name"]: p.reuse[r["name"]] for r in fit.weighted_layers(nodes)} and len(p.reuse) == 26
     assert {f.stream for f in p.fifos} == set(p.streams) and all(p.depths[f.stream] == f.depth for f in p.fifos)
+    # each FIFO listed under the layer that writes it, with the C++ variable the audit looks its pragmas up by
+    assert all((f.layer, f.kind, f.var) == (p.streams[f.stream]["producer"], "fifo", p.streams[f.stream]["var"])
+               and f.var for f in p.fifos)
     assert t["hls_bram18k"] == sum(m.hls_bram18k for m in mems if m.impl != "uram") > 0
     assert t["bram18k"] == sum(m.bram18k for m in mems) > 0
     assert t["ff"] == sum(m.ffs for m in mems) > 0 and t["uram"] == sum(m.uram for m in mems) == 0
@@ -174,9 +193,16 @@ def test_uram_moves_stop_as_soon_as_it_fits_within_the_uram_budget(nodes):
     (first,) = moved(one)  # one block over: one memory moves, the best ratio
     assert ratio[first] == max(ratio.values()) and one.fits
     saved = before[(first, "weights")]
-    # exactly the blocks that move frees: one move; the URAM exactly its cost: fits
+    # exactly the blocks that move frees: one move, however much URAM is left; the URAM exactly its cost: fits
+    assert moved(plan(nodes, _part(b - saved, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=roles)) == [first]
     p = plan(nodes, _part(b - saved, d, uram=cost[first]), budget=1.0, uniform_rf=RF, uram_roles=roles)
     assert moved(p) == [first] and p.fits and p.totals["uram"] == cost[first]
+    # a URAM budget smaller than the moves needed: never passed, and no memory that still fits in what is
+    # left stays behind (a memory too large for the rest is skipped, not the end of the moves)
+    for u in (2, 3, 5):
+        small = plan(nodes, _part(b // 2, d, uram=u), budget=1.0, uniform_rf=RF, uram_roles=roles)
+        left = u - small.totals["uram"]
+        assert 0 <= left and not any(cost[layer] <= left for layer, _ in movable if layer not in moved(small)), u
     assert p.totals["hls_bram18k"] == b - saved == sum(m.hls_bram18k for e in p.layers for m in e.memories
                                                        if m.impl != "uram") + sum(f.hls_bram18k for f in p.fifos)
     # one URAM fewer: that memory is skipped, a cheaper one may go, the URAM limit is never passed
@@ -187,6 +213,8 @@ def test_uram_moves_stop_as_soon_as_it_fits_within_the_uram_budget(nodes):
     # a part that needs several moves: the totals are the sums over where each memory ended
     many = plan(nodes, _part(b // 2, d, uram=1000), budget=1.0, uniform_rf=RF, uram_roles=roles)
     assert len(moved(many)) >= 2
+    # best first: every memory moved saves at least as much BRAM per URAM as any left in BRAM
+    assert min(ratio[x] for x in moved(many)) >= max(ratio[x] for x, _ in movable if x not in moved(many))
     mems = [m for e in many.layers for m in e.memories] + many.fifos
     assert many.totals["uram"] == sum(m.uram for m in mems) and many.totals["hls_bram18k"] == sum(
         m.hls_bram18k for m in mems if m.impl != "uram")
@@ -215,3 +243,21 @@ def test_lut_bound_on_both_sides(nodes):
     assert room1.totals["lut_floor_over_budget"] is False and room1.fits is False
     none = at(floor)  # the floor alone takes the whole budget: said, and the plan's logic bounded by the budget
     assert none.totals["lut_floor_over_budget"] is True and none.fits == (pl <= floor)
+
+
+def test_fixed_fifo_depths_are_kept_and_a_packing_target_is_met(nodes):
+    """A depth the user fixes at a window stream's deadlock-free minimum is kept (not deepened to the MVU's
+    pace); a packing target between the fastest plan's packing and the best reachable is met by a slower
+    plan, not ignored for a faster one."""
+    part = resolve("zcu104")
+    free = plan(nodes, part, min_packing=0.0)
+    paced = [s for s, d in free.depths.items() if d > free.streams[s]["required_depth"]]
+    assert paced
+    s = paced[0]
+    need = free.streams[s]["required_depth"]
+    fixed = plan(nodes, part, min_packing=0.0, fixed_depths={s: need})
+    assert fixed.depths[s] == need and fixed.streams[s]["fixed"] is True
+    assert fit.packing(free) < 0.8
+    packed = plan(nodes, part, min_packing=0.8)
+    assert not packed.totals.get("packing_below_target") and fit.packing(packed) >= 0.8
+    assert packed.totals["fps"] < free.totals["fps"] and packed.fits

@@ -355,7 +355,8 @@ def test_replace_dir_refuses_a_link_and_undoes_a_swap_that_raced(tmp_path):
     out = _build_like(tmp_path / "out", "old")
     tmp = _build_like(tmp_path / ".out.tmp-2", "new")
     answers = iter([True, False])
-    with pytest.raises(FlowError, match="changed during the run"):
+    with pytest.raises(FlowError, match=r"changed during the run and is no longer a directory fpga-flow may replace; "
+                                        r"nothing was replaced; run again with another --out$"):
         outdir.replace_dir(tmp, out, owned=lambda p: next(answers), force=True)
     assert json.loads((out / "flow.json").read_text())["tag"] == "old"
     assert json.loads((tmp / "flow.json").read_text())["tag"] == "new"
@@ -560,6 +561,8 @@ def test_clean_each_kind_of_leftover(tmp_path, monkeypatch):
     (f / "link").symlink_to(elsewhere)
     busy_tmp = f / f".busy.tmp-{dead.tag}-abcd1234"
     later = f / f".zz.tmp-{dead.tag}-abcd1234"
+    beside = tmp_path / f".other.tmp-{dead.tag}-abcd1234"  # another output's, beside F: not F's to clean
+    beside.mkdir()
     for d in (probe, busy_tmp, later):
         d.mkdir()
     fd = os.open(f / ".busy.lock", os.O_RDWR | os.O_CREAT)
@@ -578,6 +581,7 @@ def test_clean_each_kind_of_leftover(tmp_path, monkeypatch):
         assert done[busy_tmp.name][:2] == ("kept", "in use") and "pid 7 on elsewhere" in done[busy_tmp.name][2]
         assert sorted(p.name for p in f.iterdir()) == sorted([old.name, older.name, busy_tmp.name, ".busy.lock", "link"])
         assert (elsewhere / f".x.tmp-{dead.tag}-abcd1234").is_dir()  # behind the link: not touched
+        assert beside.is_dir()
     finally:
         os.close(fd)
     # cleaning one output takes only its own leftovers from beside it

@@ -244,7 +244,7 @@ def recheck(d: Path, spec: dict, env: dict, names: list[str]) -> dict[str, str]:
                 continue  # could not be applied
             r = subprocess.run([PY, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "fast", *sel],
                                cwd=d, env=env, capture_output=True, text=True, timeout=600)
-            if r.returncode == 1:
+            if r.returncode == 1 or r.returncode < 0:  # tests failed, or the run died (a mutant signalling it)
                 killed[k] = "killed"
         except subprocess.TimeoutExpired:
             killed[k] = "timeout"
