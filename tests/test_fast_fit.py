@@ -257,7 +257,8 @@ def test_fixed_fifo_depths_are_kept_and_a_packing_target_is_met(nodes):
     need = free.streams[s]["required_depth"]
     fixed = plan(nodes, part, min_packing=0.0, fixed_depths={s: need})
     assert fixed.depths[s] == need and fixed.streams[s]["fixed"] is True
-    assert fit.packing(free) < 0.8
-    packed = plan(nodes, part, min_packing=0.8)
-    assert not packed.totals.get("packing_below_target") and fit.packing(packed) >= 0.8
+    # 0.9: on this network some cost weightings reach it and one does not (its plan, faster, is flagged)
+    assert fit.packing(free) < 0.9
+    packed = plan(nodes, part, min_packing=0.9)
+    assert not packed.totals.get("packing_below_target") and fit.packing(packed) >= 0.9
     assert packed.totals["fps"] < free.totals["fps"] and packed.fits

@@ -468,6 +468,19 @@ def test_start_ticks_where_proc_does_not_answer(monkeypatch):
     monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == "/proc/self/stat" else real_exists(self))
     assert outdir._start_ticks(os.getpid()) == 0
     assert outdir._start_ticks(_dead_owner().pid) is None
+    # asking never signals the process asked about (kill with signal 0 only)
+    import subprocess
+    import sys
+
+    code = ("import signal, time; signal.signal(signal.SIGHUP, lambda *a: print('hup', flush=True)); "
+            "signal.signal(signal.SIGTERM, lambda *a: print('term', flush=True)); print('ok', flush=True); time.sleep(3)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ok"
+        assert outdir._start_ticks(child.pid) == 0
+    finally:
+        out, _ = child.communicate(timeout=30)
+    assert out.strip() == ""
 
 
 def test_publish_without_renameat2_flags(tmp_path, monkeypatch):
