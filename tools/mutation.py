@@ -296,8 +296,8 @@ def reason_for(s: dict, reasons) -> str | None:
 def report(results: list[dict], path: Path) -> str:
     reasons = load_reasons()
     lines = ["Mutation testing (mutmut 3.8.1) of the core modules against the fast tests (make test-fast files)",
-             f"command: make mutation MODULES={','.join(r['module'] for r in results)}  "
-             f"(tools/mutation.py; 2 worker processes on a shared 2-core machine)", ""]
+             f"modules: {','.join(r['module'] for r in results)}; made by make mutation MODULES=... (tools/mutation.py, 2 worker "
+             "processes on a shared 2-core machine), one campaign per module, merged (the exact commands: notes at the end)", ""]
     lines.append(f"{'module':10s} {'mutants':>8s} {'killed':>7s} {'timeout':>8s} {'survived':>9s} {'equiv.':>7s} "
                  f"{'missed':>7s} {'unexpl.':>8s} {'score*':>7s} {'time':>8s}")
     for r in results:
@@ -317,7 +317,7 @@ def report(results: list[dict], path: Path) -> str:
                                                           ", every function"))
         lines.append(f"   tests: {' '.join(r['tests'])}" + (f" -k '{r['k']}'" if r["k"] else ""))
         if r.get("sample", 1) > 1:
-            lines.append(f"   SAMPLE: every {r['sample']}th of the {r['generated']} mutants generated in these functions "
+            lines.append(f"   SAMPLE: 1 in every {r['sample']} of the {r['generated']} mutants generated in these functions "
                          "(sorted by function and number), to fit the campaign into the session; the score is that "
                          "sample's")
         if r.get("rechecked_killed"):
@@ -326,8 +326,9 @@ def report(results: list[dict], path: Path) -> str:
                          "module-scoped fixtures is not attributed to the tests by mutmut); counted as killed")
         if r.get("later_recheck"):
             lr = r["later_recheck"]
-            lines.append(f"   LATER TESTS: the survivors rechecked after tests were added (make mutation-recheck): "
-                         f"{len(lr['killed'])} of {lr['checked']} now killed ({', '.join(k.rsplit('.', 1)[1] for k in lr['killed']) or '-'})"
+            lines.append(f"   LATER TESTS: survivors rechecked after tests were added for them (make mutation-recheck, "
+                         f"{lr['checked']} in the last recheck): {len(lr['killed'])} killed in all "
+                         f"({', '.join(k.rsplit('.', 1)[1] for k in lr['killed']) or '-'})"
                          + (f"; {len(lr.get('renumbered', {}))} found under a new number (their function changed since; "
                             "listed under the new one)" if lr.get("renumbered") else "")
                          + (f"; {lr['changed']} not found again (their line changed since)" if lr["changed"] else ""))
