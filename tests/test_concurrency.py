@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from fastkit import dead_owner
 from test_cli import SMALL, assert_one_line_error, run
 
 from fpga_flow import outdir
@@ -126,14 +127,6 @@ def test_lock_names_its_holder_and_dies_with_it(tmp_path):
     assert _names(tmp_path) == []  # the lock file goes with the lock
 
 
-def _dead_owner() -> outdir.Owner:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    start = outdir._start_ticks(p.pid)  # may already be a zombie (None): any start will do, the pid is gone
-    p.wait()
-    me = outdir.current_owner()
-    return outdir.Owner(p.pid, start or 1, me.boot, me.host)
-
-
 def _tmp(folder: Path, target: str, owner: outdir.Owner, rand="abcd1234") -> Path:
     d = folder / f".{target}.tmp-{owner.tag}-{rand}"
     d.mkdir()
@@ -143,7 +136,7 @@ def _tmp(folder: Path, target: str, owner: outdir.Owner, rand="abcd1234") -> Pat
 
 @pytest.mark.fast
 def test_stale_temporaries_removed_only_when_their_owner_is_gone(tmp_path):
-    me, dead = outdir.current_owner(), _dead_owner()
+    me, dead = outdir.current_owner(), dead_owner()
     assert me.state() == outdir.ALIVE and dead.state() == outdir.STALE
     reused = outdir.Owner(me.pid, me.start - 1, me.boot, me.host)  # this pid, but started later: not its owner
     assert reused.state() == outdir.STALE
@@ -185,7 +178,7 @@ def test_clean_leaves_a_running_builds_temporary_alone(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"
-        t = _tmp(tmp_path, "D", _dead_owner())  # looks stale, but D's lock is held: clean waits for that run
+        t = _tmp(tmp_path, "D", dead_owner())  # looks stale, but D's lock is held: clean waits for that run
         r = run("clean", tmp_path)
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
@@ -217,7 +210,7 @@ def test_publish_never_lands_on_what_appeared_meanwhile(tmp_path):
 
 @pytest.mark.fast
 def test_scratch_and_atomic_writes_record_their_owner(tmp_path):
-    dead = _dead_owner()
+    dead = dead_owner()
     stale = tmp_path / f"fpga_flow_csim_{dead.tag}-abcd1234"
     stale.mkdir()
     with outdir.scratch("csim", tmp_path) as d:

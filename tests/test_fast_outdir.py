@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFIGS
-from fastkit import cli_main, copy_project, one_line_error, sq32  # noqa: F401 (fixture)
+from fastkit import cli_main, copy_project, dead_owner, one_line_error, sq32  # noqa: F401 (fixture)
 
 from fpga_flow import outdir
 from fpga_flow.errors import FlowError
@@ -191,16 +191,6 @@ def test_make_tmp_and_probe(tmp_path):
 
 # ------------------------------------------------------------------ owners, locks, clean (outdir.py internals)
 
-def _dead_owner() -> outdir.Owner:
-    import subprocess
-    import sys
-
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    me = outdir.current_owner()
-    return outdir.Owner(p.pid, 1, me.boot, me.host)
-
-
 def test_refusals_say_what_to_do(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
@@ -246,7 +236,7 @@ def test_a_dead_processs_record_and_a_zombie_are_dead(tmp_path):
     import sys
     import time
 
-    dead = _dead_owner()
+    dead = dead_owner()
     rec = {"pid": dead.pid, "start": dead.start, "boot": dead.boot, "host": dead.host}
     assert outdir._record_of_the_dead(rec) is True
     me = outdir.current_owner()
@@ -270,7 +260,7 @@ def test_a_held_lock_with_a_dead_record_is_not_described_as_that_record(tmp_path
     record of the killed run before it. That record is not reported as the holder."""
     import fcntl
 
-    dead = _dead_owner()
+    dead = dead_owner()
     path = tmp_path / ".out.lock"
     path.write_text(json.dumps({"pid": dead.pid, "start": dead.start, "boot": dead.boot, "host": dead.host,
                                 "since": "2026-01-01 00:00:00", "command": "fpga-flow build"}))
@@ -306,7 +296,7 @@ def test_lock_retries_while_the_lock_file_is_being_replaced(tmp_path, monkeypatc
 
 
 def test_remove_stale_and_clean_remove_only_what_is_stale(tmp_path):
-    dead, me = _dead_owner(), outdir.current_owner()
+    dead, me = dead_owner(), outdir.current_owner()
     f = tmp_path / "F"
     f.mkdir()
     out = _build_like(f / "out", "v1")
@@ -467,7 +457,7 @@ def test_start_ticks_where_proc_does_not_answer(monkeypatch):
     assert outdir._start_ticks(os.getpid()) is None
     monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == "/proc/self/stat" else real_exists(self))
     assert outdir._start_ticks(os.getpid()) == 0
-    assert outdir._start_ticks(_dead_owner().pid) is None
+    assert outdir._start_ticks(dead_owner().pid) is None
     # asking never signals the process asked about (kill with signal 0 only)
     import subprocess
     import sys
@@ -560,7 +550,7 @@ def test_clean_each_kind_of_leftover(tmp_path, monkeypatch):
     symlinked folder (not followed), an output whose lock another run holds (kept), a dry run listing all."""
     import fcntl
 
-    dead = _dead_owner()
+    dead = dead_owner()
     f = tmp_path / "F"
     f.mkdir()
     probe = f / f".fpga-flow-probe-{dead.tag}-abcd1234"
