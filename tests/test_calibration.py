@@ -379,10 +379,10 @@ def test_dsp_per_instance_from_firmware():
             real = inst.get(row["config"], 0)
             n += 1
             exact += row["dsp"] == real
-            close += abs(row["dsp"] - real) <= max(1, 0.15 * real)
+            close += abs(row["dsp"] - real) <= max(1, 0.05 * real)
             lines.append(f"{case[:34]:34s} {row['func']:12s} config{row['config']:<3d} est {row['dsp']:4d} "
                          f"real {real:4d}  {row['how']}")
-    print("\n" + "\n".join(lines) + f"\nexact {exact}/{n}, within max(1, 15%) {close}/{n}")
+    print("\n" + "\n".join(lines) + f"\nexact {exact}/{n}, within max(1, 5%) {close}/{n}")
     assert n >= 20
     assert exact >= 0.85 * n
     assert close >= n - 1  # dune's softmax: 3 inputs, 1 DSP (rule D4 says 3)
@@ -433,9 +433,10 @@ def test_stock_estimate_covers_every_loadable_case(stock):
 @pytest.mark.parametrize("case", STOCK_CASES)
 def test_stock_estimate_matches_report(reports, stock, case):
     """The committed model converted by stock hls4ml 1.3.0 with the committed config, estimated with
-    the config's part: the same FIFOs (depth, packed width) as the report, BRAM18K and DSP totals
-    within 15% (they are exact or within 4% here), and every layer's DSPs within max(1, 15%) of the
-    report's instance."""
+    the config's part: the same FIFOs (depth, packed width) as the report, the same FIFO and total BRAM18K
+    (exact on all five), DSP totals within max(1, 4%) (observed: pixel_cnn_large 959 vs 928, +3.3%;
+    tsopeter_nas 18 vs 19) and every layer's DSPs within max(1, 5%) of the report's instance (observed
+    worst: pixel_cnn_large conv2 420 vs 401, +4.7%)."""
     rep = next(r for r in reports if r.case == case)
     est = stock[case]
     got = {m["name"] + "_U": (m["depth"], m["width"]) for m in est["memories"] if m["kind"] == "fifo"}
@@ -449,12 +450,12 @@ def test_stock_estimate_matches_report(reports, stock, case):
     assert est["part"].replace("-", "") == rep.part.replace("-", "")  # the config's part (7-series spelling aside)
     assert est["tool"] == "vitis" and est["family"] == rep.family
     assert got == real  # same FIFOs, depths and packed widths as the tool synthesized
-    assert abs(est["fifo_hls_bram18k"] - rep.fifo_bram18k) <= 0.15 * rep.fifo_bram18k
-    assert abs(est["hls_bram18k"] - rep.totals["BRAM_18K"]) <= 0.15 * rep.totals["BRAM_18K"]
-    assert abs(est["dsp"] - rep.totals["DSP"]) <= 0.15 * rep.totals["DSP"]
+    assert est["fifo_hls_bram18k"] == rep.fifo_bram18k
+    assert est["hls_bram18k"] == rep.totals["BRAM_18K"]
+    assert abs(est["dsp"] - rep.totals["DSP"]) <= max(1, 0.04 * rep.totals["DSP"])
     for x in est["layers"]:
         r = inst.get(x["index"], 0)
-        assert abs(x["dsp"] - r) <= max(1, 0.15 * r), (x, r)
+        assert abs(x["dsp"] - r) <= max(1, 0.05 * r), (x, r)
     assert est["fits"] is True
 
 
@@ -469,10 +470,11 @@ def test_docs_table_is_what_the_code_computes(stock):
     n = sum(r["fifos"] for r in rows)
     ok = sum(r["fifos_exact"] for r in rows)
     assert ok / n >= 0.90
-    for r in rows:
-        assert abs(r["bram18k_est"] - r["bram18k_real"]) <= 0.15 * r["bram18k_real"], r
+    for r in rows:  # the bounds are what the data shows: BRAM18K at most +2% (kv260 264 vs 259, the Vivado
+        # 2020 designs 102 vs 100, lenet5 59 vs 58), DSP within max(1, 4%) (pixel_cnn_large +3.3%)
+        assert abs(r["bram18k_est"] - r["bram18k_real"]) <= 0.02 * r["bram18k_real"], r
         if r["dsp_est"] is not None:
-            assert abs(r["dsp_est"] - r["dsp_real"]) <= 0.15 * r["dsp_real"], r
+            assert abs(r["dsp_est"] - r["dsp_real"]) <= max(1, 0.04 * r["dsp_real"]), r
         elif r["dsp_lo"] is not None:
             assert r["dsp_lo"] <= r["dsp_real"] <= r["dsp_hi"], r
     assert sum(r["dsp_est"] is not None for r in rows) >= 7
