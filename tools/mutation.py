@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+MUTMUT = str(ROOT / ".venv" / "bin" / "mutmut")
 
 # module -> source file, test files + -k expression (the fast tests that exercise it, minus the ones that
 # rebuild a project or start a subprocess per run: those add minutes per mutant and test the same code
@@ -50,6 +51,11 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"
           -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault", None: "not checked"}
 
 
+def _selection(spec: dict) -> list[str]:
+    """pytest arguments selecting a module's fast tests."""
+    return list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
+
+
 def _toml_list(xs):
     return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 
@@ -67,7 +73,7 @@ def prepare(name: str, spec: dict, base: Path) -> Path:
     for where in (base, d):
         if shared.is_dir() and not (where / "shared").exists():
             (where / "shared").symlink_to(shared)
-    sel = list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
+    sel = _selection(spec)
     pyproject = (ROOT / "pyproject.toml").read_text()
     pyproject += f"""
 [tool.mutmut]
@@ -124,14 +130,14 @@ def recheck_survivors(result: dict, spec: dict, base: Path) -> dict:
     d = prepare(name, spec, base)
     env = _env(d)
     _build_fixture(d, env)
-    subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", "2", "*__mutmut_0"], cwd=d, env=env,
+    subprocess.run([MUTMUT, "run", "--max-children", "2", "*__mutmut_0"], cwd=d, env=env,
                    capture_output=True, text=True)  # generates the mutants (and mutmut's test stats)
     keys = json.loads((d / "mutants" / (spec["file"] + ".meta")).read_text())["exit_code_by_key"]
     diffs: dict[str, list[str]] = {}
 
     def diff_of(k):
         if k not in diffs:
-            diffs[k] = _diff_lines(subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", k], cwd=d, env=env,
+            diffs[k] = _diff_lines(subprocess.run([MUTMUT, "show", k], cwd=d, env=env,
                                                   capture_output=True, text=True).stdout)
         return diffs[k]
 
@@ -163,7 +169,6 @@ def recheck_survivors(result: dict, spec: dict, base: Path) -> dict:
             out["other"] = {**out["other"], st: out["other"].get(st, 0) - 1}
         out[v] += 1
     out["other"] = {k: v for k, v in out["other"].items() if v}
-    out["later_tests_killed"] = result.get("later_tests_killed", 0) + len(killed)
     out["later_recheck"] = {"checked": len(same), "changed": len(result["survivors"]) - len(same),
                             "renumbered": renamed, "seconds": round(time.time() - t0),
                             "killed": sorted(set(result.get("later_recheck", {}).get("killed", [])) | set(killed))}
@@ -182,10 +187,10 @@ def run_module(name: str, spec: dict, base: Path, children: int, sample: int = 1
     t0 = time.time()
     names = mutant_patterns(spec)
     if sample > 1:  # generate the mutants (mutmut does so before its first run), then run a systematic sample
-        subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children),
+        subprocess.run([MUTMUT, "run", "--max-children", str(children),
                         "*__mutmut_0"], cwd=d, env=env, capture_output=True, text=True)
         names = sample_names(d, spec, sample)
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", str(children), *names],
+    r = subprocess.run([MUTMUT, "run", "--max-children", str(children), *names],
                        cwd=d, env=env, capture_output=True, text=True)
     t_run = time.time() - t0
     (d / "mutmut_run.log").write_text(r.stdout + "\n" + r.stderr)
@@ -213,7 +218,7 @@ def collect_module(name, spec, d, env, sample, t_fixture, t_run, returncode) -> 
     survivors = []
     for k in sorted((k for k, v in verdicts.items() if v not in ("killed", "timeout")),
                     key=lambda s: (s.rsplit("__mutmut_", 1)[0], int(s.rsplit("_", 1)[1]))):
-        show = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "show", k], cwd=d, env=env,
+        show = subprocess.run([MUTMUT, "show", k], cwd=d, env=env,
                               capture_output=True, text=True).stdout
         survivors.append({"mutant": k, "status": verdicts[k], "diff": _diff_lines(show)})
     return {"module": name, "file": spec["file"], "functions": spec["functions"], "tests": spec["tests"], "k": spec["k"],
@@ -235,11 +240,11 @@ def recheck(d: Path, spec: dict, env: dict, names: list[str]) -> dict[str, str]:
     looked untested or survived although every test on it fails."""
     src = d / spec["file"]
     orig = src.read_text()
-    sel = list(spec["tests"]) + (["-k", spec["k"]] if spec["k"] else [])
+    sel = _selection(spec)
     killed = {}
     for k in names:
         try:
-            subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "apply", k], cwd=d, env=env, capture_output=True)
+            subprocess.run([MUTMUT, "apply", k], cwd=d, env=env, capture_output=True)
             if src.read_text() == orig:
                 continue  # could not be applied
             r = subprocess.run([PY, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "fast", *sel],
@@ -285,12 +290,6 @@ def _explanation(s: dict, reasons) -> tuple[str, str] | None:
         if f.split("#")[0] == fn and d == diff and ("#" not in f or f.split("#")[1] == num):
             return kind, why
     return None
-
-
-def reason_for(s: dict, reasons) -> str | None:
-    """Why the survivor is equivalent, or None (not equivalent, or not explained)."""
-    e = _explanation(s, reasons)
-    return e[1] if e and e[0] == "equivalent" else None
 
 
 def report(results: list[dict], path: Path) -> str:
