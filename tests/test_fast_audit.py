@@ -5,13 +5,12 @@ naming the layer; and the same edits made while ``build`` writes the project sto
 audit step (exit 1, nothing published)."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from conftest import CONFIGS
 from fastkit import cli, cli_main, copy_project, sq32, sq32_vivado  # noqa: F401 (fixtures)
-from storage_faults import FAULTS
+from storage_faults import FAULTS, _top
 
 from fpga_flow import project
 from fpga_flow.verify import audit
@@ -186,18 +185,14 @@ def _memory(m, layer, kind):
                 if mm["kind"] == kind)
 
 
-def _top_of(dst):
-    return dst / project.PROJECT / "firmware" / "myproject.cpp"
-
-
 def _call_line(dst, layer):
-    return next(i for i, ln in enumerate(_top_of(dst).read_text().splitlines(), 1) if ln.rstrip().endswith(f"// {layer}")
+    return next(i for i, ln in enumerate(_top(dst / project.PROJECT).read_text().splitlines(), 1) if ln.rstrip().endswith(f"// {layer}")
                 and "nnet::" in ln)
 
 
 def test_a_layer_without_its_call_is_named_and_the_rest_still_audited(sq32, tmp_path):
     dst = copy_project(sq32, tmp_path / "nocall", library=False)
-    top = _top_of(dst)
+    top = _top(dst / project.PROJECT)
     lines = top.read_text().splitlines(keepends=True)
     del lines[_call_line(dst, L) - 1]
     top.write_text("".join(lines))
@@ -210,7 +205,7 @@ def test_a_layer_without_its_call_is_named_and_the_rest_still_audited(sq32, tmp_
 
 def test_a_call_without_a_weight_array_is_named_at_its_line(sq32, tmp_path):
     dst = copy_project(sq32, tmp_path / "noarg", library=False)
-    top = _top_of(dst)
+    top = _top(dst / project.PROJECT)
     line = _call_line(dst, L)
     top.write_text(top.read_text().replace(", w16, b16); // fire3", ", weights16, b16); // fire3", 1))
     r = audit.audit(dst)
@@ -277,7 +272,7 @@ def test_a_rom_the_plan_keeps_in_registers(sq32, tmp_path):
     named, and with no binding pragma the listing records registers."""
     dst = copy_project(sq32, tmp_path / "ff", library=False)
     _manifest_edit(dst, lambda m: _memory(m, L, "weights").update(impl="ff"))
-    top = _top_of(dst)
+    top = _top(dst / project.PROJECT)
     text = top.read_text()
     bind = "#pragma HLS bind_storage variable=w16 type=rom_1p impl=lutram"
     assert text.count(bind) == 1

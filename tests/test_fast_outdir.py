@@ -1,8 +1,14 @@
 """Output-directory safety (outdir.py): every command that can write refuses to replace a directory it
 did not make (build, demo, report --format html --out, sweep, accuracy --out), exit 2 with one line and
 the directory untouched; and the rules of check_target / replace_dir on both sides of each condition."""
+import errno
+import fcntl
 import json
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,8 +214,6 @@ def test_refusals_say_what_to_do(tmp_path):
 
 
 def test_lock_record_names_this_run(tmp_path, monkeypatch):
-    import re
-    import sys
 
     monkeypatch.setattr(sys, "argv", ["/opt/venv/bin/fpga-flow", "build", "cfg.yml", "--out", "a\n  b"])
     with outdir.lock(tmp_path / "out"):
@@ -232,9 +236,6 @@ def test_host_names_are_safe_for_file_names(monkeypatch):
 
 
 def test_a_dead_processs_record_and_a_zombie_are_dead(tmp_path):
-    import subprocess
-    import sys
-    import time
 
     dead = dead_owner()
     rec = {"pid": dead.pid, "start": dead.start, "boot": dead.boot, "host": dead.host}
@@ -258,7 +259,6 @@ def test_a_dead_processs_record_and_a_zombie_are_dead(tmp_path):
 def test_a_held_lock_with_a_dead_record_is_not_described_as_that_record(tmp_path):
     """The holder locks first and writes its record right after: in between, the file still holds the
     record of the killed run before it. That record is not reported as the holder."""
-    import fcntl
 
     dead = dead_owner()
     path = tmp_path / ".out.lock"
@@ -376,7 +376,6 @@ def test_lock_file_and_written_files_are_readable_not_executable(tmp_path):
 
 
 def test_lock_held_through_another_descriptor_names_the_output(tmp_path, monkeypatch):
-    import fcntl
 
     out = tmp_path / "out"
     fd = os.open(tmp_path / ".out.lock", os.O_RDWR | os.O_CREAT)
@@ -402,7 +401,6 @@ def test_lock_held_through_another_descriptor_names_the_output(tmp_path, monkeyp
 
 
 def test_command_and_host_records_are_bounded(monkeypatch):
-    import sys
 
     monkeypatch.setattr(sys, "argv", ["/x/__main__.py", "report", "-v"])
     assert outdir._command() == "fpga-flow report -v"
@@ -423,9 +421,6 @@ def test_owner_records_of_a_reused_pid_and_an_unknown_boot(tmp_path):
 
 def test_start_ticks_of_a_process_named_like_a_zombie():
     """/proc/PID/stat is 'pid (comm) state ...': a name holding ') Z' must not read as a zombie."""
-    import subprocess
-    import sys
-    import time
 
     code = ("import ctypes, sys, time; ctypes.CDLL(None).prctl(15, b'a) Z b', 0, 0, 0); print('ok', flush=True); "
             "time.sleep(60)")
@@ -459,8 +454,6 @@ def test_start_ticks_where_proc_does_not_answer(monkeypatch):
     assert outdir._start_ticks(os.getpid()) == 0
     assert outdir._start_ticks(dead_owner().pid) is None
     # asking never signals the process asked about (kill with signal 0 only)
-    import subprocess
-    import sys
 
     code = ("import signal, time; signal.signal(signal.SIGHUP, lambda *a: print('hup', flush=True)); "
             "signal.signal(signal.SIGTERM, lambda *a: print('term', flush=True)); print('ok', flush=True); time.sleep(3)")
@@ -492,7 +485,6 @@ def test_publish_without_renameat2_flags(tmp_path, monkeypatch):
 
 
 def test_renameat2_reports_a_failure_with_its_cause(tmp_path):
-    import errno
 
     with pytest.raises(FileNotFoundError) as e:
         outdir._renameat2(tmp_path / "nope", tmp_path / "b", outdir._RENAME_NOREPLACE)
@@ -548,7 +540,6 @@ def test_clean_each_kind_of_leftover(tmp_path, monkeypatch):
     """clean on a folder: a stale probe (no output of its own), a stale old copy of an output that is gone
     (kept: the only copy), a leftover of another output beside (not touched when cleaning one output), a
     symlinked folder (not followed), an output whose lock another run holds (kept), a dry run listing all."""
-    import fcntl
 
     dead = dead_owner()
     f = tmp_path / "F"
